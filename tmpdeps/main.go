@@ -1,0 +1,21 @@
+package main
+import (
+ _ "github.com/hashicorp/serf/serf"
+ _ "github.com/hashicorp/memberlist"
+ _ "github.com/hashicorp/raft"
+ _ "github.com/hashicorp/raft-wal"
+ _ "github.com/hashicorp/go-memdb"
+ _ "github.com/hashicorp/go-metrics"
+ _ "github.com/hashicorp/go-msgpack/v2/codec"
+ _ "github.com/hashicorp/net-rpc-msgpackrpc/v2"
+ _ "github.com/hashicorp/yamux"
+ _ "github.com/hashicorp/cli"
+ _ "github.com/hashicorp/go-hclog"
+ _ "github.com/hashicorp/hcl"
+ _ "github.com/miekg/dns"
+ _ "github.com/hashicorp/go-sockaddr"
+ _ "github.com/hashicorp/consul/api"
+ _ "github.com/anishathalye/porcupine"
+ _ "github.com/hashicorp/go-uuid"
+)
+func main(){}
