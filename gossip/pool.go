@@ -1,0 +1,327 @@
+// Package gossip runs Meridian's two gossip pools on hashicorp/serf: the LAN
+// pool every agent of a datacenter is in, and the WAN pool shared by the
+// servers of all datacenters.
+//
+// A Pool wraps one serf instance: it builds the memberlist profile (LAN, WAN
+// or the fast local profile used by -dev and tests), applies the operator's
+// timing overrides, keeps snapshots and the keyring in the data directory,
+// refuses members that do not belong (another datacenter in a LAN pool, a
+// client in the WAN pool) and delivers serf events, in order, to one
+// handler from a goroutine the Pool owns.
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+)
+
+// Snapshot and keyring file names inside data_dir/serf/, as Consul's.
+const (
+	LANSnapshot = "local.snapshot"
+	WANSnapshot = "remote.snapshot"
+	LANKeyring  = "local.keyring"
+	WANKeyring  = "remote.keyring"
+)
+
+// Profile picks the memberlist base configuration.
+type Profile int
+
+const (
+	// ProfileLAN is memberlist's LAN profile (Consul's default for LAN).
+	ProfileLAN Profile = iota
+	// ProfileWAN is memberlist's WAN profile.
+	ProfileWAN
+	// ProfileLocal is fast loopback timing for -dev and tests.
+	ProfileLocal
+)
+
+// Tuning holds the operator's overrides of memberlist timing (Consul's
+// gossip_lan / gossip_wan blocks). A zero field keeps the profile's value.
+type Tuning struct {
+	// GossipNodes is how many nodes each gossip round sends to.
+	GossipNodes int
+	// GossipInterval is the time between gossip rounds.
+	GossipInterval time.Duration
+	// ProbeInterval is the time between failure-detector probes.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for an ack.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales how long a suspect node has to refute.
+	SuspicionMult int
+	// RetransmitMult scales how often a broadcast is retransmitted.
+	RetransmitMult int
+}
+
+// Config configures a Pool.
+type Config struct {
+	// NodeName is the member name: the node name in the LAN pool,
+	// "node.dc" in the WAN pool.
+	NodeName string
+	// Datacenter is the agent's datacenter.
+	Datacenter string
+	// WAN marks the WAN pool: members must be servers.
+	WAN bool
+	// BindAddr and BindPort are where memberlist listens (TCP and UDP).
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort are what other members are told;
+	// empty/0 means the bind values.
+	AdvertiseAddr string
+	AdvertisePort int
+	// Tags are the member tags (see Tags).
+	Tags map[string]string
+	// Profile selects the memberlist base timings.
+	Profile Profile
+	// Tuning overrides individual timings.
+	Tuning Tuning
+	// DataDir is data_dir/serf; empty keeps nothing on disk (-dev).
+	DataDir string
+	// EncryptKey is the gossip key given by -encrypt (16, 24 or 32 bytes);
+	// nil for none. An existing keyring file in DataDir wins over it.
+	EncryptKey []byte
+	// RejoinAfterLeave lets a snapshot rejoin even after a graceful leave.
+	RejoinAfterLeave bool
+	// ReconnectTimeout is how long a failed member is kept before it is
+	// reaped (Consul default 72h).
+	ReconnectTimeout time.Duration
+	// Logger receives serf and memberlist logs.
+	Logger hclog.Logger
+	// OnEvent receives every serf event, one at a time, in order.
+	OnEvent func(serf.Event)
+}
+
+// Pool is one running serf pool.
+type Pool struct {
+	cfg    Config
+	serf   *serf.Serf
+	events chan serf.Event
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Create starts a pool. The pool is not joined to anybody yet: call Join, or
+// rely on the snapshot of a previous run.
+func Create(cfg Config) (*Pool, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.NodeName == "" {
+		return nil, errors.New("gossip pool needs a node name")
+	}
+	sc, err := cfg.serfConfig()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{
+		cfg:    cfg,
+		events: make(chan serf.Event, 2048),
+		done:   make(chan struct{}),
+	}
+	sc.EventCh = p.events
+	s, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("start %s gossip on %s: %w", cfg.poolName(), net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
+	}
+	p.serf = s
+	p.wg.Add(1)
+	go p.eventLoop()
+	return p, nil
+}
+
+func (c *Config) poolName() string {
+	if c.WAN {
+		return "wan"
+	}
+	return "lan"
+}
+
+func (c *Config) serfConfig() (*serf.Config, error) {
+	sc := serf.DefaultConfig()
+	sc.Init()
+	sc.NodeName = c.NodeName
+	sc.Tags = c.Tags
+	sc.RejoinAfterLeave = c.RejoinAfterLeave
+	sc.EnableNameConflictResolution = false
+	sc.Logger = c.Logger.Named("serf").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	if c.ReconnectTimeout > 0 {
+		sc.ReconnectTimeout = c.ReconnectTimeout
+	}
+	// Leave messages must have time to spread before the process exits.
+	sc.LeavePropagateDelay = 1 * time.Second
+
+	var ml *memberlist.Config
+	switch c.Profile {
+	case ProfileWAN:
+		ml = memberlist.DefaultWANConfig()
+	case ProfileLocal:
+		ml = memberlist.DefaultLocalConfig()
+		// Fast enough for tests and -dev, slow enough for loaded CI.
+		ml.ProbeInterval = 200 * time.Millisecond
+		ml.ProbeTimeout = 100 * time.Millisecond
+		ml.GossipInterval = 50 * time.Millisecond
+		ml.SuspicionMult = 3
+		ml.PushPullInterval = 5 * time.Second
+		ml.TCPTimeout = 2 * time.Second
+		sc.LeavePropagateDelay = 200 * time.Millisecond
+		sc.ReapInterval = 1 * time.Second
+		sc.ReconnectInterval = 1 * time.Second
+		sc.TombstoneTimeout = 30 * time.Second
+	default:
+		ml = memberlist.DefaultLANConfig()
+	}
+	ml.Name = c.NodeName
+	ml.BindAddr = c.BindAddr
+	ml.BindPort = c.BindPort
+	ml.AdvertiseAddr = c.AdvertiseAddr
+	ml.AdvertisePort = c.AdvertisePort
+	ml.Logger = c.Logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	t := c.Tuning
+	if t.GossipNodes > 0 {
+		ml.GossipNodes = t.GossipNodes
+	}
+	if t.GossipInterval > 0 {
+		ml.GossipInterval = t.GossipInterval
+	}
+	if t.ProbeInterval > 0 {
+		ml.ProbeInterval = t.ProbeInterval
+	}
+	if t.ProbeTimeout > 0 {
+		ml.ProbeTimeout = t.ProbeTimeout
+	}
+	if t.SuspicionMult > 0 {
+		ml.SuspicionMult = t.SuspicionMult
+	}
+	if t.RetransmitMult > 0 {
+		ml.RetransmitMult = t.RetransmitMult
+	}
+	sc.MemberlistConfig = ml
+	sc.Merge = &mergeDelegate{dc: c.Datacenter, wan: c.WAN}
+
+	if c.DataDir != "" {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create serf data dir: %w", err)
+		}
+		if c.WAN {
+			sc.SnapshotPath = filepath.Join(c.DataDir, WANSnapshot)
+			sc.KeyringFile = filepath.Join(c.DataDir, WANKeyring)
+		} else {
+			sc.SnapshotPath = filepath.Join(c.DataDir, LANSnapshot)
+			sc.KeyringFile = filepath.Join(c.DataDir, LANKeyring)
+		}
+	}
+	kr, err := loadKeyring(sc.KeyringFile, c.EncryptKey)
+	if err != nil {
+		return nil, err
+	}
+	if kr != nil {
+		ml.Keyring = kr
+		ml.GossipVerifyIncoming = true
+		ml.GossipVerifyOutgoing = true
+	}
+	return sc, nil
+}
+
+// eventLoop hands serf events to the handler until Shutdown.
+func (p *Pool) eventLoop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case e := <-p.events:
+			if p.cfg.OnEvent != nil {
+				p.cfg.OnEvent(e)
+			}
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// Serf returns the underlying serf instance.
+func (p *Pool) Serf() *serf.Serf { return p.serf }
+
+// Join contacts the given addresses ("ip", "ip:port", "host:port"); an
+// address without a port gets defaultPort. It returns how many were reached.
+func (p *Pool) Join(addrs []string, defaultPort int) (int, error) {
+	full := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		full = append(full, WithDefaultPort(a, defaultPort))
+	}
+	n, err := p.serf.Join(full, true)
+	if n > 0 {
+		// Serf reports an error if any address failed; reaching one is
+		// enough to be joined, as with Consul.
+		if err != nil {
+			p.cfg.Logger.Warn("some join addresses were not reached", "pool", p.cfg.poolName(), "error", err)
+		}
+		return n, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("join %s pool: %w", p.cfg.poolName(), err)
+	}
+	return 0, fmt.Errorf("join %s pool: no address could be reached", p.cfg.poolName())
+}
+
+// WithDefaultPort appends port to an address that has none.
+func WithDefaultPort(addr string, port int) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	// A bare IPv6 address may be written with or without brackets.
+	host := addr
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Members lists the pool's members as this agent sees them.
+func (p *Pool) Members() []serf.Member { return p.serf.Members() }
+
+// LocalMember is this agent's own member record.
+func (p *Pool) LocalMember() serf.Member { return p.serf.LocalMember() }
+
+// Leave leaves the pool gracefully; the pool stays up until Shutdown.
+func (p *Pool) Leave() error {
+	if err := p.serf.Leave(); err != nil {
+		return fmt.Errorf("leave %s pool: %w", p.cfg.poolName(), err)
+	}
+	return nil
+}
+
+// RemoveFailedNode forces a failed member into the left state, or removes
+// it completely with prune.
+func (p *Pool) RemoveFailedNode(name string, prune bool) error {
+	var err error
+	if prune {
+		err = p.serf.RemoveFailedNodePrune(name)
+	} else {
+		err = p.serf.RemoveFailedNode(name)
+	}
+	if err != nil {
+		return fmt.Errorf("force-leave %q from %s pool: %w", name, p.cfg.poolName(), err)
+	}
+	return nil
+}
+
+// Shutdown stops the pool without leaving. It is idempotent.
+func (p *Pool) Shutdown() error {
+	p.shutdownOnce.Do(func() {
+		p.shutdownErr = p.serf.Shutdown()
+		close(p.done)
+		p.wg.Wait()
+	})
+	return p.shutdownErr
+}

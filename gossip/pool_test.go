@@ -1,0 +1,199 @@
+package gossip
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/serf/serf"
+)
+
+// freePort returns a port free on 127.0.0.1 for both TCP and UDP.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func testPool(t *testing.T, name, dc string, wan, server bool, key []byte) (*Pool, int) {
+	t.Helper()
+	port := freePort(t)
+	tags := Tags(TagsConfig{NodeID: name + "-id", Datacenter: dc, Server: server, ServerPort: 8300})
+	member := name
+	if wan {
+		member = WANName(name, dc)
+	}
+	p, err := Create(Config{
+		NodeName:   member,
+		Datacenter: dc,
+		WAN:        wan,
+		BindAddr:   "127.0.0.1",
+		BindPort:   port,
+		Tags:       tags,
+		Profile:    ProfileLocal,
+		EncryptKey: key,
+		Logger:     hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown() })
+	return p, port
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func aliveCount(p *Pool) int {
+	n := 0
+	for _, m := range p.Members() {
+		if m.Status == serf.StatusAlive {
+			n++
+		}
+	}
+	return n
+}
+
+func TestLANJoinSameDC(t *testing.T) {
+	a, _ := testPool(t, "a", "dc1", false, true, nil)
+	b, bport := testPool(t, "b", "dc1", false, false, nil)
+	_ = b
+	if _, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", bport)}, 8301); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, "both members alive", func() bool { return aliveCount(a) == 2 && aliveCount(b) == 2 })
+}
+
+func TestLANRefusesOtherDC(t *testing.T) {
+	a, _ := testPool(t, "a", "dc1", false, true, nil)
+	_, bport := testPool(t, "b", "dc2", false, true, nil)
+	if _, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", bport)}, 8301); err == nil {
+		t.Fatal("join across datacenters in the LAN pool succeeded")
+	}
+	if n := len(a.Members()); n != 1 {
+		t.Fatalf("members = %d, want 1", n)
+	}
+}
+
+func TestWANRefusesClient(t *testing.T) {
+	d := &mergeDelegate{dc: "dc1", wan: true}
+	client := &serf.Member{Name: "c.dc1", Addr: net.IPv4(127, 0, 0, 1), Tags: Tags(TagsConfig{Datacenter: "dc1"})}
+	if err := d.NotifyMerge([]*serf.Member{client}); err == nil {
+		t.Fatal("the wan merge delegate accepted a client")
+	}
+	server := &serf.Member{Name: "s.dc2", Addr: net.IPv4(127, 0, 0, 1), Tags: Tags(TagsConfig{Datacenter: "dc2", Server: true, ServerPort: 8300})}
+	if err := d.NotifyMerge([]*serf.Member{server}); err != nil {
+		t.Fatalf("the wan merge delegate refused a server of another dc: %v", err)
+	}
+	badName := &serf.Member{Name: "s", Addr: net.IPv4(127, 0, 0, 1), Tags: server.Tags}
+	if err := d.NotifyMerge([]*serf.Member{badName}); err == nil {
+		t.Fatal("the wan merge delegate accepted a server without the .dc suffix")
+	}
+
+	// Whole pools: a client that somehow runs a WAN pool never shows up in
+	// a server's WAN member list.
+	a, _ := testPool(t, "a", "dc1", true, true, nil)
+	_, bport := testPool(t, "b", "dc2", true, false, nil)
+	a.Join([]string{fmt.Sprintf("127.0.0.1:%d", bport)}, 8302)
+	for _, m := range a.Members() {
+		if m.Name == "b.dc2" {
+			t.Fatal("a client was let into the WAN pool")
+		}
+	}
+}
+
+func TestWANJoinAcrossDCs(t *testing.T) {
+	a, _ := testPool(t, "a", "dc1", true, true, nil)
+	b, bport := testPool(t, "b", "dc2", true, true, nil)
+	if _, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", bport)}, 8302); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, "wan members", func() bool { return aliveCount(a) == 2 && aliveCount(b) == 2 })
+	for _, m := range b.Members() {
+		meta, ok := IsServer(m)
+		if !ok {
+			t.Fatalf("member %s not parsed as a server", m.Name)
+		}
+		if WANName(meta.Name, meta.Datacenter) != m.Name {
+			t.Fatalf("meta name %q dc %q from member %q", meta.Name, meta.Datacenter, m.Name)
+		}
+	}
+}
+
+func TestEncryptionKeyMismatch(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	key1, _ := DecodeKey(k1)
+	key2, _ := DecodeKey(k2)
+	a, _ := testPool(t, "a", "dc1", false, true, key1)
+	_, bport := testPool(t, "b", "dc1", false, true, key2)
+	_, cport := testPool(t, "c", "dc1", false, true, key1)
+	if _, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", bport)}, 8301); err == nil {
+		t.Fatal("join with a different key succeeded")
+	}
+	if _, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", cport)}, 8301); err != nil {
+		t.Fatalf("join with the same key: %v", err)
+	}
+}
+
+func TestDecodeKey(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"", false},
+		{"not base64!", false},
+		{"AAAAAAAAAAAAAAAAAAAAAA==", true},                     // 16 bytes
+		{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", true},             // 24 bytes
+		{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true}, // 32 bytes
+		{"AAAAAAAAAAAAAAAAAAAA", false},                        // 15 bytes
+	} {
+		_, err := DecodeKey(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("DecodeKey(%q) err=%v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+func TestWithDefaultPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.2":      "127.0.0.2:8301",
+		"127.0.0.2:9000": "127.0.0.2:9000",
+		"::1":            "[::1]:8301",
+		"[::1]":          "[::1]:8301",
+		"[::1]:9":        "[::1]:9",
+		"host.example":   "host.example:8301",
+	} {
+		if got := WithDefaultPort(in, 8301); got != want {
+			t.Errorf("WithDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
