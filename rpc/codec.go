@@ -1,0 +1,117 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	netrpc "net/rpc"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	msgpackrpc "github.com/hashicorp/net-rpc-msgpackrpc/v2"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// NewClientCodec returns a net/rpc client codec speaking msgpack with h on
+// conn. A nil h means a fresh structs.NewMsgpackHandle. Reads and writes are
+// buffered; every request is flushed whole.
+func NewClientCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.ClientCodec {
+	if h == nil {
+		h = structs.NewMsgpackHandle()
+	}
+	return msgpackrpc.NewCodecFromHandle(true, true, conn, h)
+}
+
+// NewServerCodec returns a net/rpc server codec speaking msgpack with h on
+// conn. A nil h means a fresh structs.NewMsgpackHandle.
+func NewServerCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.ServerCodec {
+	if h == nil {
+		h = structs.NewMsgpackHandle()
+	}
+	return msgpackrpc.NewCodecFromHandle(true, true, conn, h)
+}
+
+// MapRemoteError turns an error returned by a remote method back into
+// something callers can test: the text of a contract error (structs.ErrNoLeader,
+// structs.ErrNoDCPath, ...) becomes its sentinel, so errors.Is works; any
+// other remote error is returned unchanged (as an rpc.ServerError, whose text
+// is exactly the remote one). Errors that did not come from a remote method
+// are returned unchanged.
+//
+// Remote errors are deliberately not wrapped: a server that forwards a call
+// returns the answer's error from its own endpoint, and only an unchanged text
+// is still recognised after the next hop.
+func MapRemoteError(err error) error {
+	var se netrpc.ServerError
+	if !errors.As(err, &se) {
+		return err
+	}
+	if mapped := structs.ContractError(se); mapped != error(se) {
+		return mapped
+	}
+	return err
+}
+
+// IsRemoteError reports whether err, returned by ConnPool.RPC or
+// Manager.RPC, came from the remote method itself (an application error such
+// as "No cluster leader" or a validation error) rather than from a failure to
+// reach the server or to complete the exchange.
+func IsRemoteError(err error) bool {
+	return err != nil && !IsConnError(err)
+}
+
+// CallError is the error of a call that failed in transport: the server could
+// not be reached, the session broke, or the call timed out or was cancelled.
+// Errors returned by the remote method are never a CallError (see
+// MapRemoteError).
+type CallError struct {
+	// Method is the called method, such as "Catalog.Register".
+	Method string
+	// Addr is the server's address.
+	Addr string
+	// Sent is true when the request may have reached the server: the failure
+	// came after the pool started writing it. A request that was not sent is
+	// always safe to try on another server; one that was sent is safe only if
+	// it is a read.
+	Sent bool
+	// Err is the underlying failure; context.Canceled or
+	// context.DeadlineExceeded when the caller's context ended, and
+	// os.ErrDeadlineExceeded when the call's own timeout fired.
+	Err error
+}
+
+// Error says which call to which server failed, in Consul's wording.
+func (e *CallError) Error() string {
+	return fmt.Sprintf("rpc error making call: %s to %s: %v", e.Method, e.Addr, e.Err)
+}
+
+// Unwrap returns the underlying failure.
+func (e *CallError) Unwrap() error { return e.Err }
+
+// IsConnError reports whether err is a transport failure (a CallError) rather
+// than an error returned by the remote method.
+func IsConnError(err error) bool {
+	var ce *CallError
+	return errors.As(err, &ce)
+}
+
+// CanRetry reports whether a call with args that failed with err may be tried
+// again on another server: never for an error returned by the remote method;
+// never after a timeout or cancellation, since the time the caller allowed is
+// spent; always when the request was not sent; and after it was sent only for
+// reads (args implementing structs.RPCInfo with IsRead true), since a write may
+// already have been applied.
+func CanRetry(args any, err error) bool {
+	var ce *CallError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	if isTimeoutOrCancel(ce.Err) {
+		return false
+	}
+	if !ce.Sent {
+		return true
+	}
+	info, ok := args.(structs.RPCInfo)
+	return ok && info.IsRead()
+}

@@ -1,0 +1,527 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	netrpc "net/rpc"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	msgpackrpc "github.com/hashicorp/net-rpc-msgpackrpc/v2"
+	"github.com/hashicorp/yamux"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// ErrPoolShutdown is the cause of a call made on a pool that was shut down.
+var ErrPoolShutdown = errors.New("connection pool is shut down")
+
+// ConnPoolConfig configures a ConnPool.
+type ConnPoolConfig struct {
+	// Logger receives the pool's logs. Default: a logger named "rpc.pool"
+	// writing to stderr at INFO.
+	Logger hclog.Logger
+	// Dial opens connections to servers. Default: a plain TCP dialer. Tests
+	// put a FaultDialer here.
+	Dial DialFunc
+	// DialTimeout caps dialing a server and writing the protocol byte.
+	// Default 10s.
+	DialTimeout time.Duration
+	// RPCTimeout caps a call that is not a blocking query and whose context
+	// has no deadline, from the start of the call to its reply. Default 60s.
+	RPCTimeout time.Duration
+	// BlockingQueryMargin is added to the wait of a blocking query (a call
+	// whose args embed structs.QueryOptions with MinQueryIndex > 0) to make
+	// its timeout: the wait (MaxQueryTime, or structs.DefaultQueryTime when
+	// zero, capped at structs.MaxQueryTime) plus the server's jitter (wait /
+	// structs.JitterFraction) plus this margin. Default 60s, like Consul's.
+	BlockingQueryMargin time.Duration
+	// MaxIdleTime is how long a session to a server may go unused before the
+	// reaper closes it. Default 2m.
+	MaxIdleTime time.Duration
+	// ReapInterval is how often the reaper looks for idle sessions.
+	// Default 30s.
+	ReapInterval time.Duration
+	// MaxStreams caps the calls in flight on one server's session; further
+	// calls wait for a free stream within their timeout. Default 1024.
+	MaxStreams int
+	// KeepAliveInterval is how often a session is pinged to find a dead
+	// server. Default 30s.
+	KeepAliveInterval time.Duration
+	// WriteTimeout is how long a write to a session may block before the
+	// session is judged broken and closed. Default 10s.
+	WriteTimeout time.Duration
+}
+
+// DefaultConnPoolConfig returns a ConnPoolConfig with every default filled in.
+func DefaultConnPoolConfig() *ConnPoolConfig {
+	return &ConnPoolConfig{
+		Logger:              hclog.New(&hclog.LoggerOptions{Name: "rpc.pool", Level: hclog.Info}),
+		Dial:                defaultDial,
+		DialTimeout:         10 * time.Second,
+		RPCTimeout:          60 * time.Second,
+		BlockingQueryMargin: 60 * time.Second,
+		MaxIdleTime:         2 * time.Minute,
+		ReapInterval:        30 * time.Second,
+		MaxStreams:          1024,
+		KeepAliveInterval:   30 * time.Second,
+		WriteTimeout:        10 * time.Second,
+	}
+}
+
+// validate reports the first unusable setting.
+func (c *ConnPoolConfig) validate() error {
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"DialTimeout", c.DialTimeout},
+		{"RPCTimeout", c.RPCTimeout},
+		{"MaxIdleTime", c.MaxIdleTime},
+		{"ReapInterval", c.ReapInterval},
+		{"KeepAliveInterval", c.KeepAliveInterval},
+		{"WriteTimeout", c.WriteTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("rpc pool config: %s must be positive, got %s", p.name, p.d)
+		}
+	}
+	switch {
+	case c.Logger == nil:
+		return errors.New("rpc pool config: Logger is required")
+	case c.Dial == nil:
+		return errors.New("rpc pool config: Dial is required")
+	case c.BlockingQueryMargin < 0:
+		return fmt.Errorf("rpc pool config: BlockingQueryMargin must not be negative, got %s", c.BlockingQueryMargin)
+	case c.MaxStreams <= 0:
+		return fmt.Errorf("rpc pool config: MaxStreams must be positive, got %d", c.MaxStreams)
+	}
+	return nil
+}
+
+// ConnPool makes RPC calls to servers. It keeps one yamux session
+// (ProtoMultiplex) per server address and opens one stream per call, so any
+// number of goroutines may call at once. A session that breaks is dropped and
+// the next call redials; a session left idle for MaxIdleTime is closed by the
+// pool's reaper.
+type ConnPool struct {
+	cfg    *ConnPoolConfig
+	logger hclog.Logger
+	handle *codec.MsgpackHandle
+	mux    *yamux.Config
+
+	ctx    context.Context // cancelled on Shutdown: stops dials and the reaper
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[string]*poolSession // by address
+	shutdown bool
+
+	wg sync.WaitGroup // reaper and dialers
+}
+
+// poolSession is one server's session, or the dial that will produce it.
+type poolSession struct {
+	addr  string
+	ready chan struct{}  // closed once the dial finished
+	sess  *yamux.Session // set before ready is closed; nil if the dial failed
+	err   error          // the dial's failure, set before ready is closed
+	sem   chan struct{}  // a token per call in flight, MaxStreams at most
+
+	// Guarded by ConnPool.mu.
+	refs     int       // calls holding the session
+	lastUsed time.Time // when the last call released it
+}
+
+// NewConnPool validates cfg and starts the pool's reaper.
+func NewConnPool(cfg *ConnPoolConfig) (*ConnPool, error) {
+	if cfg == nil {
+		return nil, errors.New("rpc pool config: nil")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &ConnPool{
+		cfg:    cfg,
+		logger: cfg.Logger,
+		handle: structs.NewMsgpackHandle(),
+		// The client never accepts streams; the backlog sizes the window of
+		// unacknowledged stream opens, which MaxStreams already bounds.
+		mux:      yamuxConfig(cfg.Logger, cfg.MaxStreams, cfg.KeepAliveInterval, cfg.WriteTimeout),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[string]*poolSession),
+	}
+	p.wg.Add(1)
+	go p.reapLoop()
+	return p, nil
+}
+
+// Shutdown closes every session, which fails the calls in flight, stops the
+// reaper and waits for the pool's goroutines. Later calls fail with
+// ErrPoolShutdown. Shutdown is idempotent.
+func (p *ConnPool) Shutdown() error {
+	p.mu.Lock()
+	if p.shutdown {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
+	p.shutdown = true
+	sessions := p.sessions
+	p.sessions = nil
+	p.mu.Unlock()
+
+	p.cancel()
+	for _, ps := range sessions {
+		select {
+		case <-ps.ready:
+			if ps.sess != nil {
+				_ = ps.sess.Close()
+			}
+		default:
+			// Still dialing: the dialer sees the shutdown and closes it.
+		}
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// NumSessions is the number of server sessions open or being dialed.
+func (p *ConnPool) NumSessions() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
+}
+
+// Ping calls StatusPingMethod on the server at addr.
+func (p *ConnPool) Ping(ctx context.Context, dc string, addr net.Addr) error {
+	var reply struct{}
+	return p.RPC(ctx, dc, addr, StatusPingMethod, struct{}{}, &reply)
+}
+
+// RPC calls method on the server at addr of datacenter dc (dc only labels
+// logs) with args, decoding the answer into reply.
+//
+// The call's deadline is ctx's when ctx has one; otherwise it is RPCTimeout
+// from now, or for a blocking query its wait plus jitter plus
+// BlockingQueryMargin. Cancelling ctx abandons the call at once.
+//
+// An error returned by the remote method comes back with its text unchanged,
+// contract texts mapped to their structs sentinels (see MapRemoteError).
+// Every other failure is a *CallError naming the method and address.
+func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method string, args, reply any) error {
+	if addr == nil {
+		return &CallError{Method: method, Addr: "<nil>", Err: errors.New("no server address")}
+	}
+	target := addr.String()
+	callErr := func(sent bool, err error) error {
+		p.logger.Debug("rpc call failed", "method", method, "server", target, "dc", dc, "sent", sent, "error", err)
+		return &CallError{Method: method, Addr: target, Sent: sent, Err: err}
+	}
+
+	callCtx := ctx
+	timeout := time.Duration(0)
+	if _, ok := ctx.Deadline(); !ok {
+		timeout = p.callTimeout(args)
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	// cause explains a failure that happened after callCtx ended.
+	cause := func(err error) error {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case callCtx.Err() != nil:
+			return fmt.Errorf("timed out after %s: %w", timeout, os.ErrDeadlineExceeded)
+		}
+		return err
+	}
+
+	// A session that turns out to be closed when a stream is opened on it is
+	// replaced once: nothing was sent yet.
+	for attempt := 0; ; attempt++ {
+		ps, err := p.acquire(callCtx, target)
+		if err != nil {
+			return callErr(false, cause(err))
+		}
+		stream, err := ps.sess.OpenStream()
+		if err != nil {
+			p.release(ps)
+			p.drop(ps)
+			if attempt == 0 && callCtx.Err() == nil {
+				continue
+			}
+			return callErr(false, cause(fmt.Errorf("open stream: %w", err)))
+		}
+		err = p.call(callCtx, stream, method, args, reply)
+		p.release(ps)
+		if err == nil {
+			return nil
+		}
+		var se netrpc.ServerError
+		if errors.As(err, &se) {
+			return MapRemoteError(err)
+		}
+		if ps.sess.IsClosed() {
+			p.drop(ps)
+		}
+		return callErr(true, cause(err))
+	}
+}
+
+// call runs one request and response on stream, unblocking it when callCtx
+// ends, and closes it.
+func (p *ConnPool) call(callCtx context.Context, stream *yamux.Stream, method string, args, reply any) error {
+	defer stream.Close()
+	if dl, ok := callCtx.Deadline(); ok {
+		_ = stream.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(callCtx, func() {
+		// A deadline in the past wakes a blocked read or write at once.
+		_ = stream.SetDeadline(time.Unix(1, 0))
+	})
+	defer stop()
+	return msgpackrpc.CallWithCodec(NewClientCodec(stream, p.handle), method, args, reply)
+}
+
+// callTimeout is the timeout of a call with args and no deadline of its own.
+func (p *ConnPool) callTimeout(args any) time.Duration {
+	if wait, ok := blockingWait(args); ok {
+		return wait + wait/structs.JitterFraction + p.cfg.BlockingQueryMargin
+	}
+	return p.cfg.RPCTimeout
+}
+
+// blockingWait reports whether args is a blocking query, a struct embedding
+// structs.QueryOptions with MinQueryIndex > 0, and how long the server may
+// hold it: its MaxQueryTime, structs.DefaultQueryTime when zero, capped at
+// structs.MaxQueryTime, as the server clamps it.
+func blockingWait(args any) (time.Duration, bool) {
+	v := reflect.ValueOf(args)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return 0, false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return 0, false
+	}
+	qoType := reflect.TypeFor[structs.QueryOptions]()
+	var q structs.QueryOptions
+	if v.Type() == qoType {
+		q = v.Interface().(structs.QueryOptions)
+	} else {
+		f, ok := v.Type().FieldByName("QueryOptions")
+		if !ok || (f.Type != qoType && f.Type != reflect.PointerTo(qoType)) {
+			return 0, false
+		}
+		fv, err := v.FieldByIndexErr(f.Index)
+		if err != nil {
+			return 0, false
+		}
+		if fv.Kind() == reflect.Pointer {
+			if fv.IsNil() {
+				return 0, false
+			}
+			fv = fv.Elem()
+		}
+		q = fv.Interface().(structs.QueryOptions)
+	}
+	if q.MinQueryIndex == 0 {
+		return 0, false
+	}
+	wait := q.MaxQueryTime
+	if wait <= 0 {
+		wait = structs.DefaultQueryTime
+	}
+	if wait > structs.MaxQueryTime {
+		wait = structs.MaxQueryTime
+	}
+	return wait, true
+}
+
+// acquire returns the session to addr, dialing it if there is none, and a
+// stream slot on it; release gives both back.
+func (p *ConnPool) acquire(ctx context.Context, addr string) (*poolSession, error) {
+	for attempt := 0; ; attempt++ {
+		p.mu.Lock()
+		if p.shutdown {
+			p.mu.Unlock()
+			return nil, ErrPoolShutdown
+		}
+		ps := p.sessions[addr]
+		if ps == nil {
+			ps = &poolSession{
+				addr:  addr,
+				ready: make(chan struct{}),
+				sem:   make(chan struct{}, p.cfg.MaxStreams),
+			}
+			p.sessions[addr] = ps
+			p.wg.Add(1)
+			go p.dial(ps)
+		}
+		ps.refs++
+		p.mu.Unlock()
+
+		select {
+		case <-ps.ready:
+		case <-ctx.Done():
+			p.unref(ps)
+			return nil, ctx.Err()
+		}
+		if ps.err != nil {
+			p.unref(ps)
+			return nil, ps.err
+		}
+		if ps.sess.IsClosed() {
+			p.unref(ps)
+			p.drop(ps)
+			if attempt == 0 {
+				continue
+			}
+			return nil, fmt.Errorf("session to %s: %w", addr, yamux.ErrSessionShutdown)
+		}
+		select {
+		case ps.sem <- struct{}{}:
+			return ps, nil
+		case <-ctx.Done():
+			p.unref(ps)
+			return nil, fmt.Errorf("wait for a free stream: %w", ctx.Err())
+		}
+	}
+}
+
+// release gives back a stream slot and the reference taken by acquire.
+func (p *ConnPool) release(ps *poolSession) {
+	<-ps.sem
+	p.unref(ps)
+}
+
+// unref drops a reference and notes the time for the reaper.
+func (p *ConnPool) unref(ps *poolSession) {
+	p.mu.Lock()
+	ps.refs--
+	ps.lastUsed = time.Now()
+	p.mu.Unlock()
+}
+
+// drop forgets a broken session, so the next call redials, and closes it.
+func (p *ConnPool) drop(ps *poolSession) {
+	p.mu.Lock()
+	if p.sessions[ps.addr] == ps {
+		delete(p.sessions, ps.addr)
+	}
+	p.mu.Unlock()
+	if ps.sess != nil {
+		_ = ps.sess.Close()
+	}
+}
+
+// dial connects ps to its server, announces ProtoMultiplex and starts the
+// yamux client session. A failed dial is forgotten at once, so the next call
+// dials again; the calls waiting on it share its error.
+func (p *ConnPool) dial(ps *poolSession) {
+	defer p.wg.Done()
+	sess, err := p.connect(ps.addr)
+
+	p.mu.Lock()
+	shutdown := p.shutdown
+	switch {
+	case err != nil:
+		ps.err = err
+		if p.sessions[ps.addr] == ps {
+			delete(p.sessions, ps.addr)
+		}
+	case shutdown:
+		ps.err = ErrPoolShutdown
+	default:
+		ps.sess = sess
+		ps.lastUsed = time.Now()
+	}
+	close(ps.ready)
+	p.mu.Unlock()
+
+	if err == nil && shutdown {
+		_ = sess.Close()
+	}
+}
+
+// connect dials addr within DialTimeout and returns a client session on it.
+func (p *ConnPool) connect(addr string) (*yamux.Session, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
+	defer cancel()
+	conn, err := p.cfg.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if err := writeProtoByte(conn, ProtoMultiplex, p.cfg.DialTimeout); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	sess, err := yamux.Client(conn, p.mux)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	return sess, nil
+}
+
+// reapLoop closes idle sessions every ReapInterval until Shutdown.
+func (p *ConnPool) reapLoop() {
+	defer p.wg.Done()
+	ticker := time.NewTicker(p.cfg.ReapInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-ticker.C:
+			p.reap(now)
+		}
+	}
+}
+
+// reap closes the sessions that no call holds and that were last used more
+// than MaxIdleTime before now, or that are already closed.
+func (p *ConnPool) reap(now time.Time) {
+	var idle []*poolSession
+	p.mu.Lock()
+	for addr, ps := range p.sessions {
+		if ps.refs > 0 {
+			continue
+		}
+		select {
+		case <-ps.ready:
+		default:
+			continue
+		}
+		if ps.sess.IsClosed() || now.Sub(ps.lastUsed) > p.cfg.MaxIdleTime {
+			delete(p.sessions, addr)
+			idle = append(idle, ps)
+		}
+	}
+	p.mu.Unlock()
+	for _, ps := range idle {
+		p.logger.Debug("closing idle session", "server", ps.addr)
+		_ = ps.sess.Close()
+	}
+}
+
+// isTimeoutOrCancel reports whether err says the call ran out of time or its
+// caller gave up.
+func isTimeoutOrCancel(err error) bool {
+	return errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, os.ErrDeadlineExceeded)
+}

@@ -1,0 +1,329 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	netrpc "net/rpc"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/hashicorp/yamux"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Listener is the server port's listener. When nil, the server listens on
+	// BindAddr itself. Either way the Server owns the listener and closes it
+	// on Shutdown.
+	Listener net.Listener
+	// BindAddr is the TCP address to listen on when Listener is nil, as
+	// host:port. Default "127.0.0.1:8300"; use port 0 in tests.
+	BindAddr string
+	// RPCServer holds the endpoints; the server package registers them with
+	// RegisterName. Required: DefaultServerConfig leaves it nil.
+	RPCServer *netrpc.Server
+	// RaftLayer receives the connections whose first byte is ProtoRaft. When
+	// nil such connections are logged and closed. Default nil.
+	RaftLayer *RaftLayer
+	// Logger receives the server's logs. Default: a logger named "rpc.server"
+	// writing to stderr at INFO.
+	Logger hclog.Logger
+	// HandshakeTimeout is how long a new connection may take to send its
+	// protocol byte before it is closed. Default 5s.
+	HandshakeTimeout time.Duration
+	// AcceptBacklog is how many streams of one multiplexed session may wait to
+	// be accepted; further streams are reset. Default 256.
+	AcceptBacklog int
+	// KeepAliveInterval is how often a multiplexed session is pinged to find
+	// a dead peer. Default 30s.
+	KeepAliveInterval time.Duration
+	// WriteTimeout is how long a write to a multiplexed session may block
+	// before the session is judged broken and closed. Default 10s.
+	WriteTimeout time.Duration
+}
+
+// DefaultServerConfig returns a ServerConfig with every default filled in
+// except RPCServer, which the caller must provide.
+func DefaultServerConfig() *ServerConfig {
+	return &ServerConfig{
+		BindAddr:          fmt.Sprintf("127.0.0.1:%d", DefaultPort),
+		Logger:            hclog.New(&hclog.LoggerOptions{Name: "rpc.server", Level: hclog.Info}),
+		HandshakeTimeout:  5 * time.Second,
+		AcceptBacklog:     256,
+		KeepAliveInterval: 30 * time.Second,
+		WriteTimeout:      10 * time.Second,
+	}
+}
+
+// validate reports the first unusable setting.
+func (c *ServerConfig) validate() error {
+	switch {
+	case c.RPCServer == nil:
+		return errors.New("rpc server config: RPCServer is required")
+	case c.Listener == nil && c.BindAddr == "":
+		return errors.New("rpc server config: one of Listener or BindAddr is required")
+	case c.Logger == nil:
+		return errors.New("rpc server config: Logger is required")
+	case c.HandshakeTimeout <= 0:
+		return fmt.Errorf("rpc server config: HandshakeTimeout must be positive, got %s", c.HandshakeTimeout)
+	case c.AcceptBacklog <= 0:
+		return fmt.Errorf("rpc server config: AcceptBacklog must be positive, got %d", c.AcceptBacklog)
+	case c.KeepAliveInterval <= 0:
+		return fmt.Errorf("rpc server config: KeepAliveInterval must be positive, got %s", c.KeepAliveInterval)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("rpc server config: WriteTimeout must be positive, got %s", c.WriteTimeout)
+	}
+	return nil
+}
+
+// yamuxConfig builds the session settings shared by the server and the pool.
+func yamuxConfig(logger hclog.Logger, backlog int, keepAlive, writeTimeout time.Duration) *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.AcceptBacklog = backlog
+	cfg.KeepAliveInterval = keepAlive
+	cfg.ConnectionWriteTimeout = writeTimeout
+	cfg.LogOutput = nil
+	cfg.Logger = logger.Named("yamux").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	return cfg
+}
+
+// Server accepts connections on the server port and dispatches each by its
+// first byte: net/rpc, a yamux session of net/rpc streams, or Raft.
+type Server struct {
+	cfg    *ServerConfig
+	ln     net.Listener
+	logger hclog.Logger
+	handle *codec.MsgpackHandle
+	mux    *yamux.Config
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{} // live connections, closed on Shutdown
+	shutdown bool
+	doneCh   chan struct{} // closed on Shutdown
+
+	wg sync.WaitGroup // accept loop, connection and stream handlers
+}
+
+// NewServer validates cfg, listens if cfg.Listener is nil, and starts
+// accepting connections.
+func NewServer(cfg *ServerConfig) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("rpc server config: nil")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.BindAddr)
+		if err != nil {
+			return nil, fmt.Errorf("rpc server listen on %s: %w", cfg.BindAddr, err)
+		}
+	}
+	s := &Server{
+		cfg:    cfg,
+		ln:     ln,
+		logger: cfg.Logger,
+		handle: structs.NewMsgpackHandle(),
+		mux:    yamuxConfig(cfg.Logger, cfg.AcceptBacklog, cfg.KeepAliveInterval, cfg.WriteTimeout),
+		conns:  make(map[net.Conn]struct{}),
+		doneCh: make(chan struct{}),
+	}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Shutdown stops accepting, closes every live connection (including those
+// handed to the RaftLayer) and waits for the server's goroutines. A method
+// call in progress keeps its goroutine until the method returns, so endpoints
+// must return promptly once the server package shuts down. Shutdown is
+// idempotent.
+func (s *Server) Shutdown() error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		s.wg.Wait()
+		return nil
+	}
+	s.shutdown = true
+	close(s.doneCh)
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	s.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("close rpc listener: %w", err)
+	}
+	return nil
+}
+
+// track records a live connection; it reports false (and the caller must
+// close the connection) once the server is shutting down.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// untrack forgets a connection that was closed.
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// acceptLoop accepts connections until the listener closes.
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.doneCh:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Back off on transient errors such as running out of file
+			// descriptors, as net/http does.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			s.logger.Error("failed to accept connection", "error", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.doneCh:
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !s.track(conn) {
+			_ = conn.Close()
+			return
+		}
+		s.wg.Add(1)
+		go s.handleConn(conn)
+	}
+}
+
+// handleConn reads the protocol byte and serves the connection accordingly.
+func (s *Server) handleConn(conn net.Conn) {
+	defer s.wg.Done()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			_ = conn.Close()
+			s.untrack(conn)
+		}
+	}()
+
+	var buf [1]byte
+	if err := conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout)); err != nil {
+		s.logger.Error("failed to set handshake deadline", "remote", conn.RemoteAddr(), "error", err)
+		return
+	}
+	if _, err := io.ReadFull(conn, buf[:]); err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			s.logger.Warn("failed to read protocol byte", "remote", conn.RemoteAddr(), "error", err)
+		}
+		return
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		s.logger.Error("failed to clear handshake deadline", "remote", conn.RemoteAddr(), "error", err)
+		return
+	}
+
+	switch proto := Protocol(buf[0]); proto {
+	case ProtoRPC:
+		s.serveRPC(conn)
+	case ProtoMultiplex:
+		s.serveMultiplex(conn)
+	case ProtoRaft:
+		if s.cfg.RaftLayer == nil {
+			s.logger.Warn("raft connection refused: no raft layer", "remote", conn.RemoteAddr())
+			return
+		}
+		tc := &trackedConn{Conn: conn, srv: s}
+		if err := s.cfg.RaftLayer.Handoff(s.doneCh, tc); err != nil {
+			s.logger.Debug("raft connection not handed off", "remote", conn.RemoteAddr(), "error", err)
+			return
+		}
+		handedOff = true
+	default:
+		s.logger.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr(), "byte", fmt.Sprintf("0x%02x", buf[0]))
+	}
+}
+
+// serveRPC serves net/rpc on rw until the peer hangs up. net/rpc runs the
+// calls of one connection concurrently and waits for them before returning.
+func (s *Server) serveRPC(rw io.ReadWriteCloser) {
+	s.cfg.RPCServer.ServeCodec(NewServerCodec(rw, s.handle))
+}
+
+// serveMultiplex runs a yamux server session on conn and serves every
+// accepted stream as its own net/rpc connection.
+func (s *Server) serveMultiplex(conn net.Conn) {
+	sess, err := yamux.Server(conn, s.mux)
+	if err != nil {
+		s.logger.Error("failed to start multiplexed session", "remote", conn.RemoteAddr(), "error", err)
+		return
+	}
+	defer sess.Close()
+	for {
+		stream, err := sess.AcceptStream()
+		if err != nil {
+			if !sess.IsClosed() {
+				s.logger.Error("failed to accept stream", "remote", conn.RemoteAddr(), "error", err)
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveRPC(stream)
+		}()
+	}
+}
+
+// trackedConn is a connection handed to the RaftLayer: the Server still closes
+// it on Shutdown, and forgets it once Raft closes it.
+type trackedConn struct {
+	net.Conn
+	srv  *Server
+	once sync.Once
+}
+
+// Close closes the connection and forgets it.
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.srv.untrack(c.Conn) })
+	return err
+}
