@@ -1,0 +1,484 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	netrpc "net/rpc"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+func TestPoolEcho(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t)
+	tests := []struct {
+		name string
+		msg  string
+	}{
+		{"empty", ""},
+		{"short", "hello"},
+		{"unicode", "héllo, 世界"},
+		// Larger than yamux's initial 256 KiB window, so flow control runs.
+		{"large", strings.Repeat("x", 600<<10)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var reply EchoReply
+			err := p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Echo", &EchoArgs{Msg: tt.msg}, &reply)
+			if err != nil {
+				t.Fatalf("echo: %v", err)
+			}
+			if reply.Msg != tt.msg {
+				t.Errorf("reply has %d bytes, want %d", len(reply.Msg), len(tt.msg))
+			}
+			if reply.Server != srv.addr {
+				t.Errorf("answered by %q, want %q", reply.Server, srv.addr)
+			}
+		})
+	}
+}
+
+func TestPoolPing(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t)
+	if err := p.Ping(context.Background(), "dc1", srv.Addr()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}
+
+func TestPoolConcurrentCallsShareOneSession(t *testing.T) {
+	srv := startServer(t)
+	p, fd := newTestPool(t)
+	const goroutines, calls = 50, 20
+	var wg sync.WaitGroup
+	errCh := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				if err := echo(context.Background(), p, srv.addr, fmt.Sprintf("g%d-%d", g, i)); err != nil {
+					errCh <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errCh)
+	for err := range errCh {
+		t.Errorf("concurrent echo: %v", err)
+	}
+	if got := fd.Dials(srv.addr); got != 1 {
+		t.Errorf("dialed %d times, want 1 (one shared session)", got)
+	}
+	if got := p.NumSessions(); got != 1 {
+		t.Errorf("pool holds %d sessions, want 1", got)
+	}
+	if got, want := srv.ep.calls.Load(), int64(goroutines*calls); got != want {
+		t.Errorf("server saw %d calls, want %d", got, want)
+	}
+}
+
+func TestPoolTimeout(t *testing.T) {
+	srv := startServer(t)
+	p, fd := newTestPool(t, func(c *ConnPoolConfig) { c.RPCTimeout = 100 * time.Millisecond })
+
+	start := time.Now()
+	err := p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 10 * time.Second}, &struct{}{})
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("Sleep(10s) with a 100ms timeout succeeded")
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("error %v is not os.ErrDeadlineExceeded", err)
+	}
+	var ce *CallError
+	if !errors.As(err, &ce) || !ce.Sent || ce.Method != "Test.Sleep" || ce.Addr != srv.addr {
+		t.Errorf("error %#v: want a sent CallError for Test.Sleep to %s", err, srv.addr)
+	}
+	if !strings.HasPrefix(err.Error(), "rpc error making call: Test.Sleep to "+srv.addr) {
+		t.Errorf("error text %q lacks method and address", err)
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("timeout took %s", elapsed)
+	}
+	// A timeout spoils one stream, not the session.
+	if err := echo(context.Background(), p, srv.addr, "after timeout"); err != nil {
+		t.Fatalf("echo after timeout: %v", err)
+	}
+	if got := fd.Dials(srv.addr); got != 1 {
+		t.Errorf("dialed %d times, want 1", got)
+	}
+}
+
+func TestPoolContextDeadlineOverridesTimeout(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t, func(c *ConnPoolConfig) { c.RPCTimeout = 20 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.RPC(ctx, "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 200 * time.Millisecond}, &struct{}{}); err != nil {
+		t.Fatalf("Sleep(200ms) with a 5s context deadline: %v", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	err := p.RPC(ctx2, "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 5 * time.Second}, &struct{}{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sleep(5s) with a 50ms context deadline: got %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestPoolContextCancel(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RPC(ctx, "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 10 * time.Second}, &struct{}{})
+	}()
+	waitFor(t, 2*time.Second, "the call to reach the server", func() bool { return srv.ep.sleeping.Load() == 1 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+		if CanRetry(&SleepArgs{}, err) {
+			t.Errorf("CanRetry(%v) = true after cancellation", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("cancelled call did not return")
+	}
+	// An already cancelled context fails before dialing anything.
+	if err := echo(ctx, p, srv.addr, "x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("echo with a cancelled context: got %v, want context.Canceled", err)
+	}
+}
+
+func TestPoolServerShutdownMidCall(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t, func(c *ConnPoolConfig) { c.RPCTimeout = 30 * time.Second })
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 30 * time.Second}, &struct{}{})
+	}()
+	waitFor(t, 2*time.Second, "the call to reach the server", func() bool { return srv.ep.sleeping.Load() == 1 })
+
+	shutdownDone := make(chan error, 1)
+	go func() { shutdownDone <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("call succeeded although the server shut down")
+		}
+		if !IsConnError(err) {
+			t.Errorf("got %v, want a connection error", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("call did not fail after the server shut down")
+	}
+	// Shutdown waits for the endpoint's call to return.
+	srv.stopSleeps()
+	select {
+	case err := <-shutdownDone:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("server shutdown hung")
+	}
+}
+
+func TestPoolRedialsAfterServerRestart(t *testing.T) {
+	srv := startServer(t)
+	addr := srv.addr
+	p, fd := newTestPool(t)
+	if err := echo(context.Background(), p, addr, "first"); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	if err := srv.Shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := echo(context.Background(), p, addr, "down"); !IsConnError(err) {
+		t.Fatalf("echo to a stopped server: got %v, want a connection error", err)
+	}
+	startServerAt(t, addr)
+	waitFor(t, 5*time.Second, "an echo through the restarted server", func() bool {
+		return echo(context.Background(), p, addr, "again") == nil
+	})
+	if got := fd.Dials(addr); got < 2 {
+		t.Errorf("dialed %d times, want a redial", got)
+	}
+}
+
+func TestPoolDropsSessionCutByNetwork(t *testing.T) {
+	srv := startServer(t)
+	p, fd := newTestPool(t)
+	if err := echo(context.Background(), p, srv.addr, "first"); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	fd.Block(srv.addr)
+	err := echo(context.Background(), p, srv.addr, "blocked")
+	var ce *CallError
+	if !errors.As(err, &ce) {
+		t.Fatalf("echo while blocked: got %v, want a CallError", err)
+	}
+	fd.Unblock(srv.addr)
+	if err := echo(context.Background(), p, srv.addr, "unblocked"); err != nil {
+		t.Fatalf("echo after unblocking: %v", err)
+	}
+	if got := fd.Dials(srv.addr); got < 2 {
+		t.Errorf("dialed %d times, want a redial", got)
+	}
+}
+
+func TestPoolDialFailure(t *testing.T) {
+	addr := deadAddr(t)
+	p, fd := newTestPool(t)
+	for i := 1; i <= 2; i++ {
+		err := echo(context.Background(), p, addr, "x")
+		var ce *CallError
+		if !errors.As(err, &ce) {
+			t.Fatalf("echo to %s: got %v, want a CallError", addr, err)
+		}
+		if ce.Sent {
+			t.Errorf("dial failure marked as sent")
+		}
+		if !CanRetry(&EchoArgs{}, err) || !CanRetry(&SleepArgs{}, err) {
+			t.Errorf("CanRetry(%v) = false for an unsent call", err)
+		}
+		if got := p.NumSessions(); got != 0 {
+			t.Errorf("pool keeps %d sessions after a failed dial", got)
+		}
+		if got := fd.Dials(addr); got != i {
+			t.Errorf("after %d calls dialed %d times; a failed dial must not be cached", i, got)
+		}
+	}
+}
+
+func TestPoolIdleReaping(t *testing.T) {
+	srv := startServer(t)
+	p, fd := newTestPool(t, func(c *ConnPoolConfig) {
+		c.MaxIdleTime = 50 * time.Millisecond
+		c.ReapInterval = 10 * time.Millisecond
+	})
+	if err := echo(context.Background(), p, srv.addr, "x"); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	waitFor(t, 3*time.Second, "the idle session to be reaped", func() bool { return p.NumSessions() == 0 })
+	waitFor(t, 3*time.Second, "the server to see the connection close", func() bool { return srv.numConns() == 0 })
+	if err := echo(context.Background(), p, srv.addr, "y"); err != nil {
+		t.Fatalf("echo after reaping: %v", err)
+	}
+	if got := fd.Dials(srv.addr); got != 2 {
+		t.Errorf("dialed %d times, want 2", got)
+	}
+}
+
+func TestPoolDoesNotReapBusySession(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t, func(c *ConnPoolConfig) {
+		c.MaxIdleTime = 20 * time.Millisecond
+		c.ReapInterval = 5 * time.Millisecond
+	})
+	// The call holds the session several idle periods long.
+	if err := p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 200 * time.Millisecond}, &struct{}{}); err != nil {
+		t.Fatalf("Sleep across idle periods: %v", err)
+	}
+}
+
+func TestPoolShutdown(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 10 * time.Second}, &struct{}{})
+	}()
+	waitFor(t, 2*time.Second, "the call to reach the server", func() bool { return srv.ep.sleeping.Load() == 1 })
+	if err := p.Shutdown(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !IsConnError(err) {
+			t.Errorf("in-flight call: got %v, want a connection error", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("in-flight call did not fail on pool shutdown")
+	}
+	if err := echo(context.Background(), p, srv.addr, "x"); !errors.Is(err, ErrPoolShutdown) {
+		t.Errorf("call after shutdown: got %v, want ErrPoolShutdown", err)
+	}
+	if err := p.Shutdown(); err != nil {
+		t.Errorf("second shutdown: %v", err)
+	}
+}
+
+func TestPoolStreamLimit(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t, func(c *ConnPoolConfig) { c.MaxStreams = 2 })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: 10 * time.Second}, &struct{}{})
+		}()
+	}
+	defer wg.Wait()
+	defer srv.stopSleeps()
+	waitFor(t, 2*time.Second, "two sleeping calls", func() bool { return srv.ep.sleeping.Load() == 2 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := echo(ctx, p, srv.addr, "third")
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Sent || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third call over a 2-stream limit: got %v, want an unsent deadline error", err)
+	}
+	srv.stopSleeps()
+	waitFor(t, 2*time.Second, "a free stream", func() bool { return echo(context.Background(), p, srv.addr, "later") == nil })
+}
+
+func TestPoolRemoteErrors(t *testing.T) {
+	srv := startServer(t)
+	p, _ := newTestPool(t)
+	tests := []struct {
+		text     string
+		sentinel error // nil: not a contract error
+	}{
+		{structs.ErrNoLeader.Error(), structs.ErrNoLeader},
+		{structs.ErrNoDCPath.Error(), structs.ErrNoDCPath},
+		{structs.ErrNoServers.Error(), structs.ErrNoServers},
+		{structs.ErrDCNoServers.Error(), structs.ErrDCNoServers},
+		{structs.ErrPermissionDenied.Error(), structs.ErrPermissionDenied},
+		{"missing node name", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			err := p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Fail", &FailArgs{Msg: tt.text}, &struct{}{})
+			if err == nil {
+				t.Fatal("Test.Fail succeeded")
+			}
+			if err.Error() != tt.text {
+				t.Errorf("error text %q, want %q unchanged", err, tt.text)
+			}
+			if !IsRemoteError(err) || IsConnError(err) {
+				t.Errorf("%v: IsRemoteError=%v IsConnError=%v", err, IsRemoteError(err), IsConnError(err))
+			}
+			if CanRetry(&EchoArgs{}, err) {
+				t.Errorf("CanRetry(%v) = true for a remote error", err)
+			}
+			if tt.sentinel != nil && !errors.Is(err, tt.sentinel) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tt.sentinel)
+			}
+			var se netrpc.ServerError
+			if tt.sentinel == nil && !errors.As(err, &se) {
+				t.Errorf("%T is not an rpc.ServerError", err)
+			}
+		})
+	}
+	// An unknown method is the server's answer too, not a broken session.
+	err := p.RPC(context.Background(), "dc1", srv.Addr(), "Test.Nope", &FailArgs{}, &struct{}{})
+	if !IsRemoteError(err) || !strings.Contains(err.Error(), "Nope") {
+		t.Errorf("unknown method: got %v, want the server's error", err)
+	}
+	if err := echo(context.Background(), p, srv.addr, "still fine"); err != nil {
+		t.Errorf("echo after remote errors: %v", err)
+	}
+}
+
+func TestCallTimeout(t *testing.T) {
+	const rpcTimeout, margin = 7 * time.Second, 3 * time.Second
+	p := &ConnPool{cfg: &ConnPoolConfig{RPCTimeout: rpcTimeout, BlockingQueryMargin: margin}}
+	withJitter := func(d time.Duration) time.Duration { return d + d/structs.JitterFraction + margin }
+	tests := []struct {
+		name string
+		args any
+		want time.Duration
+	}{
+		{"nil", nil, rpcTimeout},
+		{"not a struct", "x", rpcTimeout},
+		{"no query options", &FailArgs{}, rpcTimeout},
+		{"write", &SleepArgs{}, rpcTimeout},
+		{"read without index", &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MaxQueryTime: time.Minute}}, rpcTimeout},
+		{"blocking with wait", &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
+		{"blocking by value", structs.ServiceSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
+		{"blocking without wait", &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1}}, withJitter(structs.DefaultQueryTime)},
+		{"blocking wait capped", &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Hour}}, withJitter(structs.MaxQueryTime)},
+		{"bare query options", &structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Second}, withJitter(time.Second)},
+		{"nil pointer", (*EchoArgs)(nil), rpcTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.callTimeout(tt.args); got != tt.want {
+				t.Errorf("callTimeout = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCanRetry(t *testing.T) {
+	read := &structs.DCSpecificRequest{}
+	write := &SleepArgs{}
+	tests := []struct {
+		name string
+		args any
+		err  error
+		want bool
+	}{
+		{"nil error", read, nil, false},
+		{"remote error", read, netrpc.ServerError("boom"), false},
+		{"contract error", read, structs.ErrNoLeader, false},
+		{"unsent write", write, &CallError{Err: errors.New("dial: refused")}, true},
+		{"sent read", read, &CallError{Sent: true, Err: errors.New("EOF")}, true},
+		{"sent write", write, &CallError{Sent: true, Err: errors.New("EOF")}, false},
+		{"sent, args without RPCInfo", &FailArgs{}, &CallError{Sent: true, Err: errors.New("EOF")}, false},
+		{"timed out read", read, &CallError{Sent: true, Err: fmt.Errorf("x: %w", os.ErrDeadlineExceeded)}, false},
+		{"cancelled before sending", write, &CallError{Err: context.Canceled}, false},
+		{"caller deadline", read, &CallError{Err: context.DeadlineExceeded}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CanRetry(tt.args, tt.err); got != tt.want {
+				t.Errorf("CanRetry = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnPoolConfigValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*ConnPoolConfig)
+		want   string // substring of the error; empty means valid
+	}{
+		{"default", func(*ConnPoolConfig) {}, ""},
+		{"no logger", func(c *ConnPoolConfig) { c.Logger = nil }, "Logger"},
+		{"no dialer", func(c *ConnPoolConfig) { c.Dial = nil }, "Dial"},
+		{"zero dial timeout", func(c *ConnPoolConfig) { c.DialTimeout = 0 }, "DialTimeout"},
+		{"zero rpc timeout", func(c *ConnPoolConfig) { c.RPCTimeout = 0 }, "RPCTimeout"},
+		{"negative margin", func(c *ConnPoolConfig) { c.BlockingQueryMargin = -1 }, "BlockingQueryMargin"},
+		{"zero idle", func(c *ConnPoolConfig) { c.MaxIdleTime = 0 }, "MaxIdleTime"},
+		{"zero streams", func(c *ConnPoolConfig) { c.MaxStreams = 0 }, "MaxStreams"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConnPoolConfig()
+			tt.mutate(cfg)
+			err := cfg.validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("validate: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("validate: got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
