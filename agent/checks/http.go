@@ -73,12 +73,13 @@ func (c HTTPConfig) validateRunnable() error {
 	if c.HTTP == "" {
 		return fmt.Errorf("http check has no URL")
 	}
+	lower := strings.ToLower(c.HTTP)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return fmt.Errorf("http check URL %q must start with http:// or https://", c.HTTP)
+	}
 	u, err := url.Parse(c.HTTP)
 	if err != nil {
 		return fmt.Errorf("http check URL %q is not valid: %w", c.HTTP, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("http check URL %q must start with http:// or https://", c.HTTP)
 	}
 	if u.Host == "" {
 		return fmt.Errorf("http check URL %q has no host", c.HTTP)
