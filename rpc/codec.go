@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	netrpc "net/rpc"
+	"sync"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	msgpackrpc "github.com/hashicorp/net-rpc-msgpackrpc/v2"
@@ -16,19 +17,38 @@ import (
 // conn. A nil h means a fresh structs.NewMsgpackHandle. Reads and writes are
 // buffered; every request is flushed whole.
 func NewClientCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.ClientCodec {
-	if h == nil {
-		h = structs.NewMsgpackHandle()
-	}
-	return msgpackrpc.NewCodecFromHandle(true, true, conn, h)
+	return newCodec(conn, h)
 }
 
 // NewServerCodec returns a net/rpc server codec speaking msgpack with h on
 // conn. A nil h means a fresh structs.NewMsgpackHandle.
 func NewServerCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.ServerCodec {
+	return newCodec(conn, h)
+}
+
+// msgpackCodec is msgpackrpc's codec with a Close that may run while another
+// goroutine reads, as rpc.Client.Close does: the library's own Close sets an
+// unguarded flag, so this one closes the connection instead, which fails the
+// read.
+type msgpackCodec struct {
+	*msgpackrpc.MsgpackCodec
+	conn      io.Closer
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newCodec builds a msgpackCodec on conn.
+func newCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) *msgpackCodec {
 	if h == nil {
 		h = structs.NewMsgpackHandle()
 	}
-	return msgpackrpc.NewCodecFromHandle(true, true, conn, h)
+	return &msgpackCodec{MsgpackCodec: msgpackrpc.NewCodecFromHandle(true, true, conn, h), conn: conn}
+}
+
+// Close closes the connection once.
+func (c *msgpackCodec) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.conn.Close() })
+	return c.closeErr
 }
 
 // MapRemoteError turns an error returned by a remote method back into
