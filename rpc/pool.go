@@ -236,12 +236,18 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 		callCtx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	// cause explains a failure that happened after callCtx ended.
+	deadline, _ := callCtx.Deadline()
+	// cause explains a failure that happened after callCtx ended. The
+	// stream's deadline timer may fire a moment before the context's, so the
+	// clock is asked too.
 	cause := func(err error) error {
+		expired := !time.Now().Before(deadline)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case callCtx.Err() != nil:
+		case timeout == 0 && expired:
+			return context.DeadlineExceeded
+		case callCtx.Err() != nil || expired:
 			return fmt.Errorf("timed out after %s: %w", timeout, os.ErrDeadlineExceeded)
 		}
 		return err
