@@ -269,14 +269,14 @@ func (s *Store) CheckServiceNodes(ws memdb.WatchSet, service string, tags []stri
 	if err != nil {
 		return 0, nil, err
 	}
+	// The service's index row, watched above, moves on every change to
+	// the instances' nodes and checks, so no per-node watch is needed.
 	out := make(structs.CheckServiceNodes, 0, len(recs))
-	all := tableWatch(tx, tableChecks)
 	for i, r := range recs {
 		it, err := tx.Get(tableChecks, indexNode, r.Node)
 		if err != nil {
 			return 0, nil, fmt.Errorf("read checks of node %q: %w", r.Node, err)
 		}
-		ws.AddWithLimit(watchLimit, it.WatchCh(), all)
 		var nodeChecks, ownChecks structs.HealthChecks
 		for raw := it.Next(); raw != nil; raw = it.Next() {
 			hc := raw.(*structs.HealthCheck)
