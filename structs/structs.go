@@ -207,3 +207,11 @@ func (r *StatusRequest) RequestDatacenter() string { return r.Datacenter }
 type IndexedAny struct {
 	QueryMeta
 }
+
+// RaftStats is a server's Raft progress, asked by peers before
+// -bootstrap-expect bootstraps.
+type RaftStats struct {
+	LastIndex    uint64
+	LastTerm     uint64
+	AppliedIndex uint64
+}

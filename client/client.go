@@ -1,0 +1,197 @@
+// Package client is a Meridian client agent's link to its datacenter: it
+// is in the LAN pool, learns the servers from their member tags, and sends
+// every RPC to one of them through a pooled, multiplexed connection,
+// moving to another server when one fails.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/rpc"
+)
+
+// Config configures a Client.
+type Config struct {
+	// NodeName is the agent's node name.
+	NodeName string
+	// NodeID is the agent's persistent UUID.
+	NodeID string
+	// Datacenter is the agent's datacenter. Default "dc1".
+	Datacenter string
+	// DataDir holds serf/; empty keeps nothing on disk.
+	DataDir string
+	// SerfLAN configures the LAN pool; the client fills in name, tags,
+	// data dir and event handler.
+	SerfLAN gossip.Config
+	// SerfLANDefaultPort completes join addresses without a port. Default 8301.
+	SerfLANDefaultPort int
+	// RPCTimeout caps one RPC that is not a blocking query. Default 10s.
+	RPCTimeout time.Duration
+	// Logger receives the client's logs.
+	Logger hclog.Logger
+	// Dial replaces the TCP dialer of the RPC pool (fault injection); nil
+	// for the default.
+	Dial rpc.DialFunc
+}
+
+// DefaultConfig returns a client configuration with Consul's defaults.
+func DefaultConfig() *Config {
+	return &Config{
+		Datacenter:         "dc1",
+		SerfLAN:            gossip.Config{Profile: gossip.ProfileLAN, BindAddr: "0.0.0.0", BindPort: 8301},
+		SerfLANDefaultPort: 8301,
+		RPCTimeout:         10 * time.Second,
+	}
+}
+
+// Client is a running client agent's gossip and RPC side.
+type Client struct {
+	config  *Config
+	logger  hclog.Logger
+	serfLAN *gossip.Pool
+	pool    *rpc.ConnPool
+	servers *rpc.Manager
+
+	shutdownOnce sync.Once
+}
+
+// NewClient starts the LAN pool and the RPC machinery.
+func NewClient(cfg *Config) (*Client, error) {
+	if cfg.NodeName == "" || cfg.Datacenter == "" {
+		return nil, errors.New("client config: node name and datacenter are required")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	c := &Client{config: cfg, logger: logger.Named("client")}
+
+	pc := rpc.DefaultConnPoolConfig()
+	pc.Logger = c.logger.Named("pool")
+	pc.RPCTimeout = cfg.RPCTimeout
+	if cfg.Dial != nil {
+		pc.Dial = cfg.Dial
+	}
+	var err error
+	if c.pool, err = rpc.NewConnPool(pc); err != nil {
+		return nil, fmt.Errorf("create rpc pool: %w", err)
+	}
+	mc := rpc.DefaultManagerConfig()
+	mc.Pool = c.pool
+	mc.Logger = c.logger.Named("servers")
+	mc.ClusterSize = func() int {
+		if c.serfLAN == nil {
+			return 1
+		}
+		return c.serfLAN.Serf().NumNodes()
+	}
+	if c.servers, err = rpc.NewManager(mc); err != nil {
+		c.pool.Shutdown()
+		return nil, fmt.Errorf("create server manager: %w", err)
+	}
+
+	lan := cfg.SerfLAN
+	lan.NodeName = cfg.NodeName
+	lan.Datacenter = cfg.Datacenter
+	lan.Tags = gossip.Tags(gossip.TagsConfig{NodeID: cfg.NodeID, Datacenter: cfg.Datacenter})
+	lan.Logger = c.logger.Named("lan")
+	lan.OnEvent = c.lanEvent
+	if cfg.DataDir != "" {
+		lan.DataDir = filepath.Join(cfg.DataDir, "serf")
+	}
+	if c.serfLAN, err = gossip.Create(lan); err != nil {
+		c.servers.Shutdown()
+		c.pool.Shutdown()
+		return nil, err
+	}
+	return c, nil
+}
+
+// lanEvent keeps the server list in step with the LAN pool.
+func (c *Client) lanEvent(e serf.Event) {
+	me, ok := e.(serf.MemberEvent)
+	if !ok {
+		return
+	}
+	for _, m := range me.Members {
+		meta, ok := gossip.IsServer(m)
+		if !ok || meta.Datacenter != c.config.Datacenter {
+			continue
+		}
+		addr := rpc.ServerAddr{Name: meta.Name, ID: meta.ID, Datacenter: meta.Datacenter, Addr: meta.Addr.String()}
+		switch me.Type {
+		case serf.EventMemberJoin, serf.EventMemberUpdate:
+			c.servers.AddServer(addr)
+		case serf.EventMemberFailed:
+			c.servers.NotifyFailedServer(addr)
+		case serf.EventMemberLeave, serf.EventMemberReap:
+			c.servers.RemoveServer(addr)
+		}
+	}
+}
+
+// RPC sends a request to a server of this datacenter.
+func (c *Client) RPC(method string, args, reply any) error {
+	return c.servers.RPC(context.Background(), method, args, reply)
+}
+
+// RPCContext is RPC with a caller's context.
+func (c *Client) RPCContext(ctx context.Context, method string, args, reply any) error {
+	return c.servers.RPC(ctx, method, args, reply)
+}
+
+// NumServers is how many servers the client knows.
+func (c *Client) NumServers() int { return c.servers.NumServers() }
+
+// LANMembers lists the LAN pool.
+func (c *Client) LANMembers() []serf.Member { return c.serfLAN.Members() }
+
+// LocalMember is this agent's member record.
+func (c *Client) LocalMember() serf.Member { return c.serfLAN.LocalMember() }
+
+// JoinLAN joins the LAN pool.
+func (c *Client) JoinLAN(addrs []string) (int, error) {
+	return c.serfLAN.Join(addrs, c.config.SerfLANDefaultPort)
+}
+
+// RemoveFailedNode force-leaves a member from the LAN pool.
+func (c *Client) RemoveFailedNode(node string, prune bool) error {
+	return c.serfLAN.RemoveFailedNode(node, prune)
+}
+
+// LANSerf exposes the LAN serf instance.
+func (c *Client) LANSerf() *serf.Serf { return c.serfLAN.Serf() }
+
+// Leave leaves the LAN pool gracefully.
+func (c *Client) Leave() error { return c.serfLAN.Leave() }
+
+// Stats returns the sections of /v1/agent/self's Stats and `info`.
+func (c *Client) Stats() map[string]map[string]string {
+	return map[string]map[string]string{
+		"consul": {
+			"server":        "false",
+			"known_servers": strconv.Itoa(c.servers.NumServers()),
+		},
+		"serf_lan": c.serfLAN.Serf().Stats(),
+	}
+}
+
+// Shutdown stops everything without leaving; it is idempotent.
+func (c *Client) Shutdown() error {
+	c.shutdownOnce.Do(func() {
+		c.serfLAN.Shutdown()
+		c.servers.Shutdown()
+		c.pool.Shutdown()
+	})
+	return nil
+}

@@ -1,0 +1,153 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/meridian-sd/meridian/state"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Catalog serves the catalog: registration and reads of nodes and services.
+type Catalog struct{ s *Server }
+
+// Register adds or updates a node and optionally a service and checks.
+func (c *Catalog) Register(args *structs.RegisterRequest, reply *struct{}) error {
+	if done, err := c.s.forward("Catalog.Register", args, args, reply); done {
+		return err
+	}
+	if err := validateRegister(args); err != nil {
+		return err
+	}
+	_, err := c.s.raftApply(structs.RegisterRequestType, args)
+	return err
+}
+
+// validateRegister refuses what the state store should never see.
+func validateRegister(args *structs.RegisterRequest) error {
+	if args.Node == "" {
+		return fmt.Errorf("missing node name")
+	}
+	if args.Address == "" && !args.SkipNodeUpdate {
+		return fmt.Errorf("missing node address")
+	}
+	if svc := args.Service; svc != nil {
+		if svc.Service == "" {
+			return fmt.Errorf("missing service name")
+		}
+		if svc.ID == "" {
+			svc.ID = svc.Service
+		}
+		if svc.Port < 0 || svc.Port > 65535 {
+			return fmt.Errorf("invalid service port %d", svc.Port)
+		}
+	}
+	checks := args.Checks
+	if args.Check != nil {
+		checks = append(structs.HealthChecks{args.Check}, checks...)
+	}
+	for _, chk := range checks {
+		if chk.CheckID == "" && chk.Name != "" {
+			chk.CheckID = chk.Name
+		}
+		if chk.CheckID == "" {
+			return fmt.Errorf("missing check id")
+		}
+		if chk.Node == "" {
+			chk.Node = args.Node
+		}
+		if chk.Node != args.Node {
+			return fmt.Errorf("check %q names node %q, not %q", chk.CheckID, chk.Node, args.Node)
+		}
+		if chk.Status == "" {
+			chk.Status = structs.HealthCritical
+		}
+		if !structs.ValidHealthStatus(chk.Status) {
+			return fmt.Errorf("invalid check status %q: must be passing, warning or critical", chk.Status)
+		}
+	}
+	return nil
+}
+
+// Deregister removes a node, a service or a check.
+func (c *Catalog) Deregister(args *structs.DeregisterRequest, reply *struct{}) error {
+	if done, err := c.s.forward("Catalog.Deregister", args, args, reply); done {
+		return err
+	}
+	if args.Node == "" {
+		return fmt.Errorf("missing node name")
+	}
+	_, err := c.s.raftApply(structs.DeregisterRequestType, args)
+	return err
+}
+
+// ListDatacenters lists the known datacenters, nearest first.
+func (c *Catalog) ListDatacenters(args *struct{}, reply *[]string) error {
+	*reply = c.s.sortedDCs()
+	return nil
+}
+
+// ListNodes lists the nodes of a datacenter.
+func (c *Catalog) ListNodes(args *structs.DCSpecificRequest, reply *structs.IndexedNodes) error {
+	if done, err := c.s.forward("Catalog.ListNodes", args, args, reply); done {
+		return err
+	}
+	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, nodes, err := st.Nodes(ws, args.NodeMetaFilters)
+		if err != nil {
+			return err
+		}
+		reply.Index, reply.Nodes = idx, nodes
+		return c.s.sortNodesByDistance(args.Source, reply.Nodes)
+	})
+}
+
+// ListServices lists service names with their tags.
+func (c *Catalog) ListServices(args *structs.DCSpecificRequest, reply *structs.IndexedServices) error {
+	if done, err := c.s.forward("Catalog.ListServices", args, args, reply); done {
+		return err
+	}
+	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, services, err := st.Services(ws, args.NodeMetaFilters)
+		reply.Index, reply.Services = idx, services
+		return err
+	})
+}
+
+// ServiceNodes lists the instances of one service.
+func (c *Catalog) ServiceNodes(args *structs.ServiceSpecificRequest, reply *structs.IndexedServiceNodes) error {
+	if done, err := c.s.forward("Catalog.ServiceNodes", args, args, reply); done {
+		return err
+	}
+	if args.ServiceName == "" {
+		return fmt.Errorf("missing service name")
+	}
+	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		var tags []string
+		if args.TagFilter {
+			tags = args.ServiceTags
+		}
+		idx, nodes, err := st.ServiceNodes(ws, args.ServiceName, tags, args.NodeMetaFilters)
+		if err != nil {
+			return err
+		}
+		reply.Index, reply.ServiceNodes = idx, nodes
+		return c.s.sortServiceNodesByDistance(args.Source, reply.ServiceNodes)
+	})
+}
+
+// NodeServices returns one node with its services.
+func (c *Catalog) NodeServices(args *structs.NodeSpecificRequest, reply *structs.IndexedNodeServices) error {
+	if done, err := c.s.forward("Catalog.NodeServices", args, args, reply); done {
+		return err
+	}
+	if args.Node == "" {
+		return fmt.Errorf("missing node name")
+	}
+	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, ns, err := st.NodeServices(ws, args.Node)
+		reply.Index, reply.NodeServices = idx, ns
+		return err
+	})
+}

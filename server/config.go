@@ -1,0 +1,152 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/meridian-sd/meridian/gossip"
+)
+
+// Config configures a Server. DefaultConfig returns it fully populated;
+// callers override what differs.
+type Config struct {
+	// NodeName is the node's name in the LAN pool and the catalog.
+	NodeName string
+	// NodeID is the node's persistent UUID; it is also its Raft server ID.
+	NodeID string
+	// Datacenter is the server's datacenter. Default "dc1".
+	Datacenter string
+	// DataDir holds raft/ and serf/. Empty runs everything in memory (-dev).
+	DataDir string
+	// DevMode keeps Raft in memory and bootstraps a single server.
+	DevMode bool
+
+	// Bootstrap makes this server bootstrap a one-server cluster.
+	Bootstrap bool
+	// BootstrapExpect, when > 0, bootstraps once that many servers with the
+	// same value are seen in the LAN pool.
+	BootstrapExpect int
+
+	// RPCAddr is where the server port listens. Default 0.0.0.0:8300.
+	RPCAddr *net.TCPAddr
+	// RPCAdvertise is the address other servers use to reach this one; it is
+	// also the Raft address. Default RPCAddr.
+	RPCAdvertise *net.TCPAddr
+
+	// SerfLAN and SerfWAN configure the two pools. The server fills in
+	// names, tags, data dirs and event handlers.
+	SerfLAN gossip.Config
+	SerfWAN gossip.Config
+	// SerfLANDefaultPort and SerfWANDefaultPort complete join addresses
+	// given without a port (8301 and 8302).
+	SerfLANDefaultPort int
+	SerfWANDefaultPort int
+
+	// RaftConfig holds Raft timings; the server fills in IDs and loggers.
+	RaftConfig *raft.Config
+
+	// ReconcileInterval is how often the leader reconciles LAN membership
+	// into the catalog even without events. Default 60s.
+	ReconcileInterval time.Duration
+	// RPCHoldTimeout is how long a request waits for a leader before it
+	// fails with "No cluster leader". Default 7s.
+	RPCHoldTimeout time.Duration
+	// RPCTimeout caps one RPC inside a datacenter. Default 10s.
+	RPCTimeout time.Duration
+	// CrossDCTimeout caps one forwarded RPC to another datacenter (not
+	// counting a blocking query's wait). Default 10s.
+	CrossDCTimeout time.Duration
+	// LeaveDrainTime is how long a leaving server waits for its removal
+	// from the Raft configuration. Default 5s.
+	LeaveDrainTime time.Duration
+	// FloodInterval is how often servers check that every server of their
+	// datacenter is in the WAN pool. Default 60s.
+	FloodInterval time.Duration
+
+	// TombstoneTTL is how long KV tombstones are kept before the leader
+	// reaps them. Default 15m.
+	TombstoneTTL time.Duration
+	// TombstoneTTLGranularity batches reaps. Default 30s.
+	TombstoneTTLGranularity time.Duration
+	// SessionTTLMin is the smallest session TTL accepted. Default 10s.
+	SessionTTLMin time.Duration
+
+	// CoordinateUpdatePeriod is how often the leader writes queued
+	// coordinate updates. Default 5s.
+	CoordinateUpdatePeriod time.Duration
+	// CoordinateUpdateBatchSize caps updates per Raft entry. Default 128.
+	CoordinateUpdateBatchSize int
+	// CoordinateUpdateMaxBatches caps entries per period. Default 5.
+	CoordinateUpdateMaxBatches int
+
+	// Logger receives the server's logs.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns a server configuration with Consul's defaults.
+func DefaultConfig() *Config {
+	rc := raft.DefaultConfig()
+	rc.ShutdownOnRemove = false
+	rc.TrailingLogs = 10240
+	rc.SnapshotThreshold = 16384
+	rc.SnapshotInterval = 30 * time.Second
+	return &Config{
+		Datacenter:                 "dc1",
+		RPCAddr:                    &net.TCPAddr{IP: net.IPv4zero, Port: 8300},
+		SerfLAN:                    gossip.Config{Profile: gossip.ProfileLAN, BindAddr: "0.0.0.0", BindPort: 8301},
+		SerfWAN:                    gossip.Config{Profile: gossip.ProfileWAN, BindAddr: "0.0.0.0", BindPort: 8302},
+		SerfLANDefaultPort:         8301,
+		SerfWANDefaultPort:         8302,
+		RaftConfig:                 rc,
+		ReconcileInterval:          60 * time.Second,
+		RPCHoldTimeout:             7 * time.Second,
+		RPCTimeout:                 10 * time.Second,
+		CrossDCTimeout:             10 * time.Second,
+		LeaveDrainTime:             5 * time.Second,
+		FloodInterval:              60 * time.Second,
+		TombstoneTTL:               15 * time.Minute,
+		TombstoneTTLGranularity:    30 * time.Second,
+		SessionTTLMin:              10 * time.Second,
+		CoordinateUpdatePeriod:     5 * time.Second,
+		CoordinateUpdateBatchSize:  128,
+		CoordinateUpdateMaxBatches: 5,
+	}
+}
+
+// ScaleRaft multiplies Raft's timeouts, as Consul's performance.raft_multiplier
+// does (Consul's default multiplier is 5; 1 is the fastest).
+func ScaleRaft(rc *raft.Config, mult int) {
+	if mult < 1 {
+		mult = 1
+	}
+	d := raft.DefaultConfig()
+	rc.HeartbeatTimeout = d.HeartbeatTimeout * time.Duration(mult)
+	rc.ElectionTimeout = d.ElectionTimeout * time.Duration(mult)
+	rc.LeaderLeaseTimeout = d.LeaderLeaseTimeout * time.Duration(mult)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.NodeName == "":
+		return fmt.Errorf("server config: node name is empty")
+	case c.NodeID == "":
+		return fmt.Errorf("server config: node id is empty")
+	case c.Datacenter == "":
+		return fmt.Errorf("server config: datacenter is empty")
+	case c.DataDir == "" && !c.DevMode:
+		return fmt.Errorf("server config: data dir is required outside dev mode")
+	case c.Bootstrap && c.BootstrapExpect > 0:
+		return fmt.Errorf("server config: bootstrap and bootstrap-expect cannot both be set")
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("server config: bootstrap-expect must not be negative")
+	case c.RPCAddr == nil:
+		return fmt.Errorf("server config: rpc address is empty")
+	case c.RaftConfig == nil:
+		return fmt.Errorf("server config: raft config is nil")
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/meridian-sd/meridian/state"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Health serves reads of checks and of services with their health.
+type Health struct{ s *Server }
+
+// ChecksInState lists checks in one state, or all with "any".
+func (h *Health) ChecksInState(args *structs.ChecksInStateRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward("Health.ChecksInState", args, args, reply); done {
+		return err
+	}
+	if args.State != structs.HealthAny && !structs.ValidHealthStatus(args.State) {
+		return fmt.Errorf("invalid state %q: must be any, passing, warning or critical", args.State)
+	}
+	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, checks, err := st.ChecksInState(ws, args.State, args.NodeMetaFilters)
+		if err != nil {
+			return err
+		}
+		reply.Index, reply.HealthChecks = idx, checks
+		return h.s.sortChecksByDistance(args.Source, reply.HealthChecks)
+	})
+}
+
+// NodeChecks lists the checks of one node.
+func (h *Health) NodeChecks(args *structs.NodeSpecificRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward("Health.NodeChecks", args, args, reply); done {
+		return err
+	}
+	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, checks, err := st.NodeChecks(ws, args.Node)
+		reply.Index, reply.HealthChecks = idx, checks
+		return err
+	})
+}
+
+// ServiceChecks lists the checks of one service's instances.
+func (h *Health) ServiceChecks(args *structs.ServiceSpecificRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward("Health.ServiceChecks", args, args, reply); done {
+		return err
+	}
+	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, checks, err := st.ServiceChecks(ws, args.ServiceName, args.NodeMetaFilters)
+		if err != nil {
+			return err
+		}
+		reply.Index, reply.HealthChecks = idx, checks
+		return h.s.sortChecksByDistance(args.Source, reply.HealthChecks)
+	})
+}
+
+// ServiceNodes lists a service's instances with their node and checks,
+// optionally only those whose checks all pass.
+func (h *Health) ServiceNodes(args *structs.ServiceSpecificRequest, reply *structs.IndexedCheckServiceNodes) error {
+	if done, err := h.s.forward("Health.ServiceNodes", args, args, reply); done {
+		return err
+	}
+	if args.ServiceName == "" {
+		return fmt.Errorf("missing service name")
+	}
+	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		var tags []string
+		if args.TagFilter {
+			tags = args.ServiceTags
+		}
+		idx, nodes, err := st.CheckServiceNodes(ws, args.ServiceName, tags, args.NodeMetaFilters)
+		if err != nil {
+			return err
+		}
+		if args.PassingOnly {
+			nodes = filterPassing(nodes)
+		}
+		reply.Index, reply.Nodes = idx, nodes
+		return h.s.sortCheckServiceNodesByDistance(args.Source, reply.Nodes)
+	})
+}
+
+// filterPassing keeps instances whose every check passes.
+func filterPassing(in structs.CheckServiceNodes) structs.CheckServiceNodes {
+	out := make(structs.CheckServiceNodes, 0, len(in))
+outer:
+	for _, n := range in {
+		for _, c := range n.Checks {
+			if c.Status != structs.HealthPassing {
+				continue outer
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}

@@ -1,0 +1,367 @@
+package server
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// monitorLeadership starts the leader loop when this server wins an
+// election and stops it when leadership is lost.
+func (s *Server) monitorLeadership(ctx context.Context) {
+	var (
+		stop   context.CancelFunc
+		doneCh chan struct{}
+	)
+	stopLeader := func() {
+		if stop != nil {
+			stop()
+			<-doneCh
+			stop, doneCh = nil, nil
+		}
+	}
+	defer stopLeader()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case isLeader := <-s.leaderNotify:
+			if isLeader && stop == nil {
+				lctx, cancel := context.WithCancel(ctx)
+				stop = cancel
+				doneCh = make(chan struct{})
+				go func() {
+					defer close(doneCh)
+					s.leaderLoop(lctx)
+				}()
+				s.logger.Info("cluster leadership acquired")
+			} else if !isLeader && stop != nil {
+				stopLeader()
+				s.logger.Info("cluster leadership lost")
+			}
+		}
+	}
+}
+
+// leaderLoop runs the leader's duties until ctx ends: reconciling LAN
+// membership into the catalog and the Raft configuration, session TTL
+// timers, tombstone reaping and coordinate batches.
+func (s *Server) leaderLoop(ctx context.Context) {
+	reconcile := time.NewTicker(s.config.ReconcileInterval)
+	defer reconcile.Stop()
+	coords := time.NewTicker(s.config.CoordinateUpdatePeriod)
+	defer coords.Stop()
+	reap := time.NewTicker(s.config.TombstoneTTLGranularity)
+	defer reap.Stop()
+	defer s.sessionTimers.stopAll()
+
+	established := false
+	establish := func() {
+		// The barrier makes sure every entry of earlier terms is applied
+		// before the leader reads its own state.
+		if err := s.raft.Barrier(time.Minute).Error(); err != nil {
+			s.logger.Error("leader barrier failed", "error", err)
+			return
+		}
+		if err := s.initSessionTimers(); err != nil {
+			s.logger.Error("start session timers", "error", err)
+			return
+		}
+		established = true
+		s.reconcileAll()
+	}
+	establish()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reconcile.C:
+			if !established {
+				establish()
+				continue
+			}
+			s.reconcileAll()
+		case m := <-s.reconcileCh:
+			if established {
+				s.reconcileOne(m)
+			}
+		case <-coords.C:
+			s.flushCoordinates()
+		case <-reap.C:
+			s.reapTombstones()
+		}
+		if !established {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			establish()
+		}
+	}
+}
+
+// reconcileAll brings the catalog and Raft configuration in line with the
+// whole LAN pool, and removes catalog nodes that are no longer members.
+func (s *Server) reconcileAll() {
+	members := s.serfLAN.Members()
+	known := make(map[string]bool, len(members))
+	for _, m := range members {
+		known[m.Name] = true
+		s.reconcileOne(m)
+	}
+	// Nodes with a serfHealth check but no member were reaped.
+	_, checks, err := s.fsm.State().ChecksInState(nil, structs.HealthAny, nil)
+	if err != nil {
+		s.logger.Error("read checks for reconcile", "error", err)
+		return
+	}
+	for _, c := range checks {
+		if c.CheckID != structs.SerfCheckID || known[c.Node] {
+			continue
+		}
+		s.logger.Info("removing reaped member from the catalog", "node", c.Node)
+		if _, err := s.raftApply(structs.DeregisterRequestType, &structs.DeregisterRequest{Datacenter: s.config.Datacenter, Node: c.Node}); err != nil {
+			s.logger.Error("deregister reaped member", "node", c.Node, "error", err)
+		}
+	}
+}
+
+// reconcileOne handles one member: catalog node and serfHealth check, and
+// for servers the Raft configuration.
+func (s *Server) reconcileOne(m serf.Member) {
+	if !s.IsLeader() {
+		return
+	}
+	if dc := m.Tags[gossip.TagDatacenter]; dc != s.config.Datacenter {
+		return
+	}
+	var err error
+	switch m.Status {
+	case serf.StatusAlive:
+		err = s.handleAliveMember(m)
+	case serf.StatusFailed:
+		err = s.handleFailedMember(m)
+	case serf.StatusLeft:
+		err = s.handleLeftMember(m)
+	}
+	if err != nil {
+		s.logger.Error("reconcile member", "member", m.Name, "error", err)
+	}
+}
+
+func (s *Server) handleAliveMember(m serf.Member) error {
+	if meta, ok := gossip.IsServer(m); ok {
+		if err := s.joinRaftPeer(meta); err != nil {
+			return err
+		}
+	}
+	return s.ensureSerfCheck(m, structs.HealthPassing, structs.SerfCheckAliveOutput)
+}
+
+func (s *Server) handleFailedMember(m serf.Member) error {
+	return s.ensureSerfCheck(m, structs.HealthCritical, structs.SerfCheckFailedOutput)
+}
+
+func (s *Server) handleLeftMember(m serf.Member) error {
+	if meta, ok := gossip.IsServer(m); ok {
+		if err := s.removeRaftPeer(meta); err != nil {
+			return err
+		}
+	}
+	_, node, err := s.fsm.State().GetNode(nil, m.Name)
+	if err != nil || node == nil {
+		return err
+	}
+	s.logger.Info("deregistering member that left", "member", m.Name)
+	_, err = s.raftApply(structs.DeregisterRequestType, &structs.DeregisterRequest{Datacenter: s.config.Datacenter, Node: m.Name})
+	return err
+}
+
+// ensureSerfCheck registers the member as a node with its serfHealth check
+// in the given state, unless the catalog already says exactly that.
+func (s *Server) ensureSerfCheck(m serf.Member, status, output string) error {
+	st := s.fsm.State()
+	_, node, err := st.GetNode(nil, m.Name)
+	if err != nil {
+		return err
+	}
+	addr := m.Addr.String()
+	if node != nil && node.Address == addr && node.ID == m.Tags[gossip.TagID] {
+		_, checks, err := st.NodeChecks(nil, m.Name)
+		if err != nil {
+			return err
+		}
+		for _, c := range checks {
+			if c.CheckID == structs.SerfCheckID && c.Status == status && c.Output == output {
+				return nil
+			}
+		}
+	}
+	req := &structs.RegisterRequest{
+		Datacenter: s.config.Datacenter,
+		ID:         m.Tags[gossip.TagID],
+		Node:       m.Name,
+		Address:    addr,
+		Check: &structs.HealthCheck{
+			Node:    m.Name,
+			CheckID: structs.SerfCheckID,
+			Name:    structs.SerfCheckName,
+			Status:  status,
+			Output:  output,
+		},
+	}
+	if node != nil {
+		// Keep what agents registered about the node (meta, tagged
+		// addresses); only fix address and ID.
+		req.TaggedAddresses = node.TaggedAddresses
+		req.NodeMeta = node.Meta
+	}
+	_, err = s.raftApply(structs.RegisterRequestType, req)
+	return err
+}
+
+// joinRaftPeer adds an alive server of this DC as a voter. When it
+// replaces dead servers, those are removed first so that the quorum size
+// does not grow beyond reach.
+func (s *Server) joinRaftPeer(meta *gossip.ServerMeta) error {
+	if meta.Datacenter != s.config.Datacenter || meta.ID == "" {
+		return nil
+	}
+	if !s.bootstrapped.Load() && s.config.BootstrapExpect > 0 {
+		return nil
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	addr := raft.ServerAddress(meta.Addr.String())
+	id := raft.ServerID(meta.ID)
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == id && srv.Address == addr {
+			return nil
+		}
+		if srv.Address == addr && srv.ID != id || srv.ID == id && srv.Address != addr {
+			// The same server came back with a new ID or address: drop the
+			// stale entry first.
+			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+				return err
+			}
+			s.logger.Info("removed stale raft peer", "id", srv.ID, "address", srv.Address)
+		}
+	}
+	s.removeDeadPeers(f.Configuration())
+	if err := s.raft.AddVoter(id, addr, 0, 0).Error(); err != nil {
+		return err
+	}
+	s.logger.Info("added raft peer", "server", meta.Name, "address", addr)
+	return nil
+}
+
+// removeDeadPeers removes voters whose LAN member has failed, as long as
+// the remaining voters keep a quorum.
+func (s *Server) removeDeadPeers(conf raft.Configuration) {
+	failed := make(map[raft.ServerID]bool)
+	for _, m := range s.serfLAN.Members() {
+		if meta, ok := gossip.IsServer(m); ok && m.Status == serf.StatusFailed {
+			failed[raft.ServerID(meta.ID)] = true
+		}
+	}
+	voters := 0
+	var dead []raft.Server
+	for _, srv := range conf.Servers {
+		if srv.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if failed[srv.ID] && srv.ID != raft.ServerID(s.config.NodeID) {
+			dead = append(dead, srv)
+		}
+	}
+	// Only remove fewer than half, so a partition cannot shrink the
+	// cluster to a minority.
+	for i, srv := range dead {
+		if i >= (voters-1)/2 {
+			break
+		}
+		if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+			s.logger.Error("remove dead raft peer", "id", srv.ID, "error", err)
+			continue
+		}
+		s.logger.Info("removed dead raft peer replaced by a new server", "id", srv.ID, "address", srv.Address)
+	}
+}
+
+// removeRaftPeer removes a server that left.
+func (s *Server) removeRaftPeer(meta *gossip.ServerMeta) error {
+	if meta.Datacenter != s.config.Datacenter || meta.ID == s.config.NodeID {
+		return nil
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(meta.ID) {
+			s.logger.Info("removing raft peer that left", "server", meta.Name)
+			return s.raft.RemoveServer(srv.ID, 0, 0).Error()
+		}
+	}
+	return nil
+}
+
+// reapTombstones asks Raft to drop KV tombstones older than the TTL.
+func (s *Server) reapTombstones() {
+	idx := s.tombstoneReapIndex()
+	if idx == 0 {
+		return
+	}
+	if _, err := s.raftApply(structs.TombstoneRequestType, &structs.TombstoneRequest{
+		Datacenter: s.config.Datacenter, Op: structs.TombstoneReap, ReapIndex: idx,
+	}); err != nil {
+		s.logger.Error("reap tombstones", "error", err)
+	}
+}
+
+// flushCoordinates writes queued coordinate updates in bounded batches.
+func (s *Server) flushCoordinates() {
+	s.coordLock.Lock()
+	pending := s.coordUpdates
+	s.coordUpdates = make(map[string]*structs.Coordinate)
+	s.coordLock.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	batch := make(structs.Coordinates, 0, len(pending))
+	for _, c := range pending {
+		batch = append(batch, c)
+	}
+	size := s.config.CoordinateUpdateBatchSize
+	for i := 0; i < len(batch) && i/size < s.config.CoordinateUpdateMaxBatches; i += size {
+		end := min(i+size, len(batch))
+		req := &structs.CoordinateBatchUpdateRequest{Datacenter: s.config.Datacenter, Updates: batch[i:end]}
+		if _, err := s.raftApply(structs.CoordinateBatchUpdateType, req); err != nil {
+			s.logger.Warn("write coordinate batch", "error", err)
+			return
+		}
+	}
+}
+
+// leaderAddr returns the leader's server address, nil if none is known.
+func (s *Server) leaderAddr() *net.TCPAddr {
+	l := s.raft.Leader()
+	if l == "" {
+		return nil
+	}
+	addr, err := net.ResolveTCPAddr("tcp", string(l))
+	if err != nil {
+		return nil
+	}
+	return addr
+}

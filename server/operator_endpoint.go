@@ -1,0 +1,135 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Operator serves operator actions: the Raft configuration and the
+// federation view.
+type Operator struct{ s *Server }
+
+// RaftGetConfiguration lists the Raft servers with their node names.
+func (o *Operator) RaftGetConfiguration(args *structs.DCSpecificRequest, reply *structs.RaftConfigurationResponse) error {
+	if done, err := o.s.forward("Operator.RaftGetConfiguration", args, args, reply); done {
+		return err
+	}
+	f := o.s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	names := make(map[raft.ServerAddress]string)
+	o.s.localLock.RLock()
+	for addr, meta := range o.s.localServers {
+		names[addr] = meta.Name
+	}
+	o.s.localLock.RUnlock()
+	leader := o.s.raft.Leader()
+	reply.Index = f.Index()
+	reply.Servers = nil
+	for _, srv := range f.Configuration().Servers {
+		reply.Servers = append(reply.Servers, &structs.RaftServer{
+			ID:              string(srv.ID),
+			Node:            names[srv.Address],
+			Address:         string(srv.Address),
+			Leader:          srv.Address == leader,
+			ProtocolVersion: "3",
+			Voter:           srv.Suffrage == raft.Voter,
+		})
+	}
+	sort.Slice(reply.Servers, func(i, j int) bool { return reply.Servers[i].Node < reply.Servers[j].Node })
+	return nil
+}
+
+// RaftRemovePeer removes a server from the Raft configuration, by ID or
+// address. It refuses a server that is still alive in the LAN pool, as
+// Consul's does, because it would come straight back.
+func (o *Operator) RaftRemovePeer(args *structs.RaftRemovePeerRequest, reply *struct{}) error {
+	if done, err := o.s.forward("Operator.RaftRemovePeer", args, args, reply); done {
+		return err
+	}
+	if args.ID == "" && args.Address == "" {
+		return fmt.Errorf("missing peer: give an id or an address")
+	}
+	f := o.s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	var target *raft.Server
+	for _, srv := range f.Configuration().Servers {
+		if (args.ID != "" && string(srv.ID) == args.ID) || (args.Address != "" && string(srv.Address) == args.Address) {
+			target = &srv
+			break
+		}
+	}
+	if target == nil {
+		if args.ID != "" {
+			return fmt.Errorf("invalid peer: id %q is not in the raft configuration", args.ID)
+		}
+		return fmt.Errorf("invalid peer: address %q is not in the raft configuration", args.Address)
+	}
+	o.s.localLock.RLock()
+	meta, known := o.s.localServers[target.Address]
+	o.s.localLock.RUnlock()
+	if known && meta.Status == serf.StatusAlive {
+		return fmt.Errorf("invalid peer: server %s at %s is alive in the lan pool; stop it or make it leave first", meta.Name, target.Address)
+	}
+	if err := o.s.raft.RemoveServer(target.ID, 0, 0).Error(); err != nil {
+		return fmt.Errorf("remove raft peer %s: %w", target.ID, err)
+	}
+	o.s.logger.Info("removed raft peer by operator request", "id", target.ID, "address", target.Address)
+	return nil
+}
+
+// FederationStatus returns every datacenter as this server sees it.
+func (o *Operator) FederationStatus(args *structs.DCSpecificRequest, reply *[]structs.FederationDC) error {
+	if dc := args.Datacenter; dc != "" && dc != o.s.config.Datacenter {
+		return o.s.forwardDC("Operator.FederationStatus", dc, args, reply)
+	}
+	local := o.s.wanCoordinate()
+	out := []structs.FederationDC{}
+	for _, st := range o.s.router.Status() {
+		fd := structs.FederationDC{
+			Datacenter:    st.Datacenter,
+			Local:         st.Datacenter == o.s.config.Datacenter,
+			ServersKnown:  st.ServersKnown,
+			ServersAlive:  st.ServersAlive,
+			Servers:       st.Servers,
+			LeaderKnown:   st.LeaderOK,
+			LastContact:   st.LastContact,
+			LastError:     st.LastError,
+			LastErrorTime: st.LastErrorTime,
+		}
+		var rtts []time.Duration
+		for _, m := range st.Servers {
+			if c, ok := o.s.wanCoordinateOf(m); ok && local != nil && c != nil && local.IsCompatibleWith(c) {
+				rtts = append(rtts, local.DistanceTo(c))
+			}
+		}
+		if len(rtts) > 0 {
+			sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+			fd.MedianRTT = structs.Duration(rtts[len(rtts)/2])
+		}
+		if fd.Local {
+			fd.LeaderKnown = o.s.raft.Leader() != ""
+			fd.LastContact = time.Now()
+			fd.LastError = ""
+			fd.LastErrorTime = time.Time{}
+			fd.MedianRTT = 0
+		}
+		fd.Reachable = fd.ServersAlive > 0 && (fd.Local || !fd.LastContact.IsZero() && !fd.LastErrorTime.After(fd.LastContact))
+		if !fd.Local && fd.LastContact.IsZero() && fd.LastErrorTime.IsZero() {
+			// Never asked yet: judge by gossip alone.
+			fd.Reachable = fd.ServersAlive > 0
+		}
+		out = append(out, fd)
+	}
+	*reply = out
+	return nil
+}

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/serf/coordinate"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+)
+
+// Router keeps, from WAN pool events, the servers of every datacenter and
+// picks which one a forwarded request goes to.
+//
+// Rules, as operators of several datacenters expect them:
+//   - a server that left is removed at once; a datacenter whose servers
+//     have all left disappears;
+//   - a gossip "failed" mark alone does not remove a server (soft fail):
+//     it is tried after the healthy ones, because the WAN failure detector
+//     is slow and often wrong across lossy links;
+//   - within a datacenter, servers are tried in RTT order, skipping for a
+//     while one whose last RPC failed, so that traffic moves away from a
+//     bad server but comes back once it recovers.
+type Router struct {
+	localDC string
+	logger  hclog.Logger
+
+	mu  sync.RWMutex
+	dcs map[string]*dcRoute
+	now func() time.Time
+}
+
+type dcRoute struct {
+	servers map[string]*routeServer // by WAN member name
+	// status of the last forwarded request, for the federation view
+	lastContact time.Time
+	lastError   string
+	lastErrorAt time.Time
+	leaderOK    bool
+}
+
+type routeServer struct {
+	meta   *gossip.ServerMeta
+	member string
+	failed bool // gossip says failed
+	// rpcFailedAt is the time of the last failed RPC; zero when the last
+	// one succeeded.
+	rpcFailedAt time.Time
+}
+
+// rpcFailurePenalty is how long a server whose RPC failed is tried only
+// after the others.
+const rpcFailurePenalty = 30 * time.Second
+
+// NewRouter returns an empty router for a server of localDC.
+func NewRouter(localDC string, logger hclog.Logger) *Router {
+	return &Router{localDC: localDC, logger: logger, dcs: make(map[string]*dcRoute), now: time.Now}
+}
+
+// AddServer adds or updates a WAN member.
+func (r *Router) AddServer(m serf.Member) {
+	meta, ok := gossip.IsServer(m)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dc := r.dcs[meta.Datacenter]
+	if dc == nil {
+		dc = &dcRoute{servers: make(map[string]*routeServer)}
+		r.dcs[meta.Datacenter] = dc
+	}
+	rs := dc.servers[m.Name]
+	if rs == nil {
+		rs = &routeServer{member: m.Name}
+		dc.servers[m.Name] = rs
+	}
+	rs.meta = meta
+	rs.failed = m.Status == serf.StatusFailed
+}
+
+// FailServer marks a member failed by gossip; it stays routable.
+func (r *Router) FailServer(m serf.Member) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, dc := range r.dcs {
+		if rs, ok := dc.servers[m.Name]; ok {
+			rs.failed = true
+		}
+	}
+}
+
+// RemoveServer drops a member that left or was reaped.
+func (r *Router) RemoveServer(m serf.Member) { r.RemoveServerByName(m.Name) }
+
+// RemoveServerByName drops a member by WAN name.
+func (r *Router) RemoveServerByName(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for dcName, dc := range r.dcs {
+		delete(dc.servers, name)
+		if len(dc.servers) == 0 {
+			delete(r.dcs, dcName)
+		}
+	}
+}
+
+// Datacenters lists the known datacenters.
+func (r *Router) Datacenters() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.dcs))
+	for dc := range r.dcs {
+		out = append(out, dc)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HasDatacenter reports whether dc is known.
+func (r *Router) HasDatacenter(dc string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.dcs[dc]
+	return ok
+}
+
+// CoordFunc returns the cached WAN coordinate of a member.
+type CoordFunc func(member string) (*coordinate.Coordinate, bool)
+
+// Route returns dc's servers in the order to try them: healthy before
+// gossip-failed before recently failed, and by RTT within each group. The
+// second result is false when the datacenter is unknown.
+func (r *Router) Route(dc string, local *coordinate.Coordinate, coord CoordFunc) ([]*gossip.ServerMeta, bool) {
+	r.mu.RLock()
+	route, ok := r.dcs[dc]
+	if !ok {
+		r.mu.RUnlock()
+		return nil, false
+	}
+	now := r.now()
+	type cand struct {
+		meta  *gossip.ServerMeta
+		group int
+		rtt   float64
+	}
+	cands := make([]cand, 0, len(route.servers))
+	for _, rs := range route.servers {
+		c := cand{meta: rs.meta, rtt: math.Inf(1)}
+		switch {
+		case !rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty:
+			c.group = 2
+		case rs.failed:
+			c.group = 1
+		}
+		if local != nil && coord != nil {
+			if other, ok := coord(rs.member); ok && other != nil && local.IsCompatibleWith(other) {
+				c.rtt = local.DistanceTo(other).Seconds()
+			}
+		}
+		cands = append(cands, c)
+	}
+	r.mu.RUnlock()
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].group != cands[j].group {
+			return cands[i].group < cands[j].group
+		}
+		if cands[i].rtt != cands[j].rtt {
+			return cands[i].rtt < cands[j].rtt
+		}
+		return cands[i].meta.Name < cands[j].meta.Name
+	})
+	out := make([]*gossip.ServerMeta, len(cands))
+	for i, c := range cands {
+		out[i] = c.meta
+	}
+	return out, true
+}
+
+// NoteResult records the outcome of a forwarded RPC to a server of dc:
+// reached says whether the server answered at all (only an unreachable
+// server is tried after the others for a while); err is the error, if any,
+// kept for the federation view; leaderOK says whether the answer came with
+// a leader behind it.
+func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	route, ok := r.dcs[dc]
+	if !ok {
+		return
+	}
+	now := r.now()
+	var rs *routeServer
+	if srv != nil {
+		rs = route.servers[gossip.WANName(srv.Name, dc)]
+	}
+	if reached {
+		route.lastContact = now
+		route.leaderOK = leaderOK
+		if rs != nil {
+			rs.rpcFailedAt = time.Time{}
+		}
+	} else if rs != nil {
+		rs.rpcFailedAt = now
+	}
+	if err != nil {
+		route.lastError = err.Error()
+		route.lastErrorAt = now
+	}
+}
+
+// DCStatus is one datacenter as the router sees it.
+type DCStatus struct {
+	Datacenter    string
+	ServersKnown  int
+	ServersAlive  int
+	Servers       []string
+	LastContact   time.Time
+	LastError     string
+	LastErrorTime time.Time
+	LeaderOK      bool
+}
+
+// Status returns every datacenter's status, sorted by name.
+func (r *Router) Status() []DCStatus {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]DCStatus, 0, len(r.dcs))
+	for name, dc := range r.dcs {
+		st := DCStatus{
+			Datacenter:    name,
+			ServersKnown:  len(dc.servers),
+			LastContact:   dc.lastContact,
+			LastError:     dc.lastError,
+			LastErrorTime: dc.lastErrorAt,
+			LeaderOK:      dc.leaderOK,
+		}
+		for _, rs := range dc.servers {
+			if !rs.failed {
+				st.ServersAlive++
+			}
+			st.Servers = append(st.Servers, rs.member)
+		}
+		sort.Strings(st.Servers)
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Datacenter < out[j].Datacenter })
+	return out
+}
+
+// Members returns the WAN member names of dc's servers.
+func (r *Router) Members(dc string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	route, ok := r.dcs[dc]
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(route.servers))
+	for name := range route.servers {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}

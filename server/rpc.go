@@ -1,0 +1,353 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	netrpc "net/rpc"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/coordinate"
+
+	"github.com/meridian-sd/meridian/rpc"
+	"github.com/meridian-sd/meridian/state"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Forwarding, as every endpoint uses it:
+//
+//	if done, err := s.forward("Catalog.Register", args, args, reply); done {
+//		return err
+//	}
+//
+// forward decides; forwardDC and forwardLeader move the request.
+//   - a request for another datacenter goes to one of its servers, chosen
+//     by the router, trying the next on connection failure;
+//   - a stale read is answered here;
+//   - anything else is answered by the leader: here if this server leads,
+//     otherwise forwarded to it, waiting up to RPCHoldTimeout for one to
+//     be elected.
+func (s *Server) forward(method string, info structs.RPCInfo, args, reply any) (bool, error) {
+	dc := info.RequestDatacenter()
+	if dc != "" && dc != s.config.Datacenter {
+		return true, s.forwardDC(method, dc, args, reply)
+	}
+	if info.IsRead() && info.AllowStaleRead() {
+		return false, nil
+	}
+	return s.forwardLeader(method, info, args, reply)
+}
+
+// forwardLeader sends the request to the leader, waiting for one within
+// the hold timeout.
+func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply any) (bool, error) {
+	deadline := time.Now().Add(s.config.RPCHoldTimeout)
+	var lastErr error
+	for {
+		if s.IsLeader() {
+			return false, nil
+		}
+		leader := s.raft.Leader()
+		if leader != "" {
+			addr, err := net.ResolveTCPAddr("tcp", string(leader))
+			if err != nil {
+				return true, fmt.Errorf("leader address %q: %w", leader, err)
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, s.rpcTimeout(args))
+			err = s.connPool.RPC(ctx, s.config.Datacenter, addr, method, args, reply)
+			cancel()
+			if err == nil || !rpc.CanRetry(args, err) {
+				return true, rpc.MapRemoteError(err)
+			}
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			if lastErr != nil {
+				s.logger.Debug("no reachable leader", "method", method, "error", lastErr)
+			}
+			return true, structs.ErrNoLeader
+		}
+		wait := s.config.RPCHoldTimeout / 32
+		wait += time.Duration(rand.Int64N(int64(wait) + 1))
+		select {
+		case <-s.ctx.Done():
+			return true, errShutdown
+		case <-time.After(wait):
+		}
+	}
+}
+
+// forwardDC sends the request to a server of another datacenter.
+func (s *Server) forwardDC(method, dc string, args, reply any) error {
+	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
+	if !ok {
+		return structs.ErrNoDCPath
+	}
+	if len(servers) == 0 {
+		return structs.ErrDCNoServers
+	}
+	var lastErr error
+	for _, srv := range servers {
+		timeout := s.config.CrossDCTimeout + s.blockingTime(args)
+		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		err := s.connPool.RPC(ctx, dc, srv.Addr, method, args, reply)
+		cancel()
+		if err == nil || rpc.IsRemoteError(err) {
+			err = rpc.MapRemoteError(err)
+			// Only a missing leader counts against the DC; other errors
+			// are the caller's (bad input, a failed CAS).
+			if errors.Is(err, structs.ErrNoLeader) {
+				s.router.NoteResult(dc, srv, true, false, err)
+			} else {
+				s.router.NoteResult(dc, srv, true, true, nil)
+			}
+			return err
+		}
+		s.router.NoteResult(dc, srv, false, false, err)
+		if !rpc.CanRetry(args, err) {
+			// A write that may have been applied, or a call whose time is
+			// spent: trying another server would be wrong.
+			return err
+		}
+		s.logger.Debug("forward to remote dc failed, trying next server", "dc", dc, "server", srv.Name, "error", err)
+		lastErr = err
+	}
+	s.logger.Warn("no server of remote datacenter answered", "dc", dc, "error", lastErr)
+	return structs.ErrDCNoServers
+}
+
+func (s *Server) blockingTime(args any) time.Duration {
+	v := reflect.ValueOf(args)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return 0
+	}
+	f := v.FieldByName("QueryOptions")
+	if !f.IsValid() {
+		return 0
+	}
+	q, ok := f.Interface().(structs.QueryOptions)
+	if !ok || q.MinQueryIndex == 0 {
+		return 0
+	}
+	wait := q.MaxQueryTime
+	if wait <= 0 || wait > structs.MaxQueryTime {
+		wait = structs.DefaultQueryTime
+	}
+	return wait + wait/structs.JitterFraction
+}
+
+func (s *Server) rpcTimeout(args any) time.Duration {
+	return s.config.RPCTimeout + s.blockingTime(args)
+}
+
+func (s *Server) wanCoordinate() *coordinate.Coordinate {
+	c, err := s.serfWAN.Serf().GetCoordinate()
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+func (s *Server) wanCoordinateOf(member string) (*coordinate.Coordinate, bool) {
+	return s.serfWAN.Serf().GetCachedCoordinate(member)
+}
+
+// raftApply writes an entry through Raft and returns the FSM's response.
+func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
+	buf, err := structs.Encode(s.fsm.handle, t, msg)
+	if err != nil {
+		return nil, err
+	}
+	f := s.raft.Apply(buf, 30*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, structs.ErrNoLeader
+		}
+		return nil, fmt.Errorf("apply %s: %w", t, err)
+	}
+	resp := f.Response()
+	if err, ok := resp.(error); ok && err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// queryFn reads from the store, adding what it reads to ws.
+type queryFn func(ws memdb.WatchSet, st *state.Store) error
+
+// blockingQuery runs fn, and when the request carries an index, runs it
+// again each time something it read changes until the result's index
+// passes the request's, or the wait (clamped, plus jitter) is over.
+func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMeta, fn queryFn) error {
+	if opts.RequireConsistent {
+		if err := s.consistentRead(); err != nil {
+			return err
+		}
+	}
+	var deadline time.Time
+	if opts.MinQueryIndex > 0 {
+		wait := opts.MaxQueryTime
+		if wait <= 0 {
+			wait = structs.DefaultQueryTime
+		}
+		if wait > structs.MaxQueryTime {
+			wait = structs.MaxQueryTime
+		}
+		wait += time.Duration(rand.Int64N(int64(wait/structs.JitterFraction) + 1))
+		deadline = time.Now().Add(wait)
+	}
+	for {
+		st := s.fsm.State()
+		ws := memdb.NewWatchSet()
+		ws.Add(st.AbandonCh())
+		err := fn(ws, st)
+		s.setQueryMeta(opts, meta)
+		if err != nil {
+			return err
+		}
+		if meta.Index < 1 {
+			meta.Index = 1
+		}
+		// Done when not blocking, when the index moved past the client's,
+		// or when it went backwards (a snapshot restore): the client must
+		// then start over from the new index.
+		if opts.MinQueryIndex == 0 || meta.Index != opts.MinQueryIndex {
+			return nil
+		}
+		ctx, cancel := context.WithDeadline(s.ctx, deadline)
+		err = ws.WatchCtx(ctx)
+		cancel()
+		if err != nil {
+			// Timed out (or shutting down): answer with what we have.
+			return nil
+		}
+		if opts.RequireConsistent {
+			if err := s.consistentRead(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// setQueryMeta fills in leader knowledge and consistency.
+func (s *Server) setQueryMeta(opts *structs.QueryOptions, meta *structs.QueryMeta) {
+	if s.IsLeader() {
+		meta.LastContact = 0
+		meta.KnownLeader = true
+	} else {
+		meta.LastContact = time.Since(s.raft.LastContact())
+		meta.KnownLeader = s.raft.Leader() != ""
+	}
+	switch {
+	case opts.AllowStale:
+		meta.ConsistencyLevel = structs.ConsistencyStale
+	case opts.RequireConsistent:
+		meta.ConsistencyLevel = structs.ConsistencyConsistent
+	default:
+		meta.ConsistencyLevel = structs.ConsistencyLeader
+	}
+}
+
+// consistentRead makes sure this server still leads before a
+// ?consistent read is answered.
+func (s *Server) consistentRead() error {
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return structs.ErrNoLeader
+	}
+	return nil
+}
+
+// RPC calls an endpoint of this server in-process, with the same
+// forwarding as a call arriving over the network.
+func (s *Server) RPC(method string, args, reply any) error {
+	codec := &inmemCodec{method: method, args: args, reply: reply}
+	if err := s.rpcServer.ServeRequest(codec); err != nil {
+		return err
+	}
+	return codec.err
+}
+
+// inmemCodec serves one call without encoding: args are handed over and
+// the reply is copied back by reflection.
+type inmemCodec struct {
+	method string
+	args   any
+	reply  any
+	err    error
+}
+
+func (c *inmemCodec) ReadRequestHeader(req *netrpc.Request) error {
+	req.ServiceMethod = c.method
+	return nil
+}
+
+func (c *inmemCodec) ReadRequestBody(body any) error {
+	if body == nil {
+		return nil
+	}
+	src := reflect.Indirect(reflect.ValueOf(c.args))
+	dst := reflect.Indirect(reflect.ValueOf(body))
+	if src.Type() != dst.Type() {
+		return fmt.Errorf("rpc %s: args are %s, endpoint wants %s", c.method, src.Type(), dst.Type())
+	}
+	dst.Set(src)
+	return nil
+}
+
+func (c *inmemCodec) WriteResponse(resp *netrpc.Response, body any) error {
+	if resp.Error != "" {
+		c.err = structs.ContractError(errors.New(resp.Error))
+		return nil
+	}
+	src := reflect.Indirect(reflect.ValueOf(body))
+	dst := reflect.Indirect(reflect.ValueOf(c.reply))
+	if src.Type() != dst.Type() {
+		return fmt.Errorf("rpc %s: reply is %s, caller wants %s", c.method, src.Type(), dst.Type())
+	}
+	dst.Set(src)
+	return nil
+}
+
+func (c *inmemCodec) Close() error { return nil }
+
+// sortedDCs returns the known datacenters sorted by median WAN RTT from this
+// server, the local one first.
+func (s *Server) sortedDCs() []string {
+	dcs := s.router.Datacenters()
+	local := s.wanCoordinate()
+	med := make(map[string]float64, len(dcs))
+	for _, dc := range dcs {
+		if dc == s.config.Datacenter {
+			med[dc] = -1
+			continue
+		}
+		var rtts []float64
+		for _, m := range s.router.Members(dc) {
+			if c, ok := s.wanCoordinateOf(m); ok && local != nil && c != nil && local.IsCompatibleWith(c) {
+				rtts = append(rtts, local.DistanceTo(c).Seconds())
+			}
+		}
+		if len(rtts) == 0 {
+			med[dc] = 1e9
+			continue
+		}
+		sort.Float64s(rtts)
+		med[dc] = rtts[len(rtts)/2]
+	}
+	sort.SliceStable(dcs, func(i, j int) bool {
+		if med[dcs[i]] != med[dcs[j]] {
+			return med[dcs[i]] < med[dcs[j]]
+		}
+		return dcs[i] < dcs[j]
+	})
+	return dcs
+}

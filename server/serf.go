@@ -1,0 +1,248 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// lanEvent handles LAN pool events; it runs on the pool's event goroutine.
+func (s *Server) lanEvent(e serf.Event) {
+	me, ok := e.(serf.MemberEvent)
+	if !ok {
+		return
+	}
+	for _, m := range me.Members {
+		switch me.Type {
+		case serf.EventMemberJoin, serf.EventMemberUpdate:
+			s.addLocalServer(m)
+		case serf.EventMemberLeave, serf.EventMemberReap:
+			s.removeLocalServer(m)
+		case serf.EventMemberFailed:
+			s.addLocalServer(m) // keep it, with its failed status
+		}
+		s.reconcileMember(m)
+	}
+	if me.Type == serf.EventMemberJoin {
+		s.triggerFlood()
+		s.triggerBootstrap()
+	}
+}
+
+// wanEvent handles WAN pool events.
+func (s *Server) wanEvent(e serf.Event) {
+	me, ok := e.(serf.MemberEvent)
+	if !ok {
+		return
+	}
+	for _, m := range me.Members {
+		switch me.Type {
+		case serf.EventMemberJoin, serf.EventMemberUpdate:
+			s.router.AddServer(m)
+		case serf.EventMemberFailed:
+			s.router.FailServer(m)
+		case serf.EventMemberLeave, serf.EventMemberReap:
+			s.router.RemoveServer(m)
+		}
+	}
+}
+
+func (s *Server) addLocalServer(m serf.Member) {
+	meta, ok := gossip.IsServer(m)
+	if !ok || meta.Datacenter != s.config.Datacenter {
+		return
+	}
+	s.localLock.Lock()
+	s.localServers[raft.ServerAddress(meta.Addr.String())] = meta
+	s.localLock.Unlock()
+}
+
+func (s *Server) removeLocalServer(m serf.Member) {
+	meta, ok := gossip.IsServer(m)
+	if !ok {
+		return
+	}
+	s.localLock.Lock()
+	delete(s.localServers, raft.ServerAddress(meta.Addr.String()))
+	s.localLock.Unlock()
+}
+
+// reconcileMember hands a member change to the leader loop. Only the leader
+// consumes the channel; a full channel is fine because the leader also
+// reconciles everything periodically.
+func (s *Server) reconcileMember(m serf.Member) {
+	if !s.IsLeader() {
+		return
+	}
+	select {
+	case s.reconcileCh <- m:
+	default:
+	}
+}
+
+func (s *Server) triggerFlood() {
+	select {
+	case s.floodCh <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) triggerBootstrap() {
+	select {
+	case s.bootstrapCh <- struct{}{}:
+	default:
+	}
+}
+
+// floodLoop joins every server of this datacenter to the WAN pool, so that
+// `join -wan` is needed once per datacenter rather than once per server.
+// Each server does it, on LAN joins and periodically.
+func (s *Server) floodLoop(ctx context.Context) {
+	t := time.NewTicker(s.config.FloodInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.floodCh:
+		case <-t.C:
+		}
+		s.floodJoin()
+	}
+}
+
+func (s *Server) floodJoin() {
+	if s.leaving.Load() {
+		return
+	}
+	inWAN := make(map[string]bool)
+	for _, m := range s.serfWAN.Members() {
+		if m.Status == serf.StatusAlive || m.Status == serf.StatusFailed {
+			inWAN[m.Name] = true
+		}
+	}
+	// Only flood once this server itself has WAN peers from elsewhere;
+	// otherwise every server would just be joining an isolated pool.
+	if len(inWAN) <= 1 {
+		return
+	}
+	for _, m := range s.serfLAN.Members() {
+		meta, ok := gossip.IsServer(m)
+		if !ok || m.Status != serf.StatusAlive || meta.Datacenter != s.config.Datacenter {
+			continue
+		}
+		if inWAN[gossip.WANName(meta.Name, meta.Datacenter)] || meta.WANJoinPort == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(meta.WANJoinPort))
+		if _, err := s.serfWAN.Join([]string{addr}, s.config.SerfWANDefaultPort); err != nil {
+			s.logger.Debug("flood join to wan failed", "server", meta.Name, "addr", addr, "error", err)
+			continue
+		}
+		s.logger.Info("flood-joined server to the wan pool", "server", meta.Name, "addr", addr)
+	}
+}
+
+// bootstrapLoop implements -bootstrap-expect: once the expected number of
+// servers is seen in the LAN pool, and none of them has Raft state, every
+// one of them bootstraps with the same configuration.
+func (s *Server) bootstrapLoop(ctx context.Context) {
+	if s.config.BootstrapExpect == 0 {
+		return
+	}
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for !s.bootstrapped.Load() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.bootstrapCh:
+		case <-retry.C:
+		}
+		done, err := s.maybeBootstrap(ctx)
+		if err != nil {
+			s.logger.Error("bootstrap-expect", "error", err)
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// maybeBootstrap returns true when bootstrapping is settled: done, or not
+// needed because some server already has state.
+func (s *Server) maybeBootstrap(ctx context.Context) (bool, error) {
+	index := s.raft.LastIndex()
+	if index > 0 {
+		s.bootstrapped.Store(true)
+		return true, nil
+	}
+	var servers []*gossip.ServerMeta
+	for _, m := range s.serfLAN.Members() {
+		if m.Status != serf.StatusAlive {
+			continue
+		}
+		meta, ok := gossip.IsServer(m)
+		if !ok || meta.Datacenter != s.config.Datacenter {
+			continue
+		}
+		if meta.Bootstrap {
+			return true, fmt.Errorf("server %s runs with -bootstrap; not bootstrapping with -bootstrap-expect", meta.Name)
+		}
+		if meta.Expect != s.config.BootstrapExpect {
+			return false, fmt.Errorf("server %s expects %d servers but this one expects %d; refusing to bootstrap until they agree", meta.Name, meta.Expect, s.config.BootstrapExpect)
+		}
+		servers = append(servers, meta)
+	}
+	if len(servers) < s.config.BootstrapExpect {
+		s.logger.Debug("waiting for servers to bootstrap", "have", len(servers), "expect", s.config.BootstrapExpect)
+		return false, nil
+	}
+	// Ask every peer whether it already has Raft state: a server restarted
+	// with an empty data dir must join the existing cluster, never start a
+	// second one.
+	for _, srv := range servers {
+		if srv.ID == s.config.NodeID {
+			continue
+		}
+		var reply structs.RaftStats
+		args := &structs.StatusRequest{Datacenter: s.config.Datacenter}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.connPool.RPC(cctx, s.config.Datacenter, srv.Addr, "Status.RaftStats", args, &reply)
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("ask %s for its raft state: %w", srv.Name, err)
+		}
+		if reply.LastIndex > 0 {
+			s.logger.Info("existing raft state found on a peer; not bootstrapping", "peer", srv.Name)
+			s.bootstrapped.Store(true)
+			return true, nil
+		}
+	}
+	conf := raft.Configuration{}
+	for _, srv := range servers {
+		conf.Servers = append(conf.Servers, raft.Server{
+			Suffrage: raft.Voter,
+			ID:       raft.ServerID(srv.ID),
+			Address:  raft.ServerAddress(srv.Addr.String()),
+		})
+	}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil {
+		if err == raft.ErrCantBootstrap {
+			s.bootstrapped.Store(true)
+			return true, nil
+		}
+		return false, fmt.Errorf("bootstrap raft: %w", err)
+	}
+	s.logger.Info("bootstrapped the cluster", "servers", len(servers))
+	s.bootstrapped.Store(true)
+	return true, nil
+}

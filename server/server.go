@@ -1,0 +1,489 @@
+// Package server is a Meridian server: one member of its datacenter's Raft
+// group, in both gossip pools, answering RPCs from agents and from the
+// servers of other datacenters.
+//
+// A Server owns: the LAN and WAN serf pools (gossip), the Raft instance and
+// its FSM over the state store (state), the server port with its RPC, Raft
+// and multiplexed protocols (rpc), the router of remote datacenters, and the
+// leader's duties (leader.go) while it leads.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	netrpc "net/rpc"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/rpc"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Server is a running Meridian server.
+type Server struct {
+	config *Config
+	logger hclog.Logger
+
+	serfLAN *gossip.Pool
+	serfWAN *gossip.Pool
+
+	fsm           *FSM
+	raft          *raft.Raft
+	raftLayer     *rpc.RaftLayer
+	raftTransport *raft.NetworkTransport
+	raftWAL       *raftwal.WAL
+	raftInmem     *raft.InmemStore
+	leaderNotify  chan bool
+
+	rpcServer   *netrpc.Server
+	rpcListener net.Listener
+	rpcMux      *rpc.Server
+	connPool    *rpc.ConnPool
+
+	// router knows the servers of every datacenter from the WAN pool.
+	router *Router
+
+	// localServers are this DC's servers from the LAN pool, by Raft address.
+	localLock    sync.RWMutex
+	localServers map[raft.ServerAddress]*gossip.ServerMeta
+
+	// reconcileCh carries LAN member changes to the leader loop.
+	reconcileCh chan serf.Member
+	// floodCh asks the flood loop to join LAN servers to the WAN.
+	floodCh chan struct{}
+	// bootstrapCh asks the bootstrap loop to reconsider -bootstrap-expect.
+	bootstrapCh chan struct{}
+
+	// coordinate updates queued for the leader to write in batches.
+	coordLock    sync.Mutex
+	coordUpdates map[string]*structs.Coordinate
+
+	sessionTimers *sessionTimers
+	tombstones    tombstoneClock
+
+	bootstrapped atomic.Bool
+	leaving      atomic.Bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	shutdownOnce sync.Once
+}
+
+// NewServer starts a server: RPC listener, Raft, gossip pools and the
+// background loops. It returns once everything is listening.
+func NewServer(cfg *Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		config:        cfg,
+		logger:        logger.Named("server"),
+		localServers:  make(map[raft.ServerAddress]*gossip.ServerMeta),
+		reconcileCh:   make(chan serf.Member, 256),
+		floodCh:       make(chan struct{}, 1),
+		bootstrapCh:   make(chan struct{}, 1),
+		coordUpdates:  make(map[string]*structs.Coordinate),
+		sessionTimers: newSessionTimers(),
+		ctx:           ctx,
+		cancel:        cancel,
+	}
+	s.router = NewRouter(cfg.Datacenter, s.logger.Named("router"))
+
+	fail := func(err error) (*Server, error) {
+		s.Shutdown()
+		return nil, err
+	}
+	if err := s.setupRPC(); err != nil {
+		return fail(err)
+	}
+	if err := s.setupRaft(); err != nil {
+		return fail(err)
+	}
+	if err := s.setupSerf(); err != nil {
+		return fail(err)
+	}
+
+	s.goLoop(s.monitorLeadership)
+	s.goLoop(s.floodLoop)
+	s.goLoop(s.bootstrapLoop)
+	s.triggerBootstrap()
+	return s, nil
+}
+
+// goLoop runs fn in a goroutine the server owns until Shutdown.
+func (s *Server) goLoop(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+func (s *Server) setupRPC() error {
+	s.rpcServer = netrpc.NewServer()
+	if err := s.registerEndpoints(); err != nil {
+		return err
+	}
+	ln, err := net.ListenTCP("tcp", s.config.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen on server port %s: %w", s.config.RPCAddr, err)
+	}
+	s.rpcListener = ln
+	if s.config.RPCAdvertise == nil {
+		addr := ln.Addr().(*net.TCPAddr)
+		if addr.IP.IsUnspecified() {
+			return fmt.Errorf("server port is bound to %s: an advertise address is required", addr)
+		}
+		s.config.RPCAdvertise = addr
+	}
+	if s.config.RPCAdvertise.Port == 0 {
+		s.config.RPCAdvertise = &net.TCPAddr{IP: s.config.RPCAdvertise.IP, Port: ln.Addr().(*net.TCPAddr).Port}
+	}
+	s.raftLayer = rpc.NewRaftLayer(s.config.RPCAdvertise, nil)
+	sc := rpc.DefaultServerConfig()
+	sc.Listener = ln
+	sc.RPCServer = s.rpcServer
+	sc.RaftLayer = s.raftLayer
+	sc.Logger = s.logger.Named("rpc")
+	mux, err := rpc.NewServer(sc)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("start server port: %w", err)
+	}
+	s.rpcMux = mux
+	pc := rpc.DefaultConnPoolConfig()
+	pc.Logger = s.logger.Named("pool")
+	pc.RPCTimeout = s.config.RPCTimeout
+	if s.connPool, err = rpc.NewConnPool(pc); err != nil {
+		return fmt.Errorf("create connection pool: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) setupRaft() error {
+	st, err := newFSM(s.logger.Named("fsm"))
+	if err != nil {
+		return err
+	}
+	s.fsm = st
+
+	rc := *s.config.RaftConfig
+	rc.LocalID = raft.ServerID(s.config.NodeID)
+	rc.Logger = s.logger.Named("raft")
+	s.leaderNotify = make(chan bool, 16)
+	rc.NotifyCh = s.leaderNotify
+
+	s.raftTransport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  s.raftLayer,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  s.logger.Named("raft-net"),
+	})
+
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+	)
+	if s.config.DevMode && s.config.DataDir == "" {
+		s.raftInmem = raft.NewInmemStore()
+		logs, stable = s.raftInmem, s.raftInmem
+		snaps = raft.NewInmemSnapshotStore()
+	} else {
+		dir := filepath.Join(s.config.DataDir, "raft")
+		walDir := filepath.Join(dir, "wal")
+		if err := os.MkdirAll(walDir, 0o700); err != nil {
+			return fmt.Errorf("create raft dir: %w", err)
+		}
+		wal, err := raftwal.Open(walDir, raftwal.WithLogger(s.logger.Named("wal")))
+		if err != nil {
+			return fmt.Errorf("open raft log in %s: %w", dir, err)
+		}
+		s.raftWAL = wal
+		logs, stable = wal, wal
+		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, s.logger.Named("snapshot"))
+		if err != nil {
+			return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
+		}
+		snaps = fs
+	}
+
+	hasState, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	if hasState {
+		s.bootstrapped.Store(true)
+	} else if s.config.DevMode || s.config.Bootstrap {
+		conf := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter,
+			ID:       rc.LocalID,
+			Address:  s.raftTransport.LocalAddr(),
+		}}}
+		if err := raft.BootstrapCluster(&rc, logs, stable, snaps, s.raftTransport, conf); err != nil {
+			return fmt.Errorf("bootstrap raft: %w", err)
+		}
+		s.bootstrapped.Store(true)
+	}
+
+	r, err := raft.NewRaft(&rc, s.fsm, logs, stable, snaps, s.raftTransport)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	s.raft = r
+	return nil
+}
+
+func (s *Server) setupSerf() error {
+	var err error
+	lan := s.config.SerfLAN
+	lan.NodeName = s.config.NodeName
+	lan.Datacenter = s.config.Datacenter
+	lan.WAN = false
+	wanPort := s.config.SerfWAN.AdvertisePort
+	if wanPort == 0 {
+		wanPort = s.config.SerfWAN.BindPort
+	}
+	lan.Tags = gossip.Tags(gossip.TagsConfig{
+		NodeID:          s.config.NodeID,
+		Datacenter:      s.config.Datacenter,
+		Server:          true,
+		ServerPort:      s.config.RPCAdvertise.Port,
+		Bootstrap:       s.config.Bootstrap,
+		BootstrapExpect: s.config.BootstrapExpect,
+		WANJoinPort:     wanPort,
+	})
+	lan.Logger = s.logger.Named("lan")
+	lan.OnEvent = s.lanEvent
+	if s.config.DataDir != "" {
+		lan.DataDir = filepath.Join(s.config.DataDir, "serf")
+	}
+	if s.serfLAN, err = gossip.Create(lan); err != nil {
+		return err
+	}
+	s.addLocalServer(s.serfLAN.LocalMember())
+
+	wan := s.config.SerfWAN
+	wan.NodeName = gossip.WANName(s.config.NodeName, s.config.Datacenter)
+	wan.Datacenter = s.config.Datacenter
+	wan.WAN = true
+	wan.Tags = gossip.Tags(gossip.TagsConfig{
+		NodeID:          s.config.NodeID,
+		Datacenter:      s.config.Datacenter,
+		Server:          true,
+		ServerPort:      s.config.RPCAdvertise.Port,
+		Bootstrap:       s.config.Bootstrap,
+		BootstrapExpect: s.config.BootstrapExpect,
+	})
+	wan.Logger = s.logger.Named("wan")
+	wan.OnEvent = s.wanEvent
+	if s.config.DataDir != "" {
+		wan.DataDir = filepath.Join(s.config.DataDir, "serf")
+	}
+	if s.serfWAN, err = gossip.Create(wan); err != nil {
+		return err
+	}
+	s.router.AddServer(s.serfWAN.LocalMember())
+	return nil
+}
+
+// Shutdown stops the server without leaving; it is idempotent.
+func (s *Server) Shutdown() error {
+	s.shutdownOnce.Do(func() {
+		s.logger.Info("shutting down server")
+		s.cancel()
+		if s.serfLAN != nil {
+			s.serfLAN.Shutdown()
+		}
+		if s.serfWAN != nil {
+			s.serfWAN.Shutdown()
+		}
+		if s.raft != nil {
+			if err := s.raft.Shutdown().Error(); err != nil {
+				s.logger.Warn("raft shutdown", "error", err)
+			}
+		}
+		if s.rpcMux != nil {
+			s.rpcMux.Shutdown()
+		}
+		if s.raftTransport != nil {
+			s.raftTransport.Close()
+		}
+		if s.raftWAL != nil {
+			s.raftWAL.Close()
+		}
+		if s.connPool != nil {
+			s.connPool.Shutdown()
+		}
+		s.wg.Wait()
+		s.sessionTimers.stopAll()
+	})
+	return nil
+}
+
+// Leave leaves the WAN and LAN pools gracefully and, when other servers
+// remain, takes this server out of the Raft configuration so that quorum
+// is computed without it.
+func (s *Server) Leave() error {
+	s.logger.Info("server starting leave")
+	s.leaving.Store(true)
+
+	numPeers, err := s.numPeers()
+	if err != nil {
+		s.logger.Error("read raft peers", "error", err)
+	}
+	isLeader := s.IsLeader()
+	if isLeader && numPeers > 1 {
+		if err := s.raft.RemoveServer(raft.ServerID(s.config.NodeID), 0, 0).Error(); err != nil {
+			s.logger.Error("remove self from raft", "error", err)
+		}
+	}
+	if err := s.serfWAN.Leave(); err != nil {
+		s.logger.Error("leave wan pool", "error", err)
+	}
+	if err := s.serfLAN.Leave(); err != nil {
+		s.logger.Error("leave lan pool", "error", err)
+	}
+	// A follower is removed by the leader when it sees the LAN leave; wait
+	// for that (bounded) so a restart elsewhere finds a clean configuration.
+	if !isLeader && numPeers > 1 {
+		deadline := time.Now().Add(s.config.LeaveDrainTime)
+		for time.Now().Before(deadline) {
+			present, err := s.inRaftConfig()
+			if err != nil || !present {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// LeaveWAN leaves only the WAN pool.
+func (s *Server) LeaveWAN() error { return s.serfWAN.Leave() }
+
+func (s *Server) numPeers() (int, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *Server) inRaftConfig() (bool, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return false, err
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(s.config.NodeID) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// IsLeader reports whether this server is the Raft leader.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Datacenter is the server's datacenter.
+func (s *Server) Datacenter() string { return s.config.Datacenter }
+
+// NodeName is the server's node name.
+func (s *Server) NodeName() string { return s.config.NodeName }
+
+// LANMembers lists the LAN pool.
+func (s *Server) LANMembers() []serf.Member { return s.serfLAN.Members() }
+
+// WANMembers lists the WAN pool.
+func (s *Server) WANMembers() []serf.Member { return s.serfWAN.Members() }
+
+// LocalMember is this server's LAN member record.
+func (s *Server) LocalMember() serf.Member { return s.serfLAN.LocalMember() }
+
+// JoinLAN joins the LAN pool through the given addresses.
+func (s *Server) JoinLAN(addrs []string) (int, error) {
+	return s.serfLAN.Join(addrs, s.config.SerfLANDefaultPort)
+}
+
+// JoinWAN joins the WAN pool through the given addresses.
+func (s *Server) JoinWAN(addrs []string) (int, error) {
+	return s.serfWAN.Join(addrs, s.config.SerfWANDefaultPort)
+}
+
+// RemoveFailedNode force-leaves a member from the LAN pool, or the WAN
+// pool with wan. In the WAN pool a bare node name is accepted for a server
+// of this datacenter.
+func (s *Server) RemoveFailedNode(node string, prune, wan bool) error {
+	if wan {
+		if err := s.serfWAN.RemoveFailedNode(node, prune); err != nil {
+			return err
+		}
+		if prune {
+			s.router.RemoveServerByName(node)
+		}
+		return nil
+	}
+	if err := s.serfLAN.RemoveFailedNode(node, prune); err != nil {
+		return err
+	}
+	// Consul also tries the WAN name, so one force-leave clears a server
+	// from both pools.
+	_ = s.serfWAN.RemoveFailedNode(gossip.WANName(node, s.config.Datacenter), prune)
+	return nil
+}
+
+// LANSerf exposes the LAN serf instance (coordinates, keyring).
+func (s *Server) LANSerf() *serf.Serf { return s.serfLAN.Serf() }
+
+// WANSerf exposes the WAN serf instance.
+func (s *Server) WANSerf() *serf.Serf { return s.serfWAN.Serf() }
+
+// RPCAddr is the advertised server port address.
+func (s *Server) RPCAddr() *net.TCPAddr { return s.config.RPCAdvertise }
+
+// Stats returns the sections of /v1/agent/self's Stats and `info`.
+func (s *Server) Stats() map[string]map[string]string {
+	numKnownDCs := len(s.router.Datacenters())
+	stats := map[string]map[string]string{
+		"consul": {
+			"server":            "true",
+			"leader":            strconv.FormatBool(s.IsLeader()),
+			"leader_addr":       string(s.raft.Leader()),
+			"bootstrap":         strconv.FormatBool(s.config.Bootstrap),
+			"known_datacenters": strconv.Itoa(numKnownDCs),
+		},
+		"raft":     s.raft.Stats(),
+		"serf_lan": s.serfLAN.Serf().Stats(),
+		"serf_wan": s.serfWAN.Serf().Stats(),
+	}
+	return stats
+}
+
+// errShutdown is returned by calls made while the server stops.
+var errShutdown = errors.New("server is shutting down")

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/go-uuid"
+
+	"github.com/meridian-sd/meridian/state"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Session serves sessions: creation, destruction, renewal and reads.
+type Session struct{ s *Server }
+
+// Apply creates or destroys a session; the reply is the session ID.
+func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
+	if done, err := e.s.forward("Session.Apply", args, args, reply); done {
+		return err
+	}
+	sess := &args.Session
+	switch args.Op {
+	case structs.SessionCreate:
+		if err := e.s.prepareSession(sess); err != nil {
+			return err
+		}
+	case structs.SessionDestroy:
+		if sess.ID == "" {
+			return fmt.Errorf("missing session id")
+		}
+	default:
+		return fmt.Errorf("invalid session operation %q", args.Op)
+	}
+	resp, err := e.s.raftApply(structs.SessionRequestType, args)
+	if err != nil {
+		return err
+	}
+	switch args.Op {
+	case structs.SessionCreate:
+		e.s.resetSessionTimer(sess)
+		if id, ok := resp.(string); ok {
+			*reply = id
+		} else {
+			*reply = sess.ID
+		}
+	case structs.SessionDestroy:
+		e.s.sessionTimers.clear(sess.ID)
+		*reply = sess.ID
+	}
+	return nil
+}
+
+// prepareSession validates a new session and fills in defaults and its ID.
+func (s *Server) prepareSession(sess *structs.Session) error {
+	if sess.Node == "" {
+		return fmt.Errorf("missing node name for session")
+	}
+	switch sess.Behavior {
+	case "":
+		sess.Behavior = structs.SessionKeysRelease
+	case structs.SessionKeysRelease, structs.SessionKeysDelete:
+	default:
+		return fmt.Errorf("invalid session behavior %q: must be release or delete", sess.Behavior)
+	}
+	if sess.TTL != "" {
+		ttl, err := time.ParseDuration(sess.TTL)
+		if err != nil {
+			return fmt.Errorf("invalid session ttl %q: %w", sess.TTL, err)
+		}
+		if ttl != 0 && (ttl < s.config.SessionTTLMin || ttl > structs.SessionTTLMax) {
+			return fmt.Errorf("invalid session ttl %q: must be between %s and %s", sess.TTL, s.config.SessionTTLMin, structs.SessionTTLMax)
+		}
+		if ttl == 0 {
+			sess.TTL = ""
+		}
+	}
+	if sess.LockDelay < 0 {
+		return fmt.Errorf("invalid lock delay %s: must not be negative", sess.LockDelay)
+	}
+	if sess.LockDelay > structs.MaxLockDelay {
+		sess.LockDelay = structs.MaxLockDelay
+	}
+	// With no check list at all the session depends on the node's
+	// serfHealth check, as Consul's does; an empty list means none.
+	if sess.Checks == nil && sess.NodeChecks == nil && sess.ServiceChecks == nil {
+		sess.NodeChecks = []string{structs.SerfCheckID}
+	}
+	st := s.fsm.State()
+	for {
+		id, err := uuid.GenerateUUID()
+		if err != nil {
+			return fmt.Errorf("generate session id: %w", err)
+		}
+		_, existing, err := st.SessionGet(nil, id)
+		if err != nil {
+			return err
+		}
+		if existing == nil {
+			sess.ID = id
+			return nil
+		}
+	}
+}
+
+// Renew resets a session's TTL timer; the reply is empty when the session
+// does not exist.
+func (e *Session) Renew(args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward("Session.Renew", args, args, reply); done {
+		return err
+	}
+	idx, sess, err := e.s.fsm.State().SessionGet(nil, args.SessionID)
+	if err != nil {
+		return err
+	}
+	reply.Index = idx
+	if sess == nil {
+		return nil
+	}
+	e.s.resetSessionTimer(sess)
+	reply.Sessions = structs.Sessions{sess}
+	return nil
+}
+
+// Get reads one session.
+func (e *Session) Get(args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward("Session.Get", args, args, reply); done {
+		return err
+	}
+	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, sess, err := st.SessionGet(ws, args.SessionID)
+		if err != nil {
+			return err
+		}
+		reply.Index = idx
+		reply.Sessions = nil
+		if sess != nil {
+			reply.Sessions = structs.Sessions{sess}
+		}
+		return nil
+	})
+}
+
+// List reads every session.
+func (e *Session) List(args *structs.DCSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward("Session.List", args, args, reply); done {
+		return err
+	}
+	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, sessions, err := st.SessionList(ws)
+		reply.Index, reply.Sessions = idx, sessions
+		return err
+	})
+}
+
+// NodeSessions reads the sessions of one node.
+func (e *Session) NodeSessions(args *structs.NodeSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward("Session.NodeSessions", args, args, reply); done {
+		return err
+	}
+	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		idx, sessions, err := st.NodeSessions(ws, args.Node)
+		reply.Index, reply.Sessions = idx, sessions
+		return err
+	})
+}

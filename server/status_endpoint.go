@@ -1,0 +1,50 @@
+package server
+
+import (
+	"sort"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// Status answers questions about the server itself; it is never forwarded
+// to the leader.
+type Status struct{ s *Server }
+
+// Ping answers immediately, to check reachability.
+func (e *Status) Ping(args struct{}, reply *struct{}) error { return nil }
+
+// Leader returns the Raft leader's server address of the requested DC, or
+// "" when none is known.
+func (e *Status) Leader(args *structs.StatusRequest, reply *string) error {
+	if dc := args.Datacenter; dc != "" && dc != e.s.config.Datacenter {
+		return e.s.forwardDC("Status.Leader", dc, args, reply)
+	}
+	*reply = string(e.s.raft.Leader())
+	return nil
+}
+
+// Peers returns the server addresses of the Raft voters.
+func (e *Status) Peers(args *structs.StatusRequest, reply *[]string) error {
+	if dc := args.Datacenter; dc != "" && dc != e.s.config.Datacenter {
+		return e.s.forwardDC("Status.Peers", dc, args, reply)
+	}
+	f := e.s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	out := []string{}
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, string(srv.Address))
+	}
+	sort.Strings(out)
+	*reply = out
+	return nil
+}
+
+// RaftStats returns this server's Raft progress.
+func (e *Status) RaftStats(args *structs.StatusRequest, reply *structs.RaftStats) error {
+	reply.LastIndex = e.s.raft.LastIndex()
+	reply.AppliedIndex = e.s.raft.AppliedIndex()
+	reply.LastTerm = e.s.raft.CurrentTerm()
+	return nil
+}

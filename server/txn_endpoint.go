@@ -1,0 +1,79 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// maxTxnOps caps the operations of one transaction, as Consul's.
+const maxTxnOps = 128
+
+// Txn serves atomic multi-key transactions.
+type Txn struct{ s *Server }
+
+// Apply runs a transaction in one Raft entry: all operations or none.
+func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error {
+	if done, err := t.s.forward("Txn.Apply", args, args, reply); done {
+		return err
+	}
+	if errs := validateTxnOps(args.Ops); len(errs) > 0 {
+		reply.Errors = errs
+		return nil
+	}
+	resp, err := t.s.raftApply(structs.TxnRequestType, args)
+	if err != nil {
+		return err
+	}
+	r, ok := resp.(structs.TxnResponse)
+	if !ok {
+		return fmt.Errorf("unexpected transaction result %T", resp)
+	}
+	*reply = r
+	return nil
+}
+
+// Read runs a read-only transaction without Raft.
+func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse) error {
+	if done, err := t.s.forward("Txn.Read", args, args, reply); done {
+		return err
+	}
+	if errs := validateTxnOps(args.Ops); len(errs) > 0 {
+		reply.Errors = errs
+		return nil
+	}
+	if args.RequireConsistent {
+		if err := t.s.consistentRead(); err != nil {
+			return err
+		}
+	}
+	t.s.setQueryMeta(&args.QueryOptions, &reply.QueryMeta)
+	reply.Results, reply.Errors = t.s.fsm.State().TxnRO(args.Ops)
+	return nil
+}
+
+// validateTxnOps checks every operation before anything is applied.
+func validateTxnOps(ops structs.TxnOps) structs.TxnErrors {
+	var errs structs.TxnErrors
+	if len(ops) > maxTxnOps {
+		return structs.TxnErrors{{OpIndex: 0, What: fmt.Sprintf("transaction contains too many operations (%d > %d)", len(ops), maxTxnOps)}}
+	}
+	for i, op := range ops {
+		if op == nil || op.KV == nil {
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: "operation has no KV part"})
+			continue
+		}
+		switch op.KV.Verb {
+		case structs.KVSGet, structs.KVSGetOrEmpty, structs.KVSCheckIndex, structs.KVSCheckSession, structs.KVSCheckNotExists:
+			if op.KV.DirEnt.Key == "" {
+				errs = append(errs, &structs.TxnError{OpIndex: i, What: "missing key name"})
+			}
+		case structs.KVSGetTree:
+		default:
+			if err := validateKVSOp(op.KV.Verb, &op.KV.DirEnt); err != nil {
+				errs = append(errs, &structs.TxnError{OpIndex: i, What: err.Error()})
+			}
+		}
+	}
+	return errs
+}
