@@ -56,15 +56,15 @@ func NewRaftLayer(addr net.Addr, dial DialFunc) *RaftLayer {
 
 // Handoff passes an inbound Raft connection, its protocol byte already read,
 // to whoever is blocked in Accept. It waits until the connection is taken,
-// the layer is closed, or done is closed; on error the caller still owns conn.
-func (l *RaftLayer) Handoff(done <-chan struct{}, conn net.Conn) error {
+// the layer is closed, or ctx ends; on error the caller still owns conn.
+func (l *RaftLayer) Handoff(ctx context.Context, conn net.Conn) error {
 	select {
 	case l.connCh <- conn:
 		return nil
 	case <-l.closeCh:
 		return ErrRaftLayerClosed
-	case <-done:
-		return errors.New("raft handoff abandoned: server shutting down")
+	case <-ctx.Done():
+		return fmt.Errorf("raft handoff abandoned: %w", ctx.Err())
 	}
 }
 

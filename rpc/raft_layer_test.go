@@ -135,3 +135,34 @@ func TestRaftLayerNetworkTransport(t *testing.T) {
 		t.Errorf("response %+v, want term 8 and success", resp)
 	}
 }
+
+func TestServerShutdownWithPendingRaftHandoff(t *testing.T) {
+	srv, _ := startRaftServer(t) // nobody calls Accept
+	out, err := NewRaftLayer(nil, nil).Dial(raft.ServerAddress(srv.addr), time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer out.Close()
+	waitFor(t, 2*time.Second, "the server to hold the raft connection", func() bool { return srv.numConns() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("shutdown hung on a raft connection nobody accepted")
+	}
+	readUntilClosed(t, out, 2*time.Second)
+}
+
+func TestServerWithoutRaftLayerClosesRaftConns(t *testing.T) {
+	srv := startServer(t)
+	out, err := NewRaftLayer(nil, nil).Dial(raft.ServerAddress(srv.addr), time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer out.Close()
+	readUntilClosed(t, out, 2*time.Second)
+}

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +106,9 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{} // live connections, closed on Shutdown
 	shutdown bool
-	doneCh   chan struct{} // closed on Shutdown
+
+	ctx    context.Context // cancelled on Shutdown
+	cancel context.CancelFunc
 
 	wg sync.WaitGroup // accept loop, connection and stream handlers
 }
@@ -127,6 +130,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("rpc server listen on %s: %w", cfg.BindAddr, err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:    cfg,
 		ln:     ln,
@@ -134,7 +138,8 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		handle: structs.NewMsgpackHandle(),
 		mux:    yamuxConfig(cfg.Logger, cfg.AcceptBacklog, cfg.KeepAliveInterval, cfg.WriteTimeout),
 		conns:  make(map[net.Conn]struct{}),
-		doneCh: make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -157,7 +162,7 @@ func (s *Server) Shutdown() error {
 		return nil
 	}
 	s.shutdown = true
-	close(s.doneCh)
+	s.cancel()
 	conns := make([]net.Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -202,7 +207,7 @@ func (s *Server) acceptLoop() {
 		conn, err := s.ln.Accept()
 		if err != nil {
 			select {
-			case <-s.doneCh:
+			case <-s.ctx.Done():
 				return
 			default:
 			}
@@ -219,7 +224,7 @@ func (s *Server) acceptLoop() {
 			s.logger.Error("failed to accept connection", "error", err, "retry_in", delay)
 			select {
 			case <-time.After(delay):
-			case <-s.doneCh:
+			case <-s.ctx.Done():
 				return
 			}
 			continue
@@ -272,7 +277,7 @@ func (s *Server) handleConn(conn net.Conn) {
 			return
 		}
 		tc := &trackedConn{Conn: conn, srv: s}
-		if err := s.cfg.RaftLayer.Handoff(s.doneCh, tc); err != nil {
+		if err := s.cfg.RaftLayer.Handoff(s.ctx, tc); err != nil {
 			s.logger.Debug("raft connection not handed off", "remote", conn.RemoteAddr(), "error", err)
 			return
 		}
