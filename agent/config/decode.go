@@ -149,6 +149,9 @@ func joinKey(path, key string) string {
 	if path == "" {
 		return key
 	}
+	if key == "" {
+		return path
+	}
 	return path + "." + key
 }
 

@@ -227,12 +227,13 @@ func (c *CheckDefinition) validate() []fieldError {
 
 // validCheckURL checks an HTTP check's URL.
 func validCheckURL(s string) string {
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return fmt.Sprintf("%q must start with http:// or https://", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Sprintf("%q is not a valid URL", s)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Sprintf("%q must start with http:// or https://", s)
 	}
 	if u.Host == "" {
 		return fmt.Sprintf("%q has no host", s)
