@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+func (a *Agent) catalogRegister(resp http.ResponseWriter, req *http.Request) (any, error) {
+	var args structs.RegisterRequest
+	if err := decodeBody(req, &args); err != nil {
+		return nil, err
+	}
+	if args.Datacenter == "" {
+		args.Datacenter = a.parseDC(req)
+	}
+	if args.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	if args.Address == "" && !args.SkipNodeUpdate {
+		return nil, badRequest("Missing node address")
+	}
+	if args.Service != nil && args.Service.Service == "" {
+		return nil, badRequest("Missing service name")
+	}
+	checks := args.Checks
+	if args.Check != nil {
+		checks = append(checks, args.Check)
+	}
+	for _, c := range checks {
+		if c.Status != "" && !structs.ValidHealthStatus(c.Status) {
+			return nil, badRequest("Invalid check status %q: must be passing, warning or critical", c.Status)
+		}
+	}
+	var out struct{}
+	if err := a.RPC("Catalog.Register", &args, &out); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (a *Agent) catalogDeregister(resp http.ResponseWriter, req *http.Request) (any, error) {
+	var args structs.DeregisterRequest
+	if err := decodeBody(req, &args); err != nil {
+		return nil, err
+	}
+	if args.Datacenter == "" {
+		args.Datacenter = a.parseDC(req)
+	}
+	if args.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	var out struct{}
+	if err := a.RPC("Catalog.Deregister", &args, &out); err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (a *Agent) catalogDatacenters(resp http.ResponseWriter, req *http.Request) (any, error) {
+	var out []string
+	if err := a.RPC("Catalog.ListDatacenters", &struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// dcRequest fills the common read fields.
+func (a *Agent) dcRequest(req *http.Request) (*structs.DCSpecificRequest, error) {
+	args := &structs.DCSpecificRequest{}
+	dc, err := a.parseQuery(req, &args.QueryOptions)
+	if err != nil {
+		return nil, err
+	}
+	args.Datacenter = dc
+	if args.NodeMetaFilters, err = parseNodeMeta(req); err != nil {
+		return nil, err
+	}
+	args.Source = a.parseSource(req, dc)
+	return args, nil
+}
+
+func (a *Agent) catalogNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.dcRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedNodes
+	if err := a.RPC("Catalog.ListNodes", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.Nodes == nil {
+		out.Nodes = structs.Nodes{}
+	}
+	return out.Nodes, nil
+}
+
+func (a *Agent) catalogServices(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.dcRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedServices
+	if err := a.RPC("Catalog.ListServices", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.Services == nil {
+		out.Services = map[string][]string{}
+	}
+	for k, v := range out.Services {
+		if v == nil {
+			out.Services[k] = []string{}
+		}
+	}
+	return out.Services, nil
+}
+
+// serviceRequest fills a service read from the path and ?tag.
+func (a *Agent) serviceRequest(req *http.Request, prefix string) (*structs.ServiceSpecificRequest, error) {
+	args := &structs.ServiceSpecificRequest{}
+	dc, err := a.parseQuery(req, &args.QueryOptions)
+	if err != nil {
+		return nil, err
+	}
+	args.Datacenter = dc
+	if args.NodeMetaFilters, err = parseNodeMeta(req); err != nil {
+		return nil, err
+	}
+	args.Source = a.parseSource(req, dc)
+	args.ServiceName = pathSuffix(req, prefix)
+	if args.ServiceName == "" {
+		return nil, badRequest("Missing service name")
+	}
+	if tags, ok := req.URL.Query()["tag"]; ok {
+		args.ServiceTags = tags
+		args.TagFilter = true
+	}
+	return args, nil
+}
+
+func (a *Agent) catalogServiceNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.serviceRequest(req, "/v1/catalog/service/")
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedServiceNodes
+	if err := a.RPC("Catalog.ServiceNodes", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.ServiceNodes == nil {
+		out.ServiceNodes = structs.ServiceNodes{}
+	}
+	for _, s := range out.ServiceNodes {
+		if s.ServiceTags == nil {
+			s.ServiceTags = []string{}
+		}
+	}
+	return out.ServiceNodes, nil
+}
+
+// nodeRequest fills a node read from the path.
+func (a *Agent) nodeRequest(req *http.Request, prefix string) (*structs.NodeSpecificRequest, error) {
+	args := &structs.NodeSpecificRequest{}
+	dc, err := a.parseQuery(req, &args.QueryOptions)
+	if err != nil {
+		return nil, err
+	}
+	args.Datacenter = dc
+	args.Node = pathSuffix(req, prefix)
+	if args.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	return args, nil
+}
+
+func (a *Agent) catalogNodeServices(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.nodeRequest(req, "/v1/catalog/node/")
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedNodeServices
+	if err := a.RPC("Catalog.NodeServices", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.NodeServices == nil {
+		// Consul answers an unknown node with null and 404.
+		resp.WriteHeader(http.StatusNotFound)
+		return nil, nil
+	}
+	for _, s := range out.NodeServices.Services {
+		if s.Tags == nil {
+			s.Tags = []string{}
+		}
+	}
+	return out.NodeServices, nil
+}
+
+// nodeServiceList is /v1/catalog/node-services' shape: services as a list.
+type nodeServiceList struct {
+	Node     *structs.Node
+	Services []*structs.NodeService
+}
+
+func (a *Agent) catalogNodeServiceList(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.nodeRequest(req, "/v1/catalog/node-services/")
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedNodeServices
+	if err := a.RPC("Catalog.NodeServices", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.NodeServices == nil {
+		return nil, notFound("Node %q not found", args.Node)
+	}
+	list := nodeServiceList{Node: out.NodeServices.Node, Services: []*structs.NodeService{}}
+	for _, s := range out.NodeServices.Services {
+		if s.Tags == nil {
+			s.Tags = []string{}
+		}
+		list.Services = append(list.Services, s)
+	}
+	sort.Slice(list.Services, func(i, j int) bool { return list.Services[i].ID < list.Services[j].ID })
+	return list, nil
+}

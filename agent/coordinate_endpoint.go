@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"net/http"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+func (a *Agent) coordinateDatacenters(resp http.ResponseWriter, req *http.Request) (any, error) {
+	var out []structs.DatacenterMap
+	if err := a.RPC("Coordinate.ListDatacenters", &struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []structs.DatacenterMap{}
+	}
+	return out, nil
+}
+
+func (a *Agent) coordinateNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.dcRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedCoordinates
+	if err := a.RPC("Coordinate.ListNodes", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if out.Coordinates == nil {
+		out.Coordinates = structs.Coordinates{}
+	}
+	return out.Coordinates, nil
+}
+
+func (a *Agent) coordinateNode(resp http.ResponseWriter, req *http.Request) (any, error) {
+	args, err := a.nodeRequest(req, "/v1/coordinate/node/")
+	if err != nil {
+		return nil, err
+	}
+	var out structs.IndexedCoordinates
+	if err := a.RPC("Coordinate.Node", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	if len(out.Coordinates) == 0 {
+		resp.WriteHeader(http.StatusNotFound)
+		return nil, nil
+	}
+	return out.Coordinates, nil
+}
+
+func (a *Agent) coordinateUpdate(resp http.ResponseWriter, req *http.Request) (any, error) {
+	var args structs.CoordinateUpdateRequest
+	if err := decodeBody(req, &args); err != nil {
+		return nil, err
+	}
+	if args.Datacenter == "" {
+		args.Datacenter = a.parseDC(req)
+	}
+	if args.Node == "" {
+		return nil, badRequest("Missing node name")
+	}
+	if args.Coord == nil || !args.Coord.IsValid() {
+		return nil, badRequest("Invalid coordinate")
+	}
+	var out struct{}
+	if err := a.RPC("Coordinate.Update", &args, &out); err != nil {
+		return nil, err
+	}
+	return true, nil
+}

@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// HTTP API: every route is registered here, in one place; each handler
+// lives in the file of its API area and returns (any, error) through wrap,
+// which encodes the value as JSON and turns errors into status codes.
+
+// HTTPError is an error with an HTTP status, for bad input and missing
+// things.
+type HTTPError struct {
+	Code   int
+	Reason string
+}
+
+func (e HTTPError) Error() string { return e.Reason }
+
+func badRequest(format string, args ...any) error {
+	return HTTPError{Code: http.StatusBadRequest, Reason: fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return HTTPError{Code: http.StatusNotFound, Reason: fmt.Sprintf(format, args...)}
+}
+
+// handlerFunc is the shape of every endpoint.
+type handlerFunc func(resp http.ResponseWriter, req *http.Request) (any, error)
+
+// routes builds the API's mux.
+func (a *Agent) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	handle := func(pattern string, methods string, fn handlerFunc) {
+		mux.Handle(pattern, a.wrap(methods, fn))
+	}
+	// agent
+	handle("/v1/agent/self", "GET", a.agentSelf)
+	handle("/v1/agent/members", "GET", a.agentMembers)
+	handle("/v1/agent/join/", "PUT", a.agentJoin)
+	handle("/v1/agent/leave", "PUT", a.agentLeave)
+	handle("/v1/agent/force-leave/", "PUT", a.agentForceLeave)
+	handle("/v1/agent/reload", "PUT", a.agentReload)
+	// catalog
+	handle("/v1/catalog/register", "PUT", a.catalogRegister)
+	handle("/v1/catalog/deregister", "PUT", a.catalogDeregister)
+	handle("/v1/catalog/datacenters", "GET", a.catalogDatacenters)
+	handle("/v1/catalog/nodes", "GET", a.catalogNodes)
+	handle("/v1/catalog/services", "GET", a.catalogServices)
+	handle("/v1/catalog/service/", "GET", a.catalogServiceNodes)
+	handle("/v1/catalog/node/", "GET", a.catalogNodeServices)
+	handle("/v1/catalog/node-services/", "GET", a.catalogNodeServiceList)
+	// health
+	handle("/v1/health/node/", "GET", a.healthNodeChecks)
+	handle("/v1/health/checks/", "GET", a.healthServiceChecks)
+	handle("/v1/health/service/", "GET", a.healthServiceNodes)
+	handle("/v1/health/state/", "GET", a.healthChecksInState)
+	// kv, sessions, transactions
+	handle("/v1/kv/", "GET,PUT,DELETE", a.kvsEndpoint)
+	handle("/v1/session/create", "PUT", a.sessionCreate)
+	handle("/v1/session/destroy/", "PUT", a.sessionDestroy)
+	handle("/v1/session/renew/", "PUT", a.sessionRenew)
+	handle("/v1/session/info/", "GET", a.sessionGet)
+	handle("/v1/session/node/", "GET", a.sessionsForNode)
+	handle("/v1/session/list", "GET", a.sessionList)
+	handle("/v1/txn", "PUT", a.txn)
+	// status, coordinates, operator
+	handle("/v1/status/leader", "GET", a.statusLeader)
+	handle("/v1/status/peers", "GET", a.statusPeers)
+	handle("/v1/coordinate/datacenters", "GET", a.coordinateDatacenters)
+	handle("/v1/coordinate/nodes", "GET", a.coordinateNodes)
+	handle("/v1/coordinate/node/", "GET", a.coordinateNode)
+	handle("/v1/coordinate/update", "PUT", a.coordinateUpdate)
+	handle("/v1/operator/raft/configuration", "GET", a.operatorRaftConfiguration)
+	handle("/v1/operator/raft/peer", "DELETE", a.operatorRaftPeer)
+	handle("/v1/operator/federation", "GET", a.operatorFederation)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			http.Redirect(w, r, "/v1/agent/self", http.StatusTemporaryRedirect)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// wrap adapts a handler: method check, JSON encoding of the result and the
+// mapping of errors to status codes with Consul's texts.
+func (a *Agent) wrap(methods string, fn handlerFunc) http.Handler {
+	allowed := strings.Split(methods, ",")
+	return http.HandlerFunc(func(resp http.ResponseWriter, req *http.Request) {
+		ok := false
+		for _, m := range allowed {
+			// PUT endpoints also accept POST, as Consul's do.
+			if req.Method == m || (m == "PUT" && req.Method == "POST") {
+				ok = true
+			}
+		}
+		if !ok {
+			resp.Header().Set("Allow", methods)
+			writeText(resp, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", req.Method))
+			return
+		}
+		start := time.Now()
+		obj, err := fn(resp, req)
+		a.logger.Debug("request complete", "method", req.Method, "url", req.URL.String(), "duration", time.Since(start))
+		if err != nil {
+			a.writeError(resp, req, err)
+			return
+		}
+		if obj == nil {
+			return
+		}
+		if raw, ok := obj.(rawResponse); ok {
+			if raw.contentType != "" {
+				resp.Header().Set("Content-Type", raw.contentType)
+			}
+			resp.Write(raw.body)
+			return
+		}
+		var buf []byte
+		if _, pretty := req.URL.Query()["pretty"]; pretty {
+			buf, err = json.MarshalIndent(obj, "", "    ")
+			buf = append(buf, '\n')
+		} else {
+			buf, err = json.Marshal(obj)
+		}
+		if err != nil {
+			a.writeError(resp, req, fmt.Errorf("encode response: %w", err))
+			return
+		}
+		resp.Header().Set("Content-Type", "application/json")
+		resp.Write(buf)
+	})
+}
+
+// rawResponse is written as it is (for ?raw KV reads).
+type rawResponse struct {
+	contentType string
+	body        []byte
+}
+
+func writeText(resp http.ResponseWriter, code int, text string) {
+	resp.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	resp.WriteHeader(code)
+	resp.Write([]byte(text))
+}
+
+// writeError maps an error to a status code. Contract errors keep Consul's
+// 500 and exact text, because clients match on it.
+func (a *Agent) writeError(resp http.ResponseWriter, req *http.Request, err error) {
+	var he HTTPError
+	switch {
+	case errors.As(err, &he):
+		writeText(resp, he.Code, he.Reason)
+	case structs.IsErr(err, structs.ErrNoDCPath), structs.IsErr(err, structs.ErrNoLeader),
+		structs.IsErr(err, structs.ErrNoServers), structs.IsErr(err, structs.ErrDCNoServers):
+		resp.Header().Set("X-Consul-KnownLeader", "false")
+		writeText(resp, http.StatusInternalServerError, contractText(err))
+	case structs.IsErr(err, structs.ErrPermissionDenied):
+		writeText(resp, http.StatusForbidden, err.Error())
+	case isBadInput(err):
+		writeText(resp, http.StatusBadRequest, err.Error())
+	default:
+		a.logger.Error("request failed", "method", req.Method, "url", req.URL.String(), "error", err)
+		writeText(resp, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// contractText returns the bare contract text of a wrapped contract error.
+func contractText(err error) string {
+	for _, s := range []error{structs.ErrNoDCPath, structs.ErrNoLeader, structs.ErrNoServers, structs.ErrDCNoServers} {
+		if structs.IsErr(err, s) {
+			return s.Error()
+		}
+	}
+	return err.Error()
+}
+
+// isBadInput recognises the validation errors servers return (they cross
+// RPC as text): these are the caller's fault and deserve a 400.
+func isBadInput(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"missing ", "invalid ", "Invalid ", "must ", "needs a session", "larger than"} {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, ": "+p) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDC reads ?dc=.
+func (a *Agent) parseDC(req *http.Request) string {
+	if dc := req.URL.Query().Get("dc"); dc != "" {
+		return dc
+	}
+	return a.datacenter()
+}
+
+// parseQuery reads the read options every blocking endpoint takes: ?dc,
+// ?index, ?wait, ?stale, ?consistent. It returns the DC.
+func (a *Agent) parseQuery(req *http.Request, opts *structs.QueryOptions) (string, error) {
+	q := req.URL.Query()
+	_, stale := q["stale"]
+	_, consistent := q["consistent"]
+	if stale && consistent {
+		return "", badRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
+	}
+	opts.AllowStale = stale
+	opts.RequireConsistent = consistent
+	if v := q.Get("index"); v != "" {
+		idx, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return "", badRequest("Invalid index %q: must be a non-negative integer", v)
+		}
+		opts.MinQueryIndex = idx
+	}
+	if v := q.Get("wait"); v != "" {
+		d, err := parseWait(v)
+		if err != nil {
+			return "", badRequest("Invalid wait time %q: %v", v, err)
+		}
+		opts.MaxQueryTime = d
+	}
+	return a.parseDC(req), nil
+}
+
+// parseWait reads a wait like "10s" or "5m"; a bare number is seconds.
+func parseWait(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New("must be a duration such as 10s or 5m")
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return d, nil
+}
+
+// parseNodeMeta reads ?node-meta=key:value filters.
+func parseNodeMeta(req *http.Request) (map[string]string, error) {
+	vals := req.URL.Query()["node-meta"]
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(vals))
+	for _, v := range vals {
+		k, val, ok := strings.Cut(v, ":")
+		if !ok || k == "" {
+			return nil, badRequest("Invalid node-meta filter %q: must be key:value", v)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// parseSource reads ?near= for RTT sorting: _agent means this agent.
+func (a *Agent) parseSource(req *http.Request, dc string) structs.QuerySource {
+	near := req.URL.Query().Get("near")
+	if near == "_agent" {
+		near = a.nodeName()
+	}
+	return structs.QuerySource{Datacenter: dc, Node: near}
+}
+
+// setMeta writes the read headers Consul's clients expect.
+func setMeta(resp http.ResponseWriter, m *structs.QueryMeta) {
+	h := resp.Header()
+	h.Set("X-Consul-Index", strconv.FormatUint(m.Index, 10))
+	h.Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
+	h.Set("X-Consul-LastContact", strconv.FormatInt(m.LastContact.Milliseconds(), 10))
+	if m.ConsistencyLevel != "" {
+		h.Set("X-Consul-Effective-Consistency", m.ConsistencyLevel)
+	}
+	h.Set("X-Consul-Query-Backend", "blocking-query")
+}
+
+// pathSuffix returns what follows prefix in the URL path, unescaped.
+func pathSuffix(req *http.Request, prefix string) string {
+	p := strings.TrimPrefix(req.URL.Path, prefix)
+	if u, err := url.PathUnescape(p); err == nil {
+		return u
+	}
+	return p
+}
+
+// decodeBody decodes a JSON body strictly enough to report bad input.
+func decodeBody(req *http.Request, out any) error {
+	if req.Body == nil {
+		return badRequest("Request body is empty")
+	}
+	dec := json.NewDecoder(req.Body)
+	if err := dec.Decode(out); err != nil {
+		if err.Error() == "EOF" {
+			return badRequest("Request body is empty")
+		}
+		return badRequest("Request decode failed: %v", err)
+	}
+	return nil
+}

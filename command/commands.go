@@ -1,0 +1,42 @@
+// Package command holds Meridian's CLI verbs, one file each. Every verb is
+// a small struct with Help, Synopsis and Run and its own flag set; client
+// verbs talk to the local agent's HTTP API through the official Consul Go
+// client, which Meridian's API is compatible with.
+package command
+
+import (
+	"os"
+
+	"github.com/hashicorp/cli"
+)
+
+// Commands returns the CLI's verbs. ui receives all output; shutdownCh
+// (may be nil) stops long-running verbs such as agent and monitor.
+func Commands(ui cli.Ui) map[string]cli.CommandFactory {
+	return map[string]cli.CommandFactory{
+		"agent":                     func() (cli.Command, error) { return &AgentCommand{UI: ui}, nil },
+		"members":                   func() (cli.Command, error) { return &MembersCommand{UI: ui}, nil },
+		"join":                      func() (cli.Command, error) { return &JoinCommand{UI: ui}, nil },
+		"leave":                     func() (cli.Command, error) { return &LeaveCommand{UI: ui}, nil },
+		"force-leave":               func() (cli.Command, error) { return &ForceLeaveCommand{UI: ui}, nil },
+		"info":                      func() (cli.Command, error) { return &InfoCommand{UI: ui}, nil },
+		"version":                   func() (cli.Command, error) { return &VersionCommand{UI: ui}, nil },
+		"keygen":                    func() (cli.Command, error) { return &KeygenCommand{UI: ui}, nil },
+		"reload":                    func() (cli.Command, error) { return &ReloadCommand{UI: ui}, nil },
+		"rtt":                       func() (cli.Command, error) { return &RTTCommand{UI: ui}, nil },
+		"catalog":                   func() (cli.Command, error) { return &CatalogCommand{}, nil },
+		"catalog datacenters":       func() (cli.Command, error) { return &CatalogDatacentersCommand{UI: ui}, nil },
+		"catalog nodes":             func() (cli.Command, error) { return &CatalogNodesCommand{UI: ui}, nil },
+		"catalog services":          func() (cli.Command, error) { return &CatalogServicesCommand{UI: ui}, nil },
+		"operator":                  func() (cli.Command, error) { return &OperatorCommand{}, nil },
+		"operator raft":             func() (cli.Command, error) { return &OperatorRaftCommand{}, nil },
+		"operator raft list-peers":  func() (cli.Command, error) { return &OperatorRaftListCommand{UI: ui}, nil },
+		"operator raft remove-peer": func() (cli.Command, error) { return &OperatorRaftRemoveCommand{UI: ui}, nil },
+		"operator federation":       func() (cli.Command, error) { return &OperatorFederationCommand{UI: ui}, nil },
+	}
+}
+
+// DefaultUI is the UI main uses: output to stdout, errors to stderr.
+func DefaultUI() cli.Ui {
+	return &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
+}

@@ -1,0 +1,110 @@
+package command
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// httpFlags are the flags every client verb takes to reach the agent.
+type httpFlags struct {
+	addr       string
+	datacenter string
+	stale      bool
+	token      string
+}
+
+// addHTTPFlags registers -http-addr (and -datacenter, -stale where the verb
+// reads) on fs.
+func (h *httpFlags) addHTTPFlags(fs *flag.FlagSet) {
+	fs.StringVar(&h.addr, "http-addr", "", "The address of the agent's HTTP API, as host:port or a URL. "+
+		"Default MERIDIAN_HTTP_ADDR, then CONSUL_HTTP_ADDR, then 127.0.0.1:8500.")
+	fs.StringVar(&h.token, "token", "", "An ACL token; accepted for compatibility and ignored.")
+}
+
+func (h *httpFlags) addDCFlags(fs *flag.FlagSet) {
+	fs.StringVar(&h.datacenter, "datacenter", "", "The datacenter to ask. Default the agent's own.")
+}
+
+func (h *httpFlags) addStaleFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&h.stale, "stale", false, "Let any server answer, even without a leader.")
+}
+
+// address resolves the agent address from the flag and the environment.
+func (h *httpFlags) address() string {
+	for _, v := range []string{h.addr, os.Getenv("MERIDIAN_HTTP_ADDR"), os.Getenv("CONSUL_HTTP_ADDR")} {
+		if v != "" {
+			return v
+		}
+	}
+	return "127.0.0.1:8500"
+}
+
+// client builds the API client.
+func (h *httpFlags) client() (*api.Client, error) {
+	cfg := api.DefaultNonPooledConfig()
+	addr := h.address()
+	switch {
+	case strings.HasPrefix(addr, "https://"):
+		cfg.Scheme = "https"
+		addr = strings.TrimPrefix(addr, "https://")
+	case strings.HasPrefix(addr, "http://"):
+		addr = strings.TrimPrefix(addr, "http://")
+	}
+	cfg.Address = addr
+	cfg.Datacenter = h.datacenter
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot use HTTP address %q: %w", h.address(), err)
+	}
+	return c, nil
+}
+
+// queryOptions builds read options from the flags.
+func (h *httpFlags) queryOptions() *api.QueryOptions {
+	return &api.QueryOptions{Datacenter: h.datacenter, AllowStale: h.stale}
+}
+
+// agentError turns an API error into one sentence for stderr.
+func agentError(addr string, err error) string {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		if se.Body != "" {
+			return "Error: " + se.Body
+		}
+		return fmt.Sprintf("Error: the agent answered with HTTP status %d", se.Code)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") {
+		return fmt.Sprintf("Error connecting to the Meridian agent at %s: is it running? (%v)", addr, err)
+	}
+	return "Error: " + msg
+}
+
+// newFlagSet returns a flag set that reports errors through the command.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	return fs
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// flagHelp renders the flags of fs for a command's Help.
+func flagHelp(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(&b, "  -%s", f.Name)
+		if name, _ := flag.UnquoteUsage(f); name != "" {
+			fmt.Fprintf(&b, "=<%s>", name)
+		}
+		fmt.Fprintf(&b, "\n      %s\n", f.Usage)
+	})
+	return b.String()
+}
