@@ -480,9 +480,8 @@ func nodesTxn(tx *memdb.Txn, ws memdb.WatchSet, meta map[string]string) ([]*stru
 			out = append(out, n)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return strings.ToLower(out[i].Node) < strings.ToLower(out[j].Node)
-	})
+	// Both indexes yield nodes in order of their lower-cased names: the
+	// meta index breaks ties on the primary key.
 	return out, nil
 }
 

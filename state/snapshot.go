@@ -158,6 +158,10 @@ func (rw *recordWriter) write(typ recordType, obj any) error {
 // content of the stream (rather than about reading it).
 var ErrCorruptSnapshot = errors.New("corrupt snapshot")
 
+// errRecoveredPanic marks a restore error that came from a recovered
+// panic, so that the fuzz test can still flag such inputs as bugs.
+var errRecoveredPanic = errors.New("recovered panic")
+
 // Restore builds a fresh store from a stream written by Persist. It
 // refuses a stream that is not a complete snapshot of a known version, or
 // whose records are inconsistent, and never panics on bad input.
@@ -166,7 +170,7 @@ func Restore(r io.Reader) (st *Store, err error) {
 		// The decoder recovers its own panics; this is the last line of
 		// defence for anything a corrupt stream could still provoke.
 		if p := recover(); p != nil {
-			st, err = nil, fmt.Errorf("restore: %w: %v", ErrCorruptSnapshot, p)
+			st, err = nil, fmt.Errorf("restore: %w: %w: %v", ErrCorruptSnapshot, errRecoveredPanic, p)
 		}
 	}()
 	br := bufio.NewReader(r)
@@ -246,8 +250,12 @@ type restorer struct {
 }
 
 func (rr *restorer) decode(payload []byte, out any) error {
-	if err := codec.NewDecoderBytes(payload, rr.h).Decode(out); err != nil {
+	dec := codec.NewDecoderBytes(payload, rr.h)
+	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("%w: decode: %v", ErrCorruptSnapshot, err)
+	}
+	if n := dec.NumBytesRead(); n != len(payload) {
+		return corrupt("%d stray bytes after the record", len(payload)-n)
 	}
 	return nil
 }

@@ -12,7 +12,9 @@ import (
 // TxnRW applies the operations of a transaction atomically: every
 // operation runs, and if any of them fails nothing is committed and the
 // errors name each failed operation's index. Results are in operation
-// order; only get returns values, other verbs return the key's metadata.
+// order; get, get-or-empty and get-tree return values, the other verbs
+// that name a key return its metadata without the value, and deletes
+// return nothing.
 func (s *Store) TxnRW(idx uint64, ops structs.TxnOps) (structs.TxnResults, structs.TxnErrors) {
 	tx := s.db.Txn(true)
 	defer tx.Abort()
