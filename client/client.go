@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -89,11 +90,14 @@ func NewClient(cfg *Config) (*Client, error) {
 	mc := rpc.DefaultManagerConfig()
 	mc.Pool = c.pool
 	mc.Logger = c.logger.Named("servers")
+	// The manager starts before the LAN pool exists; it reads the pool
+	// through an atomic pointer set once the pool is up.
+	var lanPool atomic.Pointer[gossip.Pool]
 	mc.ClusterSize = func() int {
-		if c.serfLAN == nil {
-			return 1
+		if p := lanPool.Load(); p != nil {
+			return p.Serf().NumNodes()
 		}
-		return c.serfLAN.Serf().NumNodes()
+		return 1
 	}
 	if c.servers, err = rpc.NewManager(mc); err != nil {
 		c.pool.Shutdown()
@@ -114,6 +118,7 @@ func NewClient(cfg *Config) (*Client, error) {
 		c.pool.Shutdown()
 		return nil, err
 	}
+	lanPool.Store(c.serfLAN)
 	return c, nil
 }
 

@@ -103,6 +103,7 @@ type Config struct {
 // Pool is one running serf pool.
 type Pool struct {
 	cfg    Config
+	ml     *memberlist.Config
 	serf   *serf.Serf
 	events chan serf.Event
 	done   chan struct{}
@@ -131,6 +132,7 @@ func Create(cfg Config) (*Pool, error) {
 		done:   make(chan struct{}),
 	}
 	sc.EventCh = p.events
+	p.ml = sc.MemberlistConfig
 	s, err := serf.Create(sc)
 	if err != nil {
 		return nil, fmt.Errorf("start %s gossip on %s: %w", cfg.poolName(), net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
@@ -248,6 +250,10 @@ func (p *Pool) eventLoop() {
 		}
 	}
 }
+
+// BindPort is the port the pool listens on (the kernel's choice when the
+// configured port was 0).
+func (p *Pool) BindPort() int { return p.ml.BindPort }
 
 // Serf returns the underlying serf instance.
 func (p *Pool) Serf() *serf.Serf { return p.serf }

@@ -254,34 +254,9 @@ func (s *Server) setupRaft() error {
 }
 
 func (s *Server) setupSerf() error {
+	// The WAN pool starts first so that its real port (the configured one
+	// may be 0) can go into the LAN tags for flood joins.
 	var err error
-	lan := s.config.SerfLAN
-	lan.NodeName = s.config.NodeName
-	lan.Datacenter = s.config.Datacenter
-	lan.WAN = false
-	wanPort := s.config.SerfWAN.AdvertisePort
-	if wanPort == 0 {
-		wanPort = s.config.SerfWAN.BindPort
-	}
-	lan.Tags = gossip.Tags(gossip.TagsConfig{
-		NodeID:          s.config.NodeID,
-		Datacenter:      s.config.Datacenter,
-		Server:          true,
-		ServerPort:      s.config.RPCAdvertise.Port,
-		Bootstrap:       s.config.Bootstrap,
-		BootstrapExpect: s.config.BootstrapExpect,
-		WANJoinPort:     wanPort,
-	})
-	lan.Logger = s.logger.Named("lan")
-	lan.OnEvent = s.lanEvent
-	if s.config.DataDir != "" {
-		lan.DataDir = filepath.Join(s.config.DataDir, "serf")
-	}
-	if s.serfLAN, err = gossip.Create(lan); err != nil {
-		return err
-	}
-	s.addLocalServer(s.serfLAN.LocalMember())
-
 	wan := s.config.SerfWAN
 	wan.NodeName = gossip.WANName(s.config.NodeName, s.config.Datacenter)
 	wan.Datacenter = s.config.Datacenter
@@ -303,6 +278,29 @@ func (s *Server) setupSerf() error {
 		return err
 	}
 	s.router.AddServer(s.serfWAN.LocalMember())
+
+	lan := s.config.SerfLAN
+	lan.NodeName = s.config.NodeName
+	lan.Datacenter = s.config.Datacenter
+	lan.WAN = false
+	lan.Tags = gossip.Tags(gossip.TagsConfig{
+		NodeID:          s.config.NodeID,
+		Datacenter:      s.config.Datacenter,
+		Server:          true,
+		ServerPort:      s.config.RPCAdvertise.Port,
+		Bootstrap:       s.config.Bootstrap,
+		BootstrapExpect: s.config.BootstrapExpect,
+		WANJoinPort:     s.serfWAN.BindPort(),
+	})
+	lan.Logger = s.logger.Named("lan")
+	lan.OnEvent = s.lanEvent
+	if s.config.DataDir != "" {
+		lan.DataDir = filepath.Join(s.config.DataDir, "serf")
+	}
+	if s.serfLAN, err = gossip.Create(lan); err != nil {
+		return err
+	}
+	s.addLocalServer(s.serfLAN.LocalMember())
 	return nil
 }
 
