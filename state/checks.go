@@ -3,7 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -96,7 +96,26 @@ func (s *Store) ensureCheckTxn(tx *memdb.Txn, idx uint64, hc *structs.HealthChec
 
 // checkSame reports whether two checks differ only in their indexes.
 func checkSame(a, b *structs.HealthCheck) bool {
-	return a.IsSame(b) && reflect.DeepEqual(a.Definition, b.Definition)
+	return a.IsSame(b) && definitionSame(a.Definition, b.Definition)
+}
+
+// definitionSame compares check definitions, taking a nil and an empty
+// header map as equal so that re-encoding does not count as a change.
+func definitionSame(a, b structs.HealthCheckDefinition) bool {
+	if a.HTTP != b.HTTP || a.Method != b.Method || a.Body != b.Body ||
+		a.TLSSkipVerify != b.TLSSkipVerify || a.TCP != b.TCP ||
+		a.Interval != b.Interval || a.Timeout != b.Timeout ||
+		a.DeregisterCriticalServiceAfter != b.DeregisterCriticalServiceAfter ||
+		len(a.Header) != len(b.Header) {
+		return false
+	}
+	for k, v := range a.Header {
+		w, ok := b.Header[k]
+		if !ok || !slices.Equal(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // bumpCheckServicesTxn raises the index rows of the services whose health
