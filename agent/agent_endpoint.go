@@ -113,6 +113,17 @@ func (a *Agent) agentJoin(resp http.ResponseWriter, req *http.Request) (any, err
 }
 
 func (a *Agent) agentLeave(resp http.ResponseWriter, req *http.Request) (any, error) {
+	// ?wan (Meridian's addition) takes a server out of the WAN pool only;
+	// it stays in its datacenter and keeps running.
+	if isTrue(req.URL.Query(), "wan") {
+		if a.server == nil {
+			return nil, badRequest("Cannot leave the WAN pool: this agent is a client, and only servers are in the WAN pool")
+		}
+		if err := a.server.LeaveWAN(); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if err := a.Leave(); err != nil {
 		return nil, err
 	}

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -107,4 +111,33 @@ func flagHelp(fs *flag.FlagSet) string {
 		fmt.Fprintf(&b, "\n      %s\n", f.Usage)
 	})
 	return b.String()
+}
+
+// put sends a bodyless PUT to an endpoint the api client has no method
+// for, and fails on any status but 200.
+func (h *httpFlags) put(path string, query url.Values) error {
+	addr := h.address()
+	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return fmt.Errorf("cannot use HTTP address %q: %w", h.address(), err)
+	}
+	u.Path = path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequest(http.MethodPut, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
+	if resp.StatusCode != http.StatusOK {
+		return api.StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+	}
+	return nil
 }
