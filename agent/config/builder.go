@@ -139,8 +139,8 @@ func (l *loader) build(dev bool) {
 	// Joining.
 	rc.StartJoinAddrsLAN = c.StartJoin
 	rc.StartJoinAddrsWAN = c.StartJoinWAN
-	rc.RetryJoinLAN = c.RetryJoin
-	rc.RetryJoinWAN = c.RetryJoinWAN
+	rc.RetryJoinLAN = l.withoutCloudJoin("retry_join", c.RetryJoin)
+	rc.RetryJoinWAN = l.withoutCloudJoin("retry_join_wan", c.RetryJoinWAN)
 	rc.RetryJoinIntervalLAN = or(c.RetryInterval, DefaultRetryInterval)
 	rc.RetryJoinIntervalWAN = or(c.RetryIntervalWAN, DefaultRetryInterval)
 	rc.RetryJoinMaxAttemptsLAN = deref(c.RetryMax)
@@ -216,6 +216,22 @@ func (l *loader) build(dev bool) {
 	if len(l.errs) == 0 {
 		l.rc = rc
 	}
+}
+
+// withoutCloudJoin drops the cloud auto-join entries ("provider=aws
+// tag_key=..."), which need go-discover, from a join list, with a warning
+// for each.
+func (l *loader) withoutCloudJoin(key string, addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if strings.Contains(a, "provider=") {
+			l.warnings = append(l.warnings, fmt.Sprintf(
+				"%s entry %q uses cloud auto-join, which Meridian does not support; it is ignored", key, a))
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // fqdn adds the trailing dot to a domain name.

@@ -323,8 +323,16 @@ func (d *decoder) service(key string, r *rawService) (ServiceDefinition, bool) {
 // services register` takes it: JSON or HCL (by extension; JSON when the
 // extension is neither) with a service block, a services list, or both.
 // The definitions come back validated and normalised. Known-but-ignored
-// keys (connect, proxy, token, ...) are returned as warnings.
-func LoadServiceFile(path string) ([]ServiceDefinition, []string, error) {
+// keys (connect, proxy, token, ...) are dropped; ReadServiceFile also
+// returns warnings about them.
+func LoadServiceFile(path string) ([]ServiceDefinition, error) {
+	defs, _, err := ReadServiceFile(path)
+	return defs, err
+}
+
+// ReadServiceFile is LoadServiceFile that also returns a warning for each
+// known-but-ignored key the file sets.
+func ReadServiceFile(path string) ([]ServiceDefinition, []string, error) {
 	src := &source{desc: fmt.Sprintf("service file %q", path)}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -855,3 +855,13 @@ func TestRaftTimings(t *testing.T) {
 		t.Errorf("RaftTimings at multiplier 5 = %s, %s, %s", hb, el, ll)
 	}
 }
+
+func TestLoadCloudAutoJoinIsIgnored(t *testing.T) {
+	rc, warnings := mustLoad(t, "-data-dir", "/d", "-retry-join", "provider=aws tag_key=consul tag_value=server", "-retry-join", "127.0.0.70")
+	if !reflect.DeepEqual(rc.RetryJoinLAN, []string{"127.0.0.70"}) {
+		t.Errorf("RetryJoinLAN = %q, want only the address", rc.RetryJoinLAN)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `retry_join entry "provider=aws`) {
+		t.Errorf("warnings = %q, want one about the cloud auto-join entry", warnings)
+	}
+}

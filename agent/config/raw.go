@@ -292,13 +292,13 @@ type rawCheck struct {
 
 	// Check types Consul has and Meridian does not. They are decoded so
 	// that the error can say which type it is instead of "unknown key".
-	GRPC              *string `cfg:"grpc"`
-	UDP               *string `cfg:"udp"`
-	H2Ping            *string `cfg:"h2ping"`
-	DockerContainerID *string `cfg:"docker_container_id"`
-	AliasNode         *string `cfg:"alias_node"`
-	AliasService      *string `cfg:"alias_service"`
-	OSService         *string `cfg:"os_service"`
+	GRPC              *string `cfg:"grpc" reject:"true"`
+	UDP               *string `cfg:"udp" reject:"true"`
+	H2Ping            *string `cfg:"h2ping" reject:"true"`
+	DockerContainerID *string `cfg:"docker_container_id" reject:"true"`
+	AliasNode         *string `cfg:"alias_node" reject:"true"`
+	AliasService      *string `cfg:"alias_service" reject:"true"`
+	OSService         *string `cfg:"os_service" reject:"true"`
 }
 
 func (rawCheck) looseKeys() {}
