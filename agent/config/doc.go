@@ -23,16 +23,25 @@
 //
 // # Keys
 //
-// Files use Consul's snake_case keys. Every key is one of three kinds:
+// Files use Consul's snake_case keys. Keys returns them all, by kind:
 //
 //   - supported: decoded, validated and carried into RuntimeConfig;
 //   - known but ignored: a Consul key for a feature Meridian does not have
 //     (acl, connect, telemetry, ui_config, tls, ...). It is accepted and
 //     reported once in the warnings Load returns, naming the key and the
-//     files that set it. Whatever is nested inside an ignored block is not
-//     looked at;
+//     sources that set it. Whatever is nested inside an ignored block is
+//     not looked at. The Consul flags of such features (-ui, -grpc-port,
+//     ...) are accepted and reported the same way;
+//   - quiet: disable_update_check and disable_anonymous_signature, accepted
+//     without a warning since Meridian never phones home anyway;
+//   - rejected: the check types Meridian does not run (grpc, udp, h2ping,
+//     docker, alias, os_service); a check using one is an error, because
+//     dropping a health check silently would make a service look healthy;
 //   - unknown: anything else, an error naming the file and the full key path
 //     (`config file "a.json": unknown key "ports.htpt"`).
+//
+// Cloud auto-join entries in retry_join ("provider=aws ...") are dropped
+// with a warning.
 //
 // Keys match case-insensitively, as with Consul's decoder. Inside service
 // and check definitions underscores do not matter either, so the CamelCase
