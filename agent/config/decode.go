@@ -393,6 +393,9 @@ func (d *decoder) decodeScalar(path string, val any, v reflect.Value, check stri
 			d.fail(path, "want a duration like \"10s\", got %s", describe(val))
 			return false
 		}
+		if strings.TrimSpace(s) == "" {
+			return false // "" leaves the duration unset, as Consul's API reads it
+		}
 		dur, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil {
 			d.fail(path, "invalid duration %q: use a number with a unit, like \"500ms\", \"10s\" or \"72h\"", s)

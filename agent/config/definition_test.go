@@ -327,3 +327,13 @@ func TestSanitized(t *testing.T) {
 		t.Errorf("empty EncryptKey sanitised to %q", got)
 	}
 }
+
+func TestEmptyDurationIsUnset(t *testing.T) {
+	def, _, err := ParseCheckDefinition([]byte(`{"Name": "x", "TTL": "30s", "Interval": "", "Timeout": " "}`))
+	if err != nil {
+		t.Fatalf("ParseCheckDefinition: %v", err)
+	}
+	if def.Interval != 0 || def.Timeout != 0 || def.TTL != 30*time.Second {
+		t.Errorf("Interval, Timeout, TTL = %s, %s, %s", def.Interval, def.Timeout, def.TTL)
+	}
+}
