@@ -11,6 +11,20 @@ import (
 	"github.com/meridian-sd/meridian/structs"
 )
 
+// KV HTTP API, as Consul's /v1/kv:
+//
+//	GET    /v1/kv/<key>                 one key as [{Key, Value(base64), ...}], 404 if missing
+//	GET    /v1/kv/<key>?raw             the bare value
+//	GET    /v1/kv/<prefix>?recurse      every key under prefix, 404 if none
+//	GET    /v1/kv/<prefix>?keys         key names, cut after ?separator; [] at the root
+//	PUT    /v1/kv/<key>                 body is the value; ?flags, ?cas, ?acquire, ?release
+//	DELETE /v1/kv/<key>                 ?recurse, ?cas
+//
+// Reads are blocking queries (?index, ?wait) and take ?stale/?consistent.
+// Writes answer true or false (for cas, acquire, release and a delete with
+// cas). Bad input is HTTP 400 with a sentence; a value over
+// structs.MaxKVSize is 413.
+
 // kvsEndpoint serves /v1/kv/<key> for GET, PUT and DELETE.
 func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, error) {
 	key := strings.TrimPrefix(req.URL.Path, "/v1/kv/")
@@ -25,7 +39,7 @@ func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, e
 	case http.MethodDelete:
 		return a.kvsDelete(resp, req, key)
 	}
-	return nil, HTTPError{Code: http.StatusMethodNotAllowed, Reason: "method not allowed"}
+	return nil, HTTPError{Code: http.StatusMethodNotAllowed, Reason: fmt.Sprintf("method %s not allowed", req.Method)}
 }
 
 func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) (any, error) {
@@ -53,13 +67,27 @@ func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) 
 		return nil, nil
 	}
 	if _, raw := q["raw"]; raw && !recurse {
-		return rawResponse{contentType: "text/plain; charset=utf-8", body: out.Entries[0].Value}, nil
+		// Plain text and no sniffing, so that a stored value cannot be
+		// served as HTML, as Consul does.
+		body := out.Entries[0].Value
+		h := resp.Header()
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		resp.Write(body)
+		return nil, nil
 	}
 	return out.Entries, nil
 }
 
 func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix string) (any, error) {
-	args := &structs.KeyListRequest{Prefix: prefix, Seperator: req.URL.Query().Get("separator")}
+	q := req.URL.Query()
+	// Consul still reads its historic misspelling.
+	sep := q.Get("separator")
+	if _, ok := q["separator"]; !ok {
+		sep = q.Get("seperator")
+	}
+	args := &structs.KeyListRequest{Prefix: prefix, Seperator: sep}
 	dc, err := a.parseQuery(req, &args.QueryOptions)
 	if err != nil {
 		return nil, err
@@ -70,12 +98,20 @@ func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix 
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
-	if len(out.Keys) == 0 {
+	// An empty store lists as [] at the root, 404 under a prefix, as Consul's.
+	if len(out.Keys) == 0 && prefix != "" {
 		resp.WriteHeader(http.StatusNotFound)
 		return nil, nil
 	}
+	if out.Keys == nil {
+		out.Keys = []string{}
+	}
 	return out.Keys, nil
 }
+
+// maxDrain is how much of an oversized body is read and thrown away before
+// the 413 answer.
+const maxDrain = 16 << 20
 
 // parseUintParam reads a numeric query parameter.
 func parseUintParam(req *http.Request, name string) (uint64, bool, error) {
@@ -94,12 +130,28 @@ func parseUintParam(req *http.Request, name string) (uint64, bool, error) {
 	return n, true, nil
 }
 
+// conflictingParams refuses a request that names more than one of params,
+// with Consul's text.
+func conflictingParams(req *http.Request, params ...string) error {
+	q := req.URL.Query()
+	var found []string
+	for _, p := range params {
+		if _, ok := q[p]; ok {
+			found = append(found, p)
+		}
+	}
+	if len(found) > 1 {
+		return badRequest("Conflicting flags: %s cannot be used together", strings.Join(found, ", "))
+	}
+	return nil
+}
+
 func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) (any, error) {
 	if key == "" {
 		return nil, badRequest("Missing key name")
 	}
-	if strings.Contains(key, "//") {
-		return nil, badRequest("Invalid key name %q: it contains an empty path segment", key)
+	if err := conflictingParams(req, "cas", "acquire", "release"); err != nil {
+		return nil, err
 	}
 	args := &structs.KVSRequest{Datacenter: a.parseDC(req), Op: structs.KVSSet, DirEnt: structs.DirEntry{Key: key}}
 	q := req.URL.Query()
@@ -116,14 +168,14 @@ func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) 
 	}
 	if _, ok := q["acquire"]; ok {
 		if q.Get("acquire") == "" {
-			return nil, badRequest("Missing session in ?acquire")
+			return nil, badRequest("Missing session: ?acquire needs a session ID")
 		}
 		args.Op = structs.KVSLock
 		args.DirEnt.Session = q.Get("acquire")
 	}
 	if _, ok := q["release"]; ok {
 		if q.Get("release") == "" {
-			return nil, badRequest("Missing session in ?release")
+			return nil, badRequest("Missing session: ?release needs a session ID")
 		}
 		args.Op = structs.KVSUnlock
 		args.DirEnt.Session = q.Get("release")
@@ -132,22 +184,31 @@ func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) 
 	var buf bytes.Buffer
 	if req.Body != nil {
 		if _, err := io.Copy(&buf, io.LimitReader(req.Body, structs.MaxKVSize+1)); err != nil {
-			return nil, badRequest("Read request body: %v", err)
+			return nil, badRequest("Cannot read the request body: %v", err)
 		}
 	}
 	if buf.Len() > structs.MaxKVSize {
+		// Drain a bounded amount of the rest so that the client, still
+		// sending, reads the answer instead of a reset connection.
+		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
 		return nil, HTTPError{Code: http.StatusRequestEntityTooLarge,
-			Reason: fmt.Sprintf("Value exceeds %d byte limit", structs.MaxKVSize)}
+			Reason: fmt.Sprintf("Value is too large: the limit is %d bytes", structs.MaxKVSize)}
 	}
 	args.DirEnt.Value = buf.Bytes()
 	var out bool
 	if err := a.RPC("KVS.Apply", args, &out); err != nil {
-		return nil, err
+		return nil, kvsError(err)
+	}
+	if args.Op == structs.KVSSet {
+		return true, nil
 	}
 	return out, nil
 }
 
 func (a *Agent) kvsDelete(resp http.ResponseWriter, req *http.Request, key string) (any, error) {
+	if err := conflictingParams(req, "recurse", "cas"); err != nil {
+		return nil, err
+	}
 	args := &structs.KVSRequest{Datacenter: a.parseDC(req), Op: structs.KVSDelete, DirEnt: structs.DirEntry{Key: key}}
 	q := req.URL.Query()
 	if _, ok := q["recurse"]; ok {
@@ -158,18 +219,25 @@ func (a *Agent) kvsDelete(resp http.ResponseWriter, req *http.Request, key strin
 	if cas, ok, err := parseUintParam(req, "cas"); err != nil {
 		return nil, err
 	} else if ok {
-		if args.Op == structs.KVSDeleteTree {
-			return nil, badRequest("Conflicting flags: cas cannot be used with recurse")
-		}
 		args.Op = structs.KVSDeleteCAS
 		args.DirEnt.ModifyIndex = cas
 	}
 	var out bool
 	if err := a.RPC("KVS.Apply", args, &out); err != nil {
-		return nil, err
+		return nil, kvsError(err)
 	}
 	if args.Op == structs.KVSDeleteCAS {
 		return out, nil
 	}
 	return true, nil
+}
+
+// kvsError turns a refused lock on an unknown session into a 400 that
+// keeps Consul's "invalid session" text: Consul answers 500, which wrongly
+// blames the server.
+func kvsError(err error) error {
+	if strings.HasPrefix(err.Error(), structs.ErrSessionNotFound.Error()) {
+		return badRequest("%s", err.Error())
+	}
+	return err
 }

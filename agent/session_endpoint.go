@@ -1,38 +1,67 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/meridian-sd/meridian/structs"
 )
 
-// sessionCreateBody is what /v1/session/create accepts: LockDelay as a
-// duration string ("15s") or a number of seconds, as Consul's.
+// Session HTTP API, as Consul's /v1/session:
+//
+//	PUT /v1/session/create        body {Name, Node, Checks, NodeChecks, ServiceChecks, LockDelay, Behavior, TTL}; answers {"ID": ...}
+//	PUT /v1/session/destroy/<id>  true (also for an unknown session)
+//	PUT /v1/session/renew/<id>    [session], 404 for an unknown session
+//	GET /v1/session/info/<id>     [session] or []
+//	GET /v1/session/node/<node>   the node's sessions
+//	GET /v1/session/list          every session
+
+// sessionCreateBody is what /v1/session/create accepts. The check lists
+// are pointers so that "absent" (take the default) and "empty" (no checks)
+// can be told apart.
 type sessionCreateBody struct {
 	Name          string
 	Node          string
-	Checks        []string
-	NodeChecks    []string
+	Checks        *[]string
+	NodeChecks    *[]string
 	ServiceChecks []structs.ServiceCheck
 	LockDelay     json.RawMessage
 	Behavior      structs.SessionBehavior
 	TTL           string
 }
 
+// lockDelayMinThreshold: a lock delay below this many nanoseconds is read
+// as seconds, so that {"LockDelay": 15} means 15s, as in Consul.
+const lockDelayMinThreshold = 1000
+
+// maxSessionBodySize bounds the body of a session creation.
+const maxSessionBodySize = 64 * 1024
+
 func (a *Agent) sessionCreate(resp http.ResponseWriter, req *http.Request) (any, error) {
 	body := sessionCreateBody{}
-	if req.ContentLength != 0 {
-		if err := decodeBody(req, &body); err != nil {
-			return nil, err
+	if req.Body != nil {
+		raw, err := io.ReadAll(io.LimitReader(req.Body, maxSessionBodySize+1))
+		if err != nil {
+			return nil, badRequest("Cannot read the request body: %v", err)
+		}
+		if len(raw) > maxSessionBodySize {
+			return nil, HTTPError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("Request body is too large: the limit is %d bytes", maxSessionBodySize)}
+		}
+		// An empty body takes every default, as Consul's.
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if err := json.Unmarshal(raw, &body); err != nil {
+				return nil, badRequest("Request decode failed: %v", err)
+			}
 		}
 	}
 	sess := structs.Session{
 		Name:          body.Name,
 		Node:          body.Node,
-		Checks:        body.Checks,
-		NodeChecks:    body.NodeChecks,
 		ServiceChecks: body.ServiceChecks,
 		Behavior:      body.Behavior,
 		TTL:           body.TTL,
@@ -41,6 +70,7 @@ func (a *Agent) sessionCreate(resp http.ResponseWriter, req *http.Request) (any,
 	if sess.Node == "" {
 		sess.Node = a.nodeName()
 	}
+	sess.NodeChecks, sess.Checks = sessionChecks(body.NodeChecks, body.Checks)
 	if len(body.LockDelay) > 0 && string(body.LockDelay) != "null" {
 		d, err := parseLockDelay(body.LockDelay)
 		if err != nil {
@@ -56,37 +86,78 @@ func (a *Agent) sessionCreate(resp http.ResponseWriter, req *http.Request) (any,
 	args := &structs.SessionRequest{Datacenter: a.parseDC(req), Op: structs.SessionCreate, Session: sess}
 	var id string
 	if err := a.RPC("Session.Apply", args, &id); err != nil {
-		return nil, err
+		return nil, sessionError(err)
 	}
 	return map[string]string{"ID": id}, nil
 }
 
-// parseLockDelay reads "15s", 15 (seconds, as Consul reads a bare number
-// below a millisecond-ish threshold) or a number of nanoseconds.
+// sessionChecks resolves the check lists of a new session as Consul does:
+// both default to the node's serfHealth check; an empty Checks or
+// NodeChecks list means no node checks at all; the legacy Checks list is
+// dropped when it only repeats the default.
+func sessionChecks(nodeChecks, checks *[]string) (node, legacy []string) {
+	node = []string{structs.SerfCheckID}
+	legacy = []string{structs.SerfCheckID}
+	if nodeChecks != nil {
+		node = *nodeChecks
+	}
+	if checks != nil {
+		legacy = *checks
+	}
+	switch {
+	case len(legacy) == 0:
+		return []string{}, nil
+	case len(legacy) == 1 && legacy[0] == structs.SerfCheckID:
+		return node, nil
+	case len(node) == 0:
+		return []string{}, nil
+	}
+	return node, legacy
+}
+
+// parseLockDelay reads "15s" or a number of nanoseconds; either below
+// lockDelayMinThreshold is taken as seconds, as Consul does.
 func parseLockDelay(raw json.RawMessage) (time.Duration, error) {
+	var d time.Duration
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		d, err := time.ParseDuration(s)
+		parsed, err := time.ParseDuration(s)
 		if err != nil {
 			return 0, badRequest("Invalid LockDelay %q: must be a duration such as 15s", s)
 		}
-		return d, nil
+		d = parsed
+	} else {
+		var n float64
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return 0, badRequest("Invalid LockDelay %s: must be a duration such as \"15s\" or a number", raw)
+		}
+		d = time.Duration(n)
 	}
-	var n float64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, badRequest("Invalid LockDelay %s", raw)
+	if d < 0 {
+		return 0, badRequest("Invalid LockDelay %s: must not be negative", raw)
 	}
-	// Consul treats small numbers as seconds and large ones as nanoseconds.
-	if n < float64(time.Millisecond) {
-		return time.Duration(n * float64(time.Second)), nil
+	if d < lockDelayMinThreshold {
+		d *= time.Second
 	}
-	return time.Duration(n), nil
+	return d, nil
+}
+
+// sessionError turns the state store's refusals of a new session (unknown
+// node or check, critical check) into 400s: they are the caller's input.
+func sessionError(err error) error {
+	msg := err.Error()
+	for _, s := range []string{"Missing node registration", "Missing check", "is in critical state"} {
+		if strings.Contains(msg, s) {
+			return badRequest("%s", msg)
+		}
+	}
+	return err
 }
 
 func (a *Agent) sessionDestroy(resp http.ResponseWriter, req *http.Request) (any, error) {
 	id := pathSuffix(req, "/v1/session/destroy/")
 	if id == "" {
-		return nil, badRequest("Missing session")
+		return nil, badRequest("Missing session ID")
 	}
 	args := &structs.SessionRequest{Datacenter: a.parseDC(req), Op: structs.SessionDestroy, Session: structs.Session{ID: id}}
 	var out string
@@ -99,7 +170,7 @@ func (a *Agent) sessionDestroy(resp http.ResponseWriter, req *http.Request) (any
 func (a *Agent) sessionRenew(resp http.ResponseWriter, req *http.Request) (any, error) {
 	id := pathSuffix(req, "/v1/session/renew/")
 	if id == "" {
-		return nil, badRequest("Missing session")
+		return nil, badRequest("Missing session ID")
 	}
 	args := &structs.SessionSpecificRequest{Datacenter: a.parseDC(req), SessionID: id}
 	var out structs.IndexedSessions
@@ -109,7 +180,7 @@ func (a *Agent) sessionRenew(resp http.ResponseWriter, req *http.Request) (any, 
 	if len(out.Sessions) == 0 {
 		return nil, notFound("Session id '%s' not found", id)
 	}
-	return fixSessions(out.Sessions), nil
+	return out.Sessions, nil
 }
 
 func (a *Agent) sessionGet(resp http.ResponseWriter, req *http.Request) (any, error) {
@@ -120,7 +191,7 @@ func (a *Agent) sessionGet(resp http.ResponseWriter, req *http.Request) (any, er
 	}
 	args.Datacenter = dc
 	if args.SessionID == "" {
-		return nil, badRequest("Missing session")
+		return nil, badRequest("Missing session ID")
 	}
 	var out structs.IndexedSessions
 	if err := a.RPC("Session.Get", args, &out); err != nil {
@@ -156,6 +227,7 @@ func (a *Agent) sessionList(resp http.ResponseWriter, req *http.Request) (any, e
 	return fixSessions(out.Sessions), nil
 }
 
+// fixSessions answers [] rather than null, as Consul's.
 func fixSessions(in structs.Sessions) structs.Sessions {
 	if in == nil {
 		return structs.Sessions{}

@@ -54,11 +54,22 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 		name = fmt.Sprintf("node%d", testAgentCounter.Add(1))
 		args = append(args, "-node="+name)
 	}
-	dataDir := t.TempDir()
+	// A -data-dir among args reuses that directory (to restart an agent on
+	// the data of an earlier one); otherwise a fresh temporary one is used.
+	dataDir := ""
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "-data-dir="); ok {
+			dataDir = v
+		}
+	}
 	base := []string{
 		"-bind=127.0.0.1", "-client=127.0.0.1",
 		"-http-port=0", "-dns-port=-1", "-server-port=0", "-serf-lan-port=0", "-serf-wan-port=0",
-		"-data-dir=" + dataDir, "-log-level=warn", "-hcl=" + testAgentHCL,
+		"-log-level=warn", "-hcl=" + testAgentHCL,
+	}
+	if dataDir == "" {
+		dataDir = t.TempDir()
+		base = append(base, "-data-dir="+dataDir)
 	}
 	all := append(base, args...)
 	load := func() (*config.RuntimeConfig, []string, error) {

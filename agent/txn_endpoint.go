@@ -1,20 +1,34 @@
 package agent
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
+	"github.com/meridian-sd/meridian/server"
 	"github.com/meridian-sd/meridian/structs"
 )
 
-// txnOpBody is one operation of /v1/txn in Consul's shape. Only KV
-// operations are supported; others are refused by name.
+// Transaction HTTP API, as Consul's PUT /v1/txn: the body is a JSON array
+// of operations, each {"KV": {Verb, Key, Value(base64), Flags, Index,
+// Session}}. All operations apply atomically in one Raft entry; a
+// transaction of reads only is served without Raft and takes ?stale and
+// ?consistent. The answer is {Results, Errors}: HTTP 200 when it
+// committed, 409 with the failed operations' errors when it rolled back.
+// A body that is not such an array is 400; a body over maxTxnBodySize, a
+// value over structs.MaxKVSize or more than server.MaxTxnOps operations is
+// 413. Node, Service, Check and Session operations are refused (400): only
+// KV transactions are supported.
+
+// txnOpBody is one operation of /v1/txn in Consul's shape.
 type txnOpBody struct {
 	KV      *txnKVBody
-	Node    any
-	Service any
-	Check   any
-	Session any
+	Node    json.RawMessage
+	Service json.RawMessage
+	Check   json.RawMessage
+	Session json.RawMessage
 }
 
 type txnKVBody struct {
@@ -26,56 +40,17 @@ type txnKVBody struct {
 	Session string
 }
 
-// maxTxnBodySize bounds the request body, as Consul's txn max_req_size.
+// maxTxnBodySize bounds the request body, as Consul's txn_max_req_len
+// default (512 KiB).
 const maxTxnBodySize = 512 * 1024
 
 func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
-	req.Body = http.MaxBytesReader(resp, req.Body, maxTxnBodySize)
-	var body []txnOpBody
-	if err := decodeBody(req, &body); err != nil {
+	ops, writes, err := decodeTxnOps(req)
+	if err != nil {
 		return nil, err
 	}
-	if len(body) == 0 {
-		return nil, badRequest("Transaction has no operations")
-	}
-	ops := make(structs.TxnOps, 0, len(body))
-	readOnly := true
-	for i, b := range body {
-		if b.KV == nil {
-			what := "unknown"
-			switch {
-			case b.Node != nil:
-				what = "Node"
-			case b.Service != nil:
-				what = "Service"
-			case b.Check != nil:
-				what = "Check"
-			case b.Session != nil:
-				what = "Session"
-			}
-			return nil, badRequest("Operation %d: %s operations are not supported, only KV", i, what)
-		}
-		switch b.KV.Verb {
-		case structs.KVSSet, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSDeleteTree, structs.KVSCAS,
-			structs.KVSLock, structs.KVSUnlock, structs.KVSGet, structs.KVSGetOrEmpty, structs.KVSGetTree,
-			structs.KVSCheckSession, structs.KVSCheckIndex, structs.KVSCheckNotExists:
-		default:
-			return nil, badRequest("Operation %d: unknown KV verb %q", i, b.KV.Verb)
-		}
-		if len(b.KV.Value) > structs.MaxKVSize {
-			return nil, HTTPError{Code: http.StatusRequestEntityTooLarge,
-				Reason: fmt.Sprintf("Operation %d: value exceeds %d byte limit", i, structs.MaxKVSize)}
-		}
-		if b.KV.Verb.IsWrite() {
-			readOnly = false
-		}
-		ops = append(ops, &structs.TxnOp{KV: &structs.TxnKVOp{Verb: b.KV.Verb, DirEnt: structs.DirEntry{
-			Key: b.KV.Key, Value: b.KV.Value, Flags: b.KV.Flags, ModifyIndex: b.KV.Index, Session: b.KV.Session,
-		}}})
-	}
-
 	var out structs.TxnResponse
-	if readOnly {
+	if !writes {
 		args := &structs.TxnReadRequest{Ops: ops}
 		dc, err := a.parseQuery(req, &args.QueryOptions)
 		if err != nil {
@@ -95,11 +70,85 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 		}
 	}
 	if len(out.Errors) > 0 {
+		// Rolled back: Consul answers 409 with the errors and no results.
+		buf, err := json.Marshal(structs.TxnResponse{Errors: out.Errors})
+		if err != nil {
+			return nil, fmt.Errorf("encode transaction errors: %w", err)
+		}
 		resp.Header().Set("Content-Type", "application/json")
 		resp.WriteHeader(http.StatusConflict)
+		resp.Write(buf)
+		return nil, nil
 	}
 	if out.Results == nil {
 		out.Results = structs.TxnResults{}
 	}
 	return out, nil
+}
+
+// decodeTxnOps reads and checks the body of /v1/txn; writes reports
+// whether any operation changes the store.
+func decodeTxnOps(req *http.Request) (structs.TxnOps, bool, error) {
+	tooLarge := func(format string, args ...any) error {
+		return HTTPError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf(format, args...)}
+	}
+	if req.Body == nil {
+		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")
+	}
+	raw, err := io.ReadAll(io.LimitReader(req.Body, maxTxnBodySize+1))
+	if err != nil {
+		return nil, false, badRequest("Cannot read the request body: %v", err)
+	}
+	if len(raw) > maxTxnBodySize {
+		// Drain a bounded amount of the rest so that the client, still
+		// sending, reads the answer instead of a reset connection.
+		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
+		return nil, false, tooLarge("Request body is too large: the limit is %d bytes", maxTxnBodySize)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")
+	}
+	var in []txnOpBody
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, false, badRequest("Failed to parse body: %v", err)
+	}
+	if in == nil {
+		return nil, false, badRequest("Failed to parse body: it must be a JSON array of operations, not null")
+	}
+	if len(in) > server.MaxTxnOps {
+		return nil, false, tooLarge("Transaction contains too many operations (%d > %d)", len(in), server.MaxTxnOps)
+	}
+	ops := make(structs.TxnOps, 0, len(in))
+	writes := false
+	total := 0
+	for i, b := range in {
+		if b.KV == nil {
+			what := "an empty"
+			switch {
+			case b.Node != nil:
+				what = "a Node"
+			case b.Service != nil:
+				what = "a Service"
+			case b.Check != nil:
+				what = "a Check"
+			case b.Session != nil:
+				what = "a Session"
+			}
+			return nil, false, badRequest("Operation %d is %s operation: only KV operations are supported", i, what)
+		}
+		if len(b.KV.Value) > structs.MaxKVSize {
+			return nil, false, tooLarge("Value for key %q is too large (%d > %d bytes)", b.KV.Key, len(b.KV.Value), structs.MaxKVSize)
+		}
+		total += len(b.KV.Value)
+		if b.KV.Verb.IsWrite() {
+			writes = true
+		}
+		ops = append(ops, &structs.TxnOp{KV: &structs.TxnKVOp{Verb: b.KV.Verb, DirEnt: structs.DirEntry{
+			Key: b.KV.Key, Value: b.KV.Value, Flags: b.KV.Flags, ModifyIndex: b.KV.Index, Session: b.KV.Session,
+		}}})
+	}
+	if total > structs.MaxKVSize {
+		return nil, false, tooLarge("Cumulative size of key data is too large (%d > %d bytes)", total, structs.MaxKVSize)
+	}
+	return ops, writes, nil
 }

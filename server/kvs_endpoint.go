@@ -15,6 +15,14 @@ type KVS struct{ s *Server }
 
 // Apply performs one KV write. The reply is the outcome of a conditional
 // write (cas, lock, unlock, delete-cas) and true for the others.
+//
+// Two checks run here, on the leader, before anything reaches Raft: a lock
+// on a key whose lock delay is still running fails at once (the delay
+// protects the previous holder, and it lives in memory only, so it cannot
+// be checked while the entry is applied), and a lock naming a session that
+// does not exist is refused with an error, so that no entry is written.
+// The FSM checks the session again, which covers a session destroyed in
+// between.
 func (k *KVS) Apply(args *structs.KVSRequest, reply *bool) error {
 	if done, err := k.s.forward("KVS.Apply", args, args, reply); done {
 		return err
@@ -22,10 +30,12 @@ func (k *KVS) Apply(args *structs.KVSRequest, reply *bool) error {
 	if err := validateKVSOp(args.Op, &args.DirEnt); err != nil {
 		return err
 	}
-	// A lock on a key still inside its lock delay fails without a Raft
-	// entry, as Consul's does: the delay protects the previous holder.
 	if args.Op == structs.KVSLock {
-		if until := k.s.fsm.State().KVSLockDelay(args.DirEnt.Key); until.After(time.Now()) {
+		ok, err := k.s.lockPreCheck(&args.DirEnt)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			*reply = false
 			return nil
 		}
@@ -42,7 +52,27 @@ func (k *KVS) Apply(args *structs.KVSRequest, reply *bool) error {
 	return nil
 }
 
-// validateKVSOp checks a KV write before it reaches Raft.
+// lockPreCheck is run by the leader before it submits a lock: false when a
+// lock delay on the key is still running, an error when the session does
+// not exist.
+func (s *Server) lockPreCheck(e *structs.DirEntry) (bool, error) {
+	st := s.fsm.State()
+	if until := st.KVSLockDelay(e.Key); until.After(time.Now()) {
+		s.logger.Debug("lock refused during lock delay", "key", e.Key, "until", until)
+		return false, nil
+	}
+	_, sess, err := st.SessionGet(nil, e.Session)
+	if err != nil {
+		return false, err
+	}
+	if sess == nil {
+		return false, fmt.Errorf("%w %q: no such session (it may have expired or been destroyed)", structs.ErrSessionNotFound, e.Session)
+	}
+	return true, nil
+}
+
+// validateKVSOp checks a KV write before it reaches Raft. Its texts start
+// with "missing" or "invalid" so that the HTTP layer answers 400.
 func validateKVSOp(op structs.KVSOp, e *structs.DirEntry) error {
 	switch op {
 	case structs.KVSSet, structs.KVSCAS, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSLock, structs.KVSUnlock:
@@ -54,10 +84,10 @@ func validateKVSOp(op structs.KVSOp, e *structs.DirEntry) error {
 		return fmt.Errorf("invalid kv operation %q", op)
 	}
 	if len(e.Value) > structs.MaxKVSize {
-		return fmt.Errorf("value of key %q is %d bytes, larger than the %d byte limit", e.Key, len(e.Value), structs.MaxKVSize)
+		return fmt.Errorf("invalid value for key %q: %d bytes is larger than the %d byte limit", e.Key, len(e.Value), structs.MaxKVSize)
 	}
 	if (op == structs.KVSLock || op == structs.KVSUnlock) && e.Session == "" {
-		return fmt.Errorf("%s of key %q needs a session", op, e.Key)
+		return fmt.Errorf("missing session: %s of key %q needs a session", op, e.Key)
 	}
 	return nil
 }

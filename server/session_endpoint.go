@@ -15,6 +15,10 @@ import (
 type Session struct{ s *Server }
 
 // Apply creates or destroys a session; the reply is the session ID.
+//
+// The session's checks are taken as given: defaults (the node's serfHealth
+// check) are the HTTP layer's business, as in Consul, so that an empty
+// list can mean "no checks".
 func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
 	if done, err := e.s.forward("Session.Apply", args, args, reply); done {
 		return err
@@ -52,6 +56,8 @@ func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
 }
 
 // prepareSession validates a new session and fills in defaults and its ID.
+// Its error texts start with "missing" or "invalid" so that the HTTP layer
+// answers 400.
 func (s *Server) prepareSession(sess *structs.Session) error {
 	if sess.Node == "" {
 		return fmt.Errorf("missing node name for session")
@@ -66,10 +72,10 @@ func (s *Server) prepareSession(sess *structs.Session) error {
 	if sess.TTL != "" {
 		ttl, err := time.ParseDuration(sess.TTL)
 		if err != nil {
-			return fmt.Errorf("invalid session ttl %q: %w", sess.TTL, err)
+			return fmt.Errorf("invalid session TTL %q: must be a duration such as 30s", sess.TTL)
 		}
 		if ttl != 0 && (ttl < s.config.SessionTTLMin || ttl > structs.SessionTTLMax) {
-			return fmt.Errorf("invalid session ttl %q: must be between %s and %s", sess.TTL, s.config.SessionTTLMin, structs.SessionTTLMax)
+			return fmt.Errorf("invalid session TTL %q: must be between %s and %s", sess.TTL, s.config.SessionTTLMin, structs.SessionTTLMax)
 		}
 		if ttl == 0 {
 			sess.TTL = ""
@@ -80,11 +86,6 @@ func (s *Server) prepareSession(sess *structs.Session) error {
 	}
 	if sess.LockDelay > structs.MaxLockDelay {
 		sess.LockDelay = structs.MaxLockDelay
-	}
-	// With no check list at all the session depends on the node's
-	// serfHealth check, as Consul's does; an empty list means none.
-	if sess.Checks == nil && sess.NodeChecks == nil && sess.ServiceChecks == nil {
-		sess.NodeChecks = []string{structs.SerfCheckID}
 	}
 	st := s.fsm.State()
 	for {
@@ -104,8 +105,10 @@ func (s *Server) prepareSession(sess *structs.Session) error {
 }
 
 // Renew resets a session's TTL timer; the reply is empty when the session
-// does not exist.
+// does not exist. Renewals always go to the leader, which owns the timers,
+// even when the request allows a stale read.
 func (e *Session) Renew(args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
+	args.AllowStale = false
 	if done, err := e.s.forward("Session.Renew", args, args, reply); done {
 		return err
 	}
@@ -113,6 +116,7 @@ func (e *Session) Renew(args *structs.SessionSpecificRequest, reply *structs.Ind
 	if err != nil {
 		return err
 	}
+	e.s.setQueryMeta(&args.QueryOptions, &reply.QueryMeta)
 	reply.Index = idx
 	if sess == nil {
 		return nil

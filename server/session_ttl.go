@@ -7,44 +7,83 @@ import (
 	"github.com/meridian-sd/meridian/structs"
 )
 
-// sessionTimers are the leader's TTL timers, one per session with a TTL.
-// They live only on the leader: a new leader starts a fresh full-length
-// timer for every session (initSessionTimers), so a leader change can only
-// lengthen a session's life, never cut it short.
+// Session TTLs
+//
+// A session with a TTL must be renewed within it. The leader keeps one
+// timer per such session, started at creation and restarted by every
+// renewal; it fires after TTL x SessionTTLMultiplier, as Consul's, giving
+// clients slack. A firing timer destroys the session through Raft, which
+// releases or deletes its keys and starts their lock delay.
+//
+// The timers live only on the leader. A new leader starts a fresh
+// full-length timer for every session with a TTL once it has applied
+// everything of earlier terms (initSessionTimers, from the leader loop), so
+// a leader change can only lengthen a session's life, never cut it short.
+// Losing leadership stops them all.
+
+// sessionTimers are the leader's TTL timers. Every timer counts in wg until
+// it is stopped before firing or its callback has returned, so stopAll can
+// wait for callbacks that are already running.
 type sessionTimers struct {
 	mu     sync.Mutex
 	timers map[string]*time.Timer
+	wg     sync.WaitGroup
 }
 
 func newSessionTimers() *sessionTimers {
 	return &sessionTimers{timers: make(map[string]*time.Timer)}
 }
 
+// set (re)starts the timer of id. fire runs only if this timer is still
+// the session's current one when it goes off, so a renewal racing with
+// expiry never has its fresh timer removed by the old one.
 func (t *sessionTimers) set(id string, d time.Duration, fire func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.timers[id]; ok {
-		old.Stop()
+	t.stopLocked(id)
+	var tm *time.Timer
+	t.wg.Add(1)
+	tm = time.AfterFunc(d, func() {
+		defer t.wg.Done()
+		t.mu.Lock()
+		current := t.timers[id] == tm
+		if current {
+			delete(t.timers, id)
+		}
+		t.mu.Unlock()
+		if current {
+			fire()
+		}
+	})
+	t.timers[id] = tm
+}
+
+// stopLocked stops and forgets the timer of id; t.mu is held.
+func (t *sessionTimers) stopLocked(id string) {
+	old, ok := t.timers[id]
+	if !ok {
+		return
 	}
-	t.timers[id] = time.AfterFunc(d, fire)
+	delete(t.timers, id)
+	if old.Stop() {
+		t.wg.Done()
+	}
 }
 
 func (t *sessionTimers) clear(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.timers[id]; ok {
-		old.Stop()
-		delete(t.timers, id)
-	}
+	t.stopLocked(id)
 }
 
+// stopAll stops every timer and waits for callbacks already running.
 func (t *sessionTimers) stopAll() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	for id, tm := range t.timers {
-		tm.Stop()
-		delete(t.timers, id)
+	for id := range t.timers {
+		t.stopLocked(id)
 	}
+	t.mu.Unlock()
+	t.wg.Wait()
 }
 
 func (t *sessionTimers) len() int {
@@ -66,9 +105,7 @@ func (s *Server) initSessionTimers() error {
 	return nil
 }
 
-// resetSessionTimer (re)starts the timer of a session: it fires after
-// TTL x SessionTTLMultiplier, as Consul's does, giving clients slack to
-// renew.
+// resetSessionTimer (re)starts the timer of a session with a TTL.
 func (s *Server) resetSessionTimer(sess *structs.Session) {
 	if sess.TTL == "" {
 		return
@@ -83,8 +120,7 @@ func (s *Server) resetSessionTimer(sess *structs.Session) {
 
 // invalidateSession destroys a session whose TTL ran out.
 func (s *Server) invalidateSession(id string) {
-	s.sessionTimers.clear(id)
-	if !s.IsLeader() {
+	if !s.IsLeader() || s.ctx.Err() != nil {
 		return
 	}
 	req := &structs.SessionRequest{Datacenter: s.config.Datacenter, Op: structs.SessionDestroy, Session: structs.Session{ID: id}}

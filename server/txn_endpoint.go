@@ -2,12 +2,13 @@ package server
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/meridian-sd/meridian/structs"
 )
 
-// maxTxnOps caps the operations of one transaction, as Consul's.
-const maxTxnOps = 128
+// MaxTxnOps caps the operations of one transaction, as Consul's (64).
+const MaxTxnOps = 64
 
 // Txn serves atomic multi-key transactions.
 type Txn struct{ s *Server }
@@ -18,6 +19,10 @@ func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error 
 		return err
 	}
 	if errs := validateTxnOps(args.Ops); len(errs) > 0 {
+		reply.Errors = errs
+		return nil
+	}
+	if errs := t.s.txnLockPreCheck(args.Ops); len(errs) > 0 {
 		reply.Errors = errs
 		return nil
 	}
@@ -52,11 +57,29 @@ func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse)
 	return nil
 }
 
+// txnLockPreCheck refuses lock operations on keys whose lock delay is
+// still running, as KVS.Apply does and with Consul's text; the delay cannot
+// be checked while the entry is applied.
+func (s *Server) txnLockPreCheck(ops structs.TxnOps) structs.TxnErrors {
+	var errs structs.TxnErrors
+	st := s.fsm.State()
+	now := time.Now()
+	for i, op := range ops {
+		if op.KV.Verb != structs.KVSLock {
+			continue
+		}
+		if st.KVSLockDelay(op.KV.DirEnt.Key).After(now) {
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: fmt.Sprintf("failed to lock key %q due to lock delay", op.KV.DirEnt.Key)})
+		}
+	}
+	return errs
+}
+
 // validateTxnOps checks every operation before anything is applied.
 func validateTxnOps(ops structs.TxnOps) structs.TxnErrors {
 	var errs structs.TxnErrors
-	if len(ops) > maxTxnOps {
-		return structs.TxnErrors{{OpIndex: 0, What: fmt.Sprintf("transaction contains too many operations (%d > %d)", len(ops), maxTxnOps)}}
+	if len(ops) > MaxTxnOps {
+		return structs.TxnErrors{{OpIndex: 0, What: fmt.Sprintf("transaction contains too many operations (%d > %d)", len(ops), MaxTxnOps)}}
 	}
 	for i, op := range ops {
 		if op == nil || op.KV == nil {

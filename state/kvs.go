@@ -324,13 +324,16 @@ func (s *Store) kvsSetCASTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry)
 }
 
 // KVSLock takes the lock on a key for e.Session and stores e's value. It
-// fails (false) while another session holds the key or while a lock delay
-// on the key is active; acquiring raises LockIndex. The session must exist:
-// the error then wraps structs.ErrSessionNotFound.
+// fails (false) while another session holds the key; acquiring raises
+// LockIndex. The session must exist: the error then wraps
+// structs.ErrSessionNotFound.
 //
-// The lock delay lives in memory only, so this check depends on when the
-// entry is applied: servers should also check KVSLockDelay before they
-// submit a lock to Raft, as Consul's KV endpoint does.
+// KVSLock does not look at lock delays. It runs while a Raft entry is
+// applied, and the delays live in memory with wall-clock expiries, so
+// consulting them here would make the outcome depend on when a server
+// applies (or replays, after a restart) the entry, and servers would
+// disagree. Servers check KVSLockDelay before they submit a lock to Raft,
+// as Consul's KV endpoint does.
 func (s *Store) KVSLock(idx uint64, e *structs.DirEntry) (bool, error) {
 	tx := s.db.Txn(true)
 	defer tx.Abort()
@@ -342,20 +345,7 @@ func (s *Store) KVSLock(idx uint64, e *structs.DirEntry) (bool, error) {
 	return true, nil
 }
 
-// errLockDelayed tells kvsLockTxn's callers that a lock delay refused it.
-var errLockDelayed = errors.New("lock delay active")
-
 func (s *Store) kvsLockTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry) (bool, error) {
-	ok, err := s.kvsLockCheckedTxn(tx, idx, entry)
-	if errors.Is(err, errLockDelayed) {
-		return false, nil
-	}
-	return ok, err
-}
-
-// kvsLockCheckedTxn is kvsLockTxn that reports a refusal by lock delay as
-// errLockDelayed, for transactions to word their error.
-func (s *Store) kvsLockCheckedTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry) (bool, error) {
 	if entry.Session == "" {
 		return false, fmt.Errorf("lock key %q: %w", entry.Key, errMissingSession)
 	}
@@ -377,9 +367,6 @@ func (s *Store) kvsLockCheckedTxn(tx *memdb.Txn, idx uint64, entry *structs.DirE
 	case existing != nil && existing.Session != "":
 		return false, nil
 	default:
-		if s.lockDelay.active(entry.Key) {
-			return false, errLockDelayed
-		}
 		entry.LockIndex = 1
 		if existing != nil {
 			entry.LockIndex = existing.LockIndex + 1

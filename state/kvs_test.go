@@ -448,10 +448,6 @@ func TestKVSLockDelay(t *testing.T) {
 	if got, want := s.KVSLockDelay("k"), clock.Now().Add(10*time.Second); !got.Equal(want) {
 		t.Fatalf("KVSLockDelay = %v, want %v", got, want)
 	}
-	ok, err := s.KVSLock(5, &structs.DirEntry{Key: "k", Session: "s2"})
-	if ok || err != nil {
-		t.Fatalf("lock during the delay = %v, %v, want refused", ok, err)
-	}
 	// The delay does not stop plain writes.
 	testSetKV(t, s, 6, "k", "plain")
 
@@ -467,9 +463,31 @@ func TestKVSLockDelay(t *testing.T) {
 	if !s.KVSLockDelay("k").IsZero() {
 		t.Fatal("lock delay still active after it expired")
 	}
-	ok, err = s.KVSLock(8, &structs.DirEntry{Key: "k", Session: "s2"})
+}
+
+// TestKVSLock_IgnoresLockDelay: applying a lock entry must not depend on
+// the in-memory lock delays, or a server replaying its log after a restart
+// (when the delay it rebuilds is fresh again) would refuse a lock that the
+// others accepted. Servers check the delay before they submit the entry.
+func TestKVSLock_IgnoresLockDelay(t *testing.T) {
+	s := testStore(t)
+	clock := newFakeClock()
+	s.SetClock(clock.Now)
+	testLockedKey(t, s, 1, "s1", "k", structs.SessionKeysRelease, time.Minute)
+	testSession(t, s, 2, "s2", "n1")
+	if err := s.SessionDestroy(3, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if s.KVSLockDelay("k").IsZero() {
+		t.Fatal("no lock delay after the holder ended")
+	}
+	ok, err := s.KVSLock(4, &structs.DirEntry{Key: "k", Session: "s2"})
 	if !ok || err != nil {
-		t.Fatalf("lock after the delay = %v, %v", ok, err)
+		t.Fatalf("lock applied during the delay = %v, %v, want taken", ok, err)
+	}
+	_, e, err := s.KVSGet(nil, "k")
+	if err != nil || e == nil || e.Session != "s2" {
+		t.Fatalf("after lock: %+v, %v", e, err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -88,11 +87,8 @@ func (s *Store) txnKVSTxn(tx *memdb.Txn, idx uint64, op *structs.TxnKVOp) (struc
 	case structs.KVSLock:
 		entry = cloneDirEntry(&op.DirEnt)
 		var ok bool
-		ok, err = s.kvsLockCheckedTxn(tx, idx, entry)
-		switch {
-		case errors.Is(err, errLockDelayed):
-			err = fmt.Errorf("failed to lock key %q, lock delay is in effect", key)
-		case !ok && err == nil:
+		ok, err = s.kvsLockTxn(tx, idx, entry)
+		if !ok && err == nil {
 			err = fmt.Errorf("failed to lock key %q, lock is already held", key)
 		}
 
