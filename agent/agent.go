@@ -50,6 +50,9 @@ type Options struct {
 	ServerConfig func(*server.Config)
 	// ClientConfig is the same for clients.
 	ClientConfig func(*client.Config)
+	// Local, when set, adjusts the timings of local services, checks and
+	// anti-entropy (agent_services.go); tests shorten them.
+	Local func(*LocalConfig)
 }
 
 // Agent is a running agent.
@@ -63,6 +66,10 @@ type Agent struct {
 	delegate delegate
 	server   *server.Server
 	client   *client.Client
+
+	// svc holds the local services and checks, their runners and
+	// anti-entropy (agent_services.go).
+	svc agentServices
 
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
@@ -122,6 +129,12 @@ func (a *Agent) Start() error {
 		err = a.startClient(rc)
 	}
 	if err != nil {
+		return err
+	}
+	// Local services and checks need the server or client for their RPCs
+	// and must be loaded before the HTTP API serves them.
+	if err := a.startServices(rc); err != nil {
+		a.Shutdown()
 		return err
 	}
 	if err := a.startHTTP(rc); err != nil {
@@ -375,6 +388,8 @@ func (a *Agent) Shutdown() error {
 			srv.Shutdown(ctx)
 		}
 		cancel()
+		// Check runners stop once no request can register new ones.
+		a.stopServices()
 		if a.delegate != nil {
 			a.delegate.Shutdown()
 		}
@@ -385,7 +400,8 @@ func (a *Agent) Shutdown() error {
 }
 
 // Reload re-reads the configuration and applies what can change at run
-// time: the log level.
+// time: the log level, the node's meta, and the services and checks of
+// the config files.
 func (a *Agent) Reload() error {
 	if a.opts.Reload == nil {
 		return errors.New("reloading is not available")
@@ -408,6 +424,10 @@ func (a *Agent) Reload() error {
 	rc.NodeID = old.NodeID
 	a.config = rc
 	a.cfgLock.Unlock()
+	// Services and checks of the config files: add, update, remove.
+	if err := a.reloadServices(rc); err != nil {
+		return fmt.Errorf("reload services and checks: %w", err)
+	}
 	a.logger.Info("configuration reloaded", "log_level", rc.LogLevel)
 	return nil
 }

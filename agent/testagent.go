@@ -98,6 +98,14 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 			sc.LeaveDrainTime = 2 * time.Second
 		},
 		ClientConfig: func(cc *client.Config) {},
+		Local: func(lc *LocalConfig) {
+			lc.SyncInterval = time.Second
+			lc.SyncRetryInterval = 200 * time.Millisecond
+			lc.ServerWatchInterval = 100 * time.Millisecond
+			lc.ReapInterval = 100 * time.Millisecond
+			lc.MinCheckInterval = 50 * time.Millisecond
+			lc.MinDeregisterCriticalAfter = 0
+		},
 	})
 	if err != nil {
 		t.Fatalf("test agent: %v", err)
