@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,8 +110,9 @@ type agentServices struct {
 	defs   map[string]*config.CheckDefinition
 	svcSrc map[string]source
 	chkSrc map[string]source
-	// cfgServices and cfgChecks are the definitions last applied from the
-	// config files, to reconcile on reload.
+	// reloadMu serialises reloads; it guards cfgServices and cfgChecks,
+	// the definitions last applied from the config files.
+	reloadMu    sync.Mutex
 	cfgServices map[string]config.ServiceDefinition
 	cfgChecks   map[string]config.CheckDefinition
 }
@@ -447,8 +449,7 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 
 // isMaintCheck reports whether id names a maintenance check.
 func isMaintCheck(id string) bool {
-	return id == structs.NodeMaintCheckID || len(id) > len(structs.ServiceMaintPrefix) &&
-		id[:len(structs.ServiceMaintPrefix)] == structs.ServiceMaintPrefix
+	return id == structs.NodeMaintCheckID || strings.HasPrefix(id, structs.ServiceMaintPrefix)
 }
 
 // removeService deregisters a service and its checks.
@@ -657,6 +658,8 @@ func (a *Agent) reloadServices(rc *config.RuntimeConfig) error {
 	if !s.started {
 		return nil
 	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	// Refuse the whole reload before changing anything if a check is not
 	// allowed to run.
 	for i := range rc.Services {
@@ -683,20 +686,27 @@ func (a *Agent) reloadServices(rc *config.RuntimeConfig) error {
 	}
 	var errs []error
 	for id := range s.cfgChecks {
-		if _, ok := newChecks[id]; !ok && a.fromConfig(id, false) {
+		if _, ok := newChecks[id]; ok {
+			continue
+		}
+		// Gone from the files; unless the API registered over it since.
+		if a.fromConfig(id, false) {
 			if err := a.removeCheck(id); err != nil {
 				errs = append(errs, err)
 			}
-			delete(s.cfgChecks, id)
 		}
+		delete(s.cfgChecks, id)
 	}
 	for id := range s.cfgServices {
-		if _, ok := newServices[id]; !ok && a.fromConfig(id, true) {
+		if _, ok := newServices[id]; ok {
+			continue
+		}
+		if a.fromConfig(id, true) {
 			if err := a.removeService(id); err != nil {
 				errs = append(errs, err)
 			}
-			delete(s.cfgServices, id)
 		}
+		delete(s.cfgServices, id)
 	}
 	for _, def := range rc.Services {
 		if old, ok := s.cfgServices[def.ID]; ok && sameDefinition(old, def) && a.fromConfig(def.ID, true) {
