@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 		t.Fatalf("test agent config: %v", err)
 	}
 	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{
-		Name: name, Level: hclog.LevelFromString(rc.LogLevel), Output: testLogWriter{t},
+		Name: name, Level: hclog.LevelFromString(rc.LogLevel), Output: newTestLogWriter(t),
 	})
 	a, err := New(rc, Options{
 		Logger: logger,
@@ -167,9 +168,30 @@ func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() error
 	}
 }
 
-type testLogWriter struct{ t testing.TB }
+// testLogWriter sends logs to the test log until the test's cleanups run,
+// then drops them: t.Log after the test ends panics, and goroutines of a
+// stopped agent may still log.
+type testLogWriter struct {
+	t    testing.TB
+	mu   *sync.Mutex
+	done *bool
+}
+
+func newTestLogWriter(t testing.TB) testLogWriter {
+	w := testLogWriter{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		*w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
 
 func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }

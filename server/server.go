@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/gossip"
@@ -44,6 +45,7 @@ type Server struct {
 	raftLayer     *rpc.RaftLayer
 	raftTransport *raft.NetworkTransport
 	raftWAL       *raftwal.WAL
+	raftMeta      *metadb.BoltMetaDB
 	raftInmem     *raft.InmemStore
 	leaderNotify  chan bool
 
@@ -118,6 +120,9 @@ func NewServer(cfg *Config) (*Server, error) {
 	if err := s.setupRaft(); err != nil {
 		return fail(err)
 	}
+	if err := s.registerEndpoints(); err != nil {
+		return fail(err)
+	}
 	if err := s.setupSerf(); err != nil {
 		return fail(err)
 	}
@@ -139,10 +144,11 @@ func (s *Server) goLoop(fn func(ctx context.Context)) {
 }
 
 func (s *Server) setupRPC() error {
+	// Endpoints are registered by NewServer once Raft is up: the port
+	// listens before that (Raft rides on it), and a request arriving in
+	// between (a peer still forwarding to this address after a quick
+	// restart) must fail as unknown rather than find no Raft.
 	s.rpcServer = netrpc.NewServer()
-	if err := s.registerEndpoints(); err != nil {
-		return err
-	}
 	ln, err := net.ListenTCP("tcp", s.config.RPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on server port %s: %w", s.config.RPCAddr, err)
@@ -214,11 +220,17 @@ func (s *Server) setupRaft() error {
 		if err := os.MkdirAll(walDir, 0o700); err != nil {
 			return fmt.Errorf("create raft dir: %w", err)
 		}
-		wal, err := raftwal.Open(walDir, raftwal.WithLogger(s.logger.Named("wal")))
+		// raft-wal's Close does not close its meta store, whose file lock
+		// would then block a server restarted in the same process; the
+		// server owns the meta store and closes it itself.
+		meta := &metadb.BoltMetaDB{}
+		wal, err := raftwal.Open(walDir, raftwal.WithLogger(s.logger.Named("wal")), raftwal.WithMetaStore(meta))
 		if err != nil {
+			meta.Close()
 			return fmt.Errorf("open raft log in %s: %w", dir, err)
 		}
 		s.raftWAL = wal
+		s.raftMeta = meta
 		logs, stable = wal, wal
 		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, s.logger.Named("snapshot"))
 		if err != nil {
@@ -328,6 +340,7 @@ func (s *Server) Shutdown() error {
 		}
 		if s.raftWAL != nil {
 			s.raftWAL.Close()
+			s.raftMeta.Close()
 		}
 		if s.connPool != nil {
 			s.connPool.Shutdown()

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,10 +16,31 @@ import (
 	"github.com/meridian-sd/meridian/structs"
 )
 
-type testWriter struct{ t testing.TB }
+// testWriter sends logs to the test log until the test's cleanups run;
+// after that (a goroutine of a stopped server logging late) it drops
+// them, because t.Log after the test ends panics.
+type testWriter struct {
+	t    testing.TB
+	mu   *sync.Mutex
+	done *bool
+}
+
+func newTestWriter(t testing.TB) testWriter {
+	w := testWriter{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		*w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(string(p))
+	}
 	return len(p), nil
 }
 
@@ -51,7 +73,7 @@ func testConfig(t testing.TB, dc string) *Config {
 	cfg.CoordinateUpdatePeriod = 100 * time.Millisecond
 	cfg.FloodInterval = 500 * time.Millisecond
 	cfg.LeaveDrainTime = 2 * time.Second
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Output: testWriter{t}, Level: hclog.Warn})
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Output: newTestWriter(t), Level: hclog.Warn})
 	return cfg
 }
 

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"net"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// serverIdentity is what a restarted server must keep: its name, ID, data
+// dir and ports. Take it before the server shuts down.
+type serverIdentity struct {
+	name, id, dc, dataDir string
+	bootstrap             bool
+	bootstrapExpect       int
+	rpcPort               int
+	lanPort, wanPort      int
+	tweak                 func(*Config)
+}
+
+// identityOf records how to bring s back.
+func identityOf(s *Server) serverIdentity {
+	return serverIdentity{
+		name: s.config.NodeName, id: s.config.NodeID, dc: s.config.Datacenter, dataDir: s.config.DataDir,
+		bootstrap: s.config.Bootstrap, bootstrapExpect: s.config.BootstrapExpect,
+		rpcPort: s.RPCAddr().Port,
+		lanPort: int(s.serfLAN.LocalMember().Port), wanPort: int(s.serfWAN.LocalMember().Port),
+	}
+}
+
+// restartConfig is a config that brings a server back on its data dir and
+// ports, as a restarted process would.
+func restartConfig(t testing.TB, id serverIdentity) *Config {
+	t.Helper()
+	cfg := testConfig(t, id.dc)
+	cfg.NodeName, cfg.NodeID, cfg.DataDir = id.name, id.id, id.dataDir
+	cfg.Bootstrap, cfg.BootstrapExpect = id.bootstrap, id.bootstrapExpect
+	cfg.RPCAddr = &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: id.rpcPort}
+	cfg.SerfLAN.BindPort = id.lanPort
+	cfg.SerfWAN.BindPort = id.wanPort
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: id.name, Output: newTestWriter(t), Level: hclog.Warn})
+	if id.tweak != nil {
+		id.tweak(cfg)
+	}
+	return cfg
+}

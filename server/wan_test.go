@@ -1,0 +1,250 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+func joinWAN(t *testing.T, from *Server, to ...*Server) {
+	t.Helper()
+	for _, s := range to {
+		if _, err := from.JoinWAN([]string{wanAddr(s)}); err != nil {
+			t.Fatalf("join wan: %v", err)
+		}
+	}
+}
+
+func waitWANMembers(t *testing.T, s *Server, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d alive wan members", n), 15*time.Second, func() error {
+		alive := 0
+		for _, m := range s.WANMembers() {
+			if m.Status == serf.StatusAlive {
+				alive++
+			}
+		}
+		if alive != n {
+			return fmt.Errorf("%d alive", alive)
+		}
+		return nil
+	})
+}
+
+func TestMultiDCForwardingAndFailure(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 1)[0]
+	dc3 := startCluster(t, "dc3", 1)[0]
+	joinWAN(t, dc1, dc2, dc3)
+	waitWANMembers(t, dc1, 3)
+
+	waitFor(t, "three datacenters, dc1 first", 10*time.Second, func() error {
+		var dcs []string
+		if err := dc1.RPC("Catalog.ListDatacenters", &struct{}{}, &dcs); err != nil {
+			return err
+		}
+		if len(dcs) != 3 || dcs[0] != "dc1" {
+			return fmt.Errorf("datacenters = %v", dcs)
+		}
+		return nil
+	})
+
+	// Writes and reads for dc3 made through dc1.
+	reg := &structs.RegisterRequest{Datacenter: "dc3", Node: "db3", Address: "10.3.0.3",
+		Service: &structs.NodeService{Service: "db", Port: 5432}}
+	if err := dc1.RPC("Catalog.Register", reg, &struct{}{}); err != nil {
+		t.Fatalf("register in dc3 via dc1: %v", err)
+	}
+	var svc structs.IndexedServiceNodes
+	if err := dc1.RPC("Catalog.ServiceNodes", &structs.ServiceSpecificRequest{Datacenter: "dc3", ServiceName: "db"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	if len(svc.ServiceNodes) != 1 || svc.ServiceNodes[0].Datacenter != "dc3" {
+		t.Fatalf("dc3 service read via dc1 = %+v", svc.ServiceNodes)
+	}
+
+	// A blocking query on dc2, asked through dc1, wakes on a write in dc2.
+	var first structs.IndexedNodes
+	if err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &first); err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan error, 1)
+	go func() {
+		var out structs.IndexedNodes
+		args := &structs.DCSpecificRequest{Datacenter: "dc2", QueryOptions: structs.QueryOptions{MinQueryIndex: first.Index, MaxQueryTime: 20 * time.Second}}
+		err := dc1.RPC("Catalog.ListNodes", args, &out)
+		if err == nil && out.Index <= first.Index {
+			err = fmt.Errorf("returned without a change: index %d", out.Index)
+		}
+		woke <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the query start blocking; the assertion is the wake-up below
+	if err := dc2.RPC("Catalog.Register", &structs.RegisterRequest{Datacenter: "dc2", Node: "web2", Address: "10.2.0.2"}, &struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woke:
+		if err != nil {
+			t.Fatalf("remote blocking query: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("remote blocking query did not wake on the dc2 write")
+	}
+
+	// dc3's only server dies: requests for dc3 fail fast with Consul's
+	// text, dc2 keeps answering.
+	cfg3 := restartConfig(t, identityOf(dc3))
+	dc3.Shutdown()
+	start := time.Now()
+	var out structs.IndexedNodes
+	err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc3"}, &out)
+	if !structs.IsErr(err, structs.ErrDCNoServers) {
+		t.Fatalf("dc3 down: err = %v, want %v", err, structs.ErrDCNoServers)
+	}
+	t.Logf("?dc=dc3 failed after %s with its last server dead", time.Since(start))
+	if err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &out); err != nil {
+		t.Fatalf("dc2 while dc3 is down: %v", err)
+	}
+	var fed []structs.FederationDC
+	if err := dc1.RPC("Operator.FederationStatus", &structs.DCSpecificRequest{}, &fed); err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fed {
+		if fd.Datacenter == "dc3" && (fd.Reachable || fd.LastError == "") {
+			t.Fatalf("federation view of dead dc3 = %+v", fd)
+		}
+		if fd.Datacenter == "dc2" && !fd.Reachable {
+			t.Fatalf("federation view of dc2 = %+v", fd)
+		}
+	}
+
+	// dc3 comes back on the same address: it answers again, no operator
+	// action needed.
+	dc3 = startServer(t, cfg3)
+	waitFor(t, "dc3 answering again", 20*time.Second, func() error {
+		var out structs.IndexedServiceNodes
+		if err := dc1.RPC("Catalog.ServiceNodes", &structs.ServiceSpecificRequest{Datacenter: "dc3", ServiceName: "db"}, &out); err != nil {
+			return err
+		}
+		if len(out.ServiceNodes) != 1 {
+			return fmt.Errorf("dc3 lost its data: %+v", out.ServiceNodes)
+		}
+		return nil
+	})
+}
+
+func TestRemoteDCWithoutLeader(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 3)
+	joinWAN(t, dc1, dc2[0])
+	waitWANMembers(t, dc1, 4)
+
+	// Two of dc2's three servers die: dc2 has no quorum.
+	dc2[1].Shutdown()
+	dc2[2].Shutdown()
+	waitFor(t, "dc2 without leader", 15*time.Second, func() error {
+		if dc2[0].IsLeader() || dc2[0].raft.Leader() != "" {
+			return fmt.Errorf("dc2 still has a leader")
+		}
+		return nil
+	})
+	var out structs.IndexedNodes
+	err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &out)
+	if !structs.IsErr(err, structs.ErrNoLeader) {
+		t.Fatalf("default read of leaderless dc2: err = %v, want %v", err, structs.ErrNoLeader)
+	}
+	// A stale read is still served by the surviving server.
+	err = dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2", QueryOptions: structs.QueryOptions{AllowStale: true}}, &out)
+	if err != nil || len(out.Nodes) == 0 || out.KnownLeader {
+		t.Fatalf("stale read of leaderless dc2: err=%v nodes=%d knownLeader=%v", err, len(out.Nodes), out.KnownLeader)
+	}
+}
+
+func TestLocalQuorumLossKeepsRemoteReads(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 3)
+	dc2 := startCluster(t, "dc2", 1)[0]
+	joinWAN(t, dc2, dc1[0])
+	waitWANMembers(t, dc2, 4)
+	waitWANMembers(t, dc1[2], 4)
+
+	dc1[0].Shutdown()
+	dc1[1].Shutdown()
+	survivor := dc1[2]
+	waitFor(t, "dc1 without leader", 15*time.Second, func() error {
+		if survivor.raft.Leader() != "" {
+			return fmt.Errorf("dc1 still has a leader")
+		}
+		return nil
+	})
+	var out structs.IndexedNodes
+	args := &structs.DCSpecificRequest{Datacenter: "dc2", QueryOptions: structs.QueryOptions{AllowStale: true}}
+	if err := survivor.RPC("Catalog.ListNodes", args, &out); err != nil {
+		t.Fatalf("stale read of dc2 from a dc1 without quorum: %v", err)
+	}
+	args.AllowStale = false
+	if err := survivor.RPC("Catalog.ListNodes", args, &out); err != nil {
+		t.Fatalf("default read of healthy dc2 from a dc1 without quorum: %v", err)
+	}
+	// Local reads without a leader fail with Consul's text after the hold.
+	err := survivor.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc1"}, &out)
+	if !structs.IsErr(err, structs.ErrNoLeader) {
+		t.Fatalf("local read without quorum: err = %v", err)
+	}
+}
+
+func TestWANLeaveAndPrune(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 1)[0]
+	dc3 := startCluster(t, "dc3", 1)[0]
+	joinWAN(t, dc1, dc2, dc3)
+	waitWANMembers(t, dc1, 3)
+
+	// leave -wan: dc2 disappears from dc1's router at once, and dc2 keeps
+	// serving itself.
+	if err := dc2.LeaveWAN(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dc2 gone from dc1's router", 10*time.Second, func() error {
+		if dc1.router.HasDatacenter("dc2") {
+			return fmt.Errorf("still known: %v", dc1.router.Datacenters())
+		}
+		return nil
+	})
+	var out structs.IndexedNodes
+	if err := dc2.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{}, &out); err != nil {
+		t.Fatalf("dc2 after leaving the wan: %v", err)
+	}
+
+	// A decommissioned dc3: its server is dead, force-leave -wan -prune
+	// purges it from every router.
+	dc3.Shutdown()
+	waitFor(t, "dc3 failed in the wan pool", 15*time.Second, func() error {
+		for _, m := range dc1.WANMembers() {
+			if m.Name == gossip.WANName(dc3.NodeName(), "dc3") && m.Status == serf.StatusFailed {
+				return nil
+			}
+		}
+		return fmt.Errorf("not failed yet")
+	})
+	if !dc1.router.HasDatacenter("dc3") {
+		t.Fatal("a failed server was dropped from the router (it should soft-fail)")
+	}
+	if err := dc1.RemoveFailedNode(gossip.WANName(dc3.NodeName(), "dc3"), true, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "dc3 purged", 10*time.Second, func() error {
+		if dc1.router.HasDatacenter("dc3") {
+			return fmt.Errorf("dc3 still routable")
+		}
+		return nil
+	})
+	err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc3"}, &out)
+	if !structs.IsErr(err, structs.ErrNoDCPath) {
+		t.Fatalf("pruned dc3: err = %v, want %v", err, structs.ErrNoDCPath)
+	}
+}
