@@ -1,0 +1,25 @@
+// Package e2e holds Meridian's whole-process tests: they start real
+// `meridian` binaries, each agent on its own loopback address 127.0.0.x
+// with the default ports (8300 server RPC, 8301 LAN gossip, 8302 WAN
+// gossip, 8500 HTTP), and drive them through the official Consul Go API
+// client and through the CLI, as an operator would.
+//
+// The binary is $MERIDIAN_BIN when set (the GNUmakefile's e2e target sets
+// it), otherwise TestMain builds it once into a temporary directory.
+//
+// Each test file owns a range of loopback hosts so that its clusters never
+// share an address with another file's; the ranges in use are:
+//
+//	10-19   cli_test.go          bad input, version, keygen
+//	20-49   federation_test.go   two datacenters, LAN and WAN pools, signals
+//	50-59   encrypt_test.go      gossip encryption
+//	60-79   raft_test.go         leader failover, restarts, bootstrap-expect
+//	80-99   catalog_test.go      catalog, health and status through the API client
+//	100-139 measure_test.go      figures, run with MERIDIAN_MEASURE=1
+//	140-254 free
+//
+// MERIDIAN_E2E_NET=n moves every host to 127.0.n.x, so that two runs of the
+// suite on one machine do not collide. MERIDIAN_E2E_LOG_LEVEL sets the
+// agents' log level (default info); the tail of every agent's log is shown
+// when a test fails.
+package e2e
