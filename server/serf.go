@@ -53,6 +53,12 @@ func (s *Server) wanEvent(e serf.Event) {
 			s.router.RemoveServer(m)
 		}
 	}
+	// A new WAN peer (after `join -wan`, say) is the moment to bring the
+	// other servers of this datacenter into the WAN pool, so that one
+	// join per datacenter federates every server.
+	if me.Type == serf.EventMemberJoin {
+		s.triggerFlood()
+	}
 }
 
 func (s *Server) addLocalServer(m serf.Member) {
@@ -129,11 +135,9 @@ func (s *Server) floodJoin() {
 			inWAN[m.Name] = true
 		}
 	}
-	// Only flood once this server itself has WAN peers from elsewhere;
-	// otherwise every server would just be joining an isolated pool.
-	if len(inWAN) <= 1 {
-		return
-	}
+	// As Consul's, the servers of a datacenter join each other's WAN pool
+	// even before any other datacenter is known: one `join -wan` of any of
+	// them then merges every server of both datacenters.
 	for _, m := range s.serfLAN.Members() {
 		meta, ok := gossip.IsServer(m)
 		if !ok || m.Status != serf.StatusAlive || meta.Datacenter != s.config.Datacenter {
