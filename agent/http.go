@@ -50,6 +50,7 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/agent/leave", "PUT", a.agentLeave)
 	handle("/v1/agent/force-leave/", "PUT", a.agentForceLeave)
 	handle("/v1/agent/reload", "PUT", a.agentReload)
+	handle("/v1/agent/monitor", "GET", a.agentMonitor)
 	// agent: local services, checks and maintenance (agent_service_endpoint.go)
 	handle("/v1/agent/services", "GET", a.agentServicesList)
 	handle("/v1/agent/service/", "GET", a.agentServiceGet)

@@ -27,6 +27,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"services register":         func() (cli.Command, error) { return &ServicesRegisterCommand{UI: ui}, nil },
 		"services deregister":       func() (cli.Command, error) { return &ServicesDeregisterCommand{UI: ui}, nil },
 		"maint":                     func() (cli.Command, error) { return &MaintCommand{UI: ui}, nil },
+		"monitor":                   func() (cli.Command, error) { return &MonitorCommand{UI: ui}, nil },
 		"rtt":                       func() (cli.Command, error) { return &RTTCommand{UI: ui}, nil },
 		"catalog":                   func() (cli.Command, error) { return &CatalogCommand{}, nil },
 		"catalog datacenters":       func() (cli.Command, error) { return &CatalogDatacentersCommand{UI: ui}, nil },
