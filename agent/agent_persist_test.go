@@ -167,3 +167,31 @@ func TestRestoreSkipsBadFiles(t *testing.T) {
 		t.Errorf("the orphan check file was kept: %v", err)
 	}
 }
+
+func TestConfigTTLCheckKeepsStatusAcrossRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	path := filepath.Join(t.TempDir(), "checks.json")
+	writeConfig(t, path, `{"check": {"id": "app", "name": "app", "ttl": "1m"}}`)
+	// Clients without servers: only the agent's own view matters here.
+	first := StartTestAgent(t, "-node=ttl-keeper", "-data-dir="+dataDir, "-config-file="+path)
+	if err := first.Client.Agent().UpdateTTL("app", "up", api.HealthPassing); err != nil {
+		t.Fatal(err)
+	}
+	first.Shutdown()
+	for i := 0; i < 2; i++ {
+		// Twice: starting must not consume the saved status.
+		next := StartTestAgent(t, "-node=ttl-keeper", "-data-dir="+dataDir, "-config-file="+path)
+		checks, err := next.Client.Agent().Checks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := checks["app"]; c == nil || c.Status != api.HealthPassing || c.Output != "up" {
+			t.Fatalf("start %d: config TTL check = %+v, want its saved passing status", i+2, c)
+		}
+		next.Shutdown()
+	}
+	// The definition itself is never written: the file is its record.
+	if entries, _ := os.ReadDir(filepath.Join(dataDir, checksDir)); len(entries) != 1 || entries[0].Name() != "state" {
+		t.Fatalf("checks dir holds %v, want only state/", entries)
+	}
+}

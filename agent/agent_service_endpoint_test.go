@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-sd/meridian/structs"
 )
 
 // do sends a request to the agent's API and returns status and body.
@@ -184,5 +186,32 @@ func TestAgentServiceShapes(t *testing.T) {
 	var se api.StatusError
 	if !errors.As(err, &se) || se.Code != 400 {
 		t.Fatalf("deregister a maintenance check: %v, want 400", err)
+	}
+}
+
+func TestAggregatedStatus(t *testing.T) {
+	chk := func(id, status string) *structs.HealthCheck {
+		return &structs.HealthCheck{CheckID: id, Status: status}
+	}
+	tests := []struct {
+		name   string
+		checks structs.HealthChecks
+		want   string
+		code   int
+	}{
+		{"no checks", nil, structs.HealthPassing, 200},
+		{"passing", structs.HealthChecks{chk("a", "passing"), chk("b", "passing")}, structs.HealthPassing, 200},
+		{"warning wins over passing", structs.HealthChecks{chk("a", "passing"), chk("b", "warning")}, structs.HealthWarning, 429},
+		{"critical wins over warning", structs.HealthChecks{chk("a", "critical"), chk("b", "warning")}, structs.HealthCritical, 503},
+		{"maintenance wins", structs.HealthChecks{chk("a", "passing"), chk(structs.NodeMaintCheckID, "critical")}, structs.HealthMaint, 503},
+		{"service maintenance", structs.HealthChecks{chk(structs.ServiceMaintPrefix+"x", "critical")}, structs.HealthMaint, 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := aggregatedStatus(tt.checks)
+			if got != tt.want || statusCode(got) != tt.code {
+				t.Fatalf("aggregatedStatus = %s (%d), want %s (%d)", got, statusCode(got), tt.want, tt.code)
+			}
+		})
 	}
 }

@@ -65,6 +65,22 @@ func DefaultLocalConfig() LocalConfig {
 	}
 }
 
+// fillDefaults replaces intervals that cannot work (zero or negative)
+// with the defaults; the minimums may be zero.
+func (c *LocalConfig) fillDefaults() {
+	d := DefaultLocalConfig()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.SyncInterval, &d.SyncInterval},
+		{&c.SyncRetryInterval, &d.SyncRetryInterval},
+		{&c.ServerWatchInterval, &d.ServerWatchInterval},
+		{&c.ReapInterval, &d.ReapInterval},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+}
+
 // source says where a service or check came from.
 type source int
 
@@ -182,6 +198,7 @@ func (a *Agent) startServices(rc *config.RuntimeConfig) error {
 	if a.opts.Local != nil {
 		a.opts.Local(&lc)
 	}
+	lc.fillDefaults()
 	s := &a.svc
 	s.cfg = lc
 	s.state = local.NewState(a.localNodeConfig(rc), a.delegate, a.logger.Named("local"))
@@ -430,9 +447,11 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 		a.installRunner(p, src)
 	}
 	if src == sourceConfig {
+		// The files are the record of config definitions; a saved TTL
+		// status stays for the next start.
 		a.forgetPersistedService(ns.ID)
 		for _, p := range prepared {
-			a.forgetPersistedCheck(p.hc.CheckID)
+			a.forget(checksDir, p.hc.CheckID)
 		}
 		return nil
 	}
@@ -512,7 +531,7 @@ func (a *Agent) installCheckLocked(p *preparedCheck, src source) error {
 	}
 	a.installRunner(p, src)
 	if src == sourceConfig {
-		a.forgetPersistedCheck(p.hc.CheckID)
+		a.forget(checksDir, p.hc.CheckID)
 		return nil
 	}
 	return a.persistCheck(p)
