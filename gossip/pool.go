@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,10 +276,28 @@ func (p *Pool) Join(addrs []string, defaultPort int) (int, error) {
 		return n, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("join %s pool: %w", p.cfg.poolName(), err)
+		return 0, fmt.Errorf("join %s pool: %w", p.cfg.poolName(), oneLineError{err})
 	}
 	return 0, fmt.Errorf("join %s pool: no address could be reached", p.cfg.poolName())
 }
+
+// oneLineError shows an error that serf builds from several (one per
+// address, rendered over several lines) on one line, so that a failed join
+// reads as one sentence in logs, API answers and the CLI.
+type oneLineError struct{ err error }
+
+func (e oneLineError) Error() string {
+	if m, ok := e.err.(interface{ WrappedErrors() []error }); ok {
+		parts := make([]string, 0, len(m.WrappedErrors()))
+		for _, w := range m.WrappedErrors() {
+			parts = append(parts, w.Error())
+		}
+		return strings.Join(parts, "; ")
+	}
+	return strings.Join(strings.Fields(e.err.Error()), " ")
+}
+
+func (e oneLineError) Unwrap() error { return e.err }
 
 // WithDefaultPort appends port to an address that has none.
 func WithDefaultPort(addr string, port int) string {

@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,6 +195,26 @@ func TestWithDefaultPort(t *testing.T) {
 	} {
 		if got := WithDefaultPort(in, 8301); got != want {
 			t.Errorf("WithDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestJoinErrorIsOneLine: serf reports a failed join as a multi-line list
+// of errors; the pool turns it into one line naming every address.
+func TestJoinErrorIsOneLine(t *testing.T) {
+	a, _ := testPool(t, "a", "dc1", false, true, nil)
+	dead1, dead2 := freePort(t), freePort(t)
+	_, err := a.Join([]string{fmt.Sprintf("127.0.0.1:%d", dead1), fmt.Sprintf("127.0.0.1:%d", dead2)}, 8301)
+	if err == nil {
+		t.Fatal("join to closed ports succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("join error spans lines: %q", msg)
+	}
+	for _, port := range []int{dead1, dead2} {
+		if !strings.Contains(msg, fmt.Sprintf(":%d", port)) {
+			t.Errorf("join error %q does not name port %d", msg, port)
 		}
 	}
 }
