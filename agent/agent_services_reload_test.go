@@ -156,7 +156,7 @@ func TestStartRefusesDisabledScripts(t *testing.T) {
 	// again for configs built otherwise.
 	rc := testRuntimeConfig(t)
 	rc.Checks = append(rc.Checks, config.CheckDefinition{ID: "s", Name: "s", Args: []string{"true"}, Interval: 10 * time.Second})
-	a, err := New(rc, Options{Logger: hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: testLogWriter{t}})})
+	a, err := New(rc, Options{Logger: hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: newTestLogWriter(t)})})
 	if err != nil {
 		t.Fatal(err)
 	}
