@@ -162,6 +162,10 @@ func (a *Agent) goLoop(fn func(ctx context.Context)) {
 // setupNodeID reads the node ID from the data dir, or creates it there
 // once; a configured ID must match the stored one.
 func (a *Agent) setupNodeID(rc *config.RuntimeConfig) error {
+	if rc.DevMode {
+		// -dev keeps nothing on disk, even with a data dir set.
+		rc.DataDir = ""
+	}
 	if rc.DataDir == "" {
 		if rc.NodeID == "" {
 			id, err := uuid.GenerateUUID()

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"net/http"
 	"sort"
 
@@ -191,9 +192,9 @@ func (a *Agent) catalogNodeServices(resp http.ResponseWriter, req *http.Request)
 	}
 	setMeta(resp, &out.QueryMeta)
 	if out.NodeServices == nil {
-		// Consul answers an unknown node with null and 404.
-		resp.WriteHeader(http.StatusNotFound)
-		return nil, nil
+		// Consul answers an unknown node with 200 and null; clients rely
+		// on it (the api client returns a nil node, not an error).
+		return json.RawMessage("null"), nil
 	}
 	for _, s := range out.NodeServices.Services {
 		if s.Tags == nil {

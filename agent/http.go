@@ -209,7 +209,7 @@ func contractText(err error) string {
 // RPC as text): these are the caller's fault and deserve a 400.
 func isBadInput(err error) bool {
 	msg := err.Error()
-	for _, p := range []string{"missing ", "invalid ", "Invalid ", "must ", "needs a session", "larger than"} {
+	for _, p := range []string{"missing ", "Missing ", "invalid ", "Invalid ", "must ", "needs a session", "larger than"} {
 		if strings.HasPrefix(msg, p) || strings.Contains(msg, ": "+p) {
 			return true
 		}

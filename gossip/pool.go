@@ -185,6 +185,13 @@ func (c *Config) serfConfig() (*serf.Config, error) {
 	default:
 		ml = memberlist.DefaultLANConfig()
 	}
+	// A node restarted under the same name from a new address is let in
+	// after this long instead of being refused until it is reaped, as
+	// Consul configures it.
+	ml.DeadNodeReclaimTime = 30 * time.Second
+	if c.Profile == ProfileLocal {
+		ml.DeadNodeReclaimTime = time.Second
+	}
 	ml.Name = c.NodeName
 	ml.BindAddr = c.BindAddr
 	ml.BindPort = c.BindPort

@@ -217,10 +217,12 @@ func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMe
 		if meta.Index < 1 {
 			meta.Index = 1
 		}
-		// Done when not blocking, when the index moved past the client's,
-		// or when it went backwards (a snapshot restore): the client must
-		// then start over from the new index.
-		if opts.MinQueryIndex == 0 || meta.Index != opts.MinQueryIndex {
+		// Done when not blocking or when the index moved past the
+		// client's. An index below the client's (its index came from
+		// another server, or from before a snapshot restore) blocks too,
+		// as Consul's does: the wait is bounded, and clients reset an
+		// index that goes backwards.
+		if opts.MinQueryIndex == 0 || meta.Index > opts.MinQueryIndex {
 			return nil
 		}
 		ctx, cancel := context.WithDeadline(s.ctx, deadline)
