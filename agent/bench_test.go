@@ -141,3 +141,50 @@ func BenchmarkBlockingWakeup(b *testing.B) {
 	b.ReportMetric(pct(afterAck, 50), "p50-after-ack-ms")
 	b.ReportMetric(pct(afterAck, 99), "p99-after-ack-ms")
 }
+
+// BenchmarkForwardedRead compares a catalog read answered by the local
+// datacenter with the same read forwarded to another datacenter over the
+// WAN (both on loopback, so the difference is Meridian's own cost).
+//
+//	go test -run '^$' -bench BenchmarkForwardedRead -benchtime 3000x ./agent/
+func BenchmarkForwardedRead(b *testing.B) {
+	dc1 := StartTestAgent(b, "-server", "-bootstrap", "-datacenter=dc1")
+	dc2 := StartTestAgent(b, "-server", "-bootstrap", "-datacenter=dc2")
+	dc1.WaitForLeader(b)
+	dc2.WaitForLeader(b)
+	if err := dc1.Client.Agent().Join(dc2.WANAddr(), true); err != nil {
+		b.Fatal(err)
+	}
+	WaitFor(b, "dc2 routable from dc1", 10*time.Second, func() error {
+		_, _, err := dc1.Client.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc2"})
+		return err
+	})
+	for _, dc := range []string{"dc1", "dc2"} {
+		b.Run("sequential-"+dc, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				if _, _, err := dc1.Client.Catalog().Nodes(&api.QueryOptions{Datacenter: dc}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+		b.Run("parallel-"+dc, func(b *testing.B) {
+			b.SetParallelism(8)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, err := dc1.Client.Catalog().Nodes(&api.QueryOptions{Datacenter: dc}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
+	}
+}
