@@ -60,6 +60,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	reap := time.NewTicker(s.config.TombstoneTTLGranularity)
 	defer reap.Stop()
 	defer s.sessionTimers.stopAll()
+	defer s.readyForConsistentReads.Store(false)
 
 	established := false
 	establish := func() {
@@ -74,6 +75,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			return
 		}
 		established = true
+		s.readyForConsistentReads.Store(true)
 		s.reconcileAll()
 	}
 	establish()

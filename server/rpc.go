@@ -259,13 +259,35 @@ func (s *Server) setQueryMeta(opts *structs.QueryOptions, meta *structs.QueryMet
 	}
 }
 
-// consistentRead makes sure this server still leads before a
-// ?consistent read is answered.
+// errNotReadyForConsistentReads is returned when a new leader has not yet
+// applied the entries of earlier terms within the hold timeout.
+var errNotReadyForConsistentReads = errors.New("not ready to serve consistent reads: the new leader is still applying earlier entries")
+
+// consistentRead makes sure this server still leads before a ?consistent
+// read is answered, and that it has applied every entry committed before
+// its term: a new leader learns that entries of earlier terms are
+// committed only when an entry of its own term commits, and applies them
+// after that, so until its leader loop's barrier has passed its state may
+// lack writes that an earlier leader already acknowledged.
 func (s *Server) consistentRead() error {
 	if err := s.raft.VerifyLeader().Error(); err != nil {
 		return structs.ErrNoLeader
 	}
-	return nil
+	if s.readyForConsistentReads.Load() {
+		return nil
+	}
+	deadline := time.Now().Add(s.config.RPCHoldTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.ctx.Done():
+			return errShutdown
+		case <-time.After(10 * time.Millisecond):
+		}
+		if s.readyForConsistentReads.Load() {
+			return nil
+		}
+	}
+	return errNotReadyForConsistentReads
 }
 
 // RPC calls an endpoint of this server in-process, with the same

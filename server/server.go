@@ -76,7 +76,10 @@ type Server struct {
 	tombstones    tombstoneClock
 
 	bootstrapped atomic.Bool
-	leaving      atomic.Bool
+	// readyForConsistentReads is set while this server leads and has
+	// applied everything of earlier terms (see consistentRead).
+	readyForConsistentReads atomic.Bool
+	leaving                 atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -92,10 +92,12 @@ func validateTxnOps(ops structs.TxnOps) structs.TxnErrors {
 				errs = append(errs, &structs.TxnError{OpIndex: i, What: "missing key name"})
 			}
 		case structs.KVSGetTree:
-		default:
+		case structs.KVSSet, structs.KVSCAS, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSDeleteTree, structs.KVSLock, structs.KVSUnlock:
 			if err := validateKVSOp(op.KV.Verb, &op.KV.DirEnt); err != nil {
 				errs = append(errs, &structs.TxnError{OpIndex: i, What: err.Error()})
 			}
+		default:
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: fmt.Sprintf("unknown KV verb %q", op.KV.Verb)})
 		}
 	}
 	return errs
