@@ -73,6 +73,7 @@ type Agent struct {
 
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
+	dns         *dnsServer
 
 	// fatalCh reports errors that end the agent (retry-join giving up).
 	fatalCh chan error
@@ -134,6 +135,10 @@ func (a *Agent) Start() error {
 	// Local services and checks need the server or client for their RPCs
 	// and must be loaded before the HTTP API serves them.
 	if err := a.startServices(rc); err != nil {
+		a.Shutdown()
+		return err
+	}
+	if err := a.startDNS(rc); err != nil {
 		a.Shutdown()
 		return err
 	}
@@ -392,6 +397,9 @@ func (a *Agent) Shutdown() error {
 			srv.Shutdown(ctx)
 		}
 		cancel()
+		if a.dns != nil {
+			a.dns.shutdown()
+		}
 		// Check runners stop once no request can register new ones.
 		a.stopServices()
 		if a.delegate != nil {

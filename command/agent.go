@@ -123,6 +123,13 @@ func (c *AgentCommand) banner(rc *config.RuntimeConfig, a *agent.Agent) {
 	for _, addr := range a.HTTPAddrs() {
 		httpAddrs = append(httpAddrs, addr.String())
 	}
+	dnsAddrs := make([]string, 0, len(a.DNSAddrs()))
+	for _, addr := range a.DNSAddrs() {
+		dnsAddrs = append(dnsAddrs, addr.String())
+	}
+	if len(dnsAddrs) == 0 {
+		dnsAddrs = append(dnsAddrs, "off")
+	}
 	lines := [][2]string{
 		{"Version", version.Human()},
 		{"Node ID", rc.NodeID},
@@ -130,6 +137,7 @@ func (c *AgentCommand) banner(rc *config.RuntimeConfig, a *agent.Agent) {
 		{"Datacenter", rc.Datacenter},
 		{"Server", fmt.Sprintf("%v (Bootstrap: %v)", rc.ServerMode, rc.Bootstrap || rc.DevMode)},
 		{"HTTP addr", strings.Join(httpAddrs, ", ")},
+		{"DNS addr", strings.Join(dnsAddrs, ", ") + " (UDP and TCP)"},
 		{"Cluster addr", rc.SerfAdvertiseAddrLAN.String()},
 		{"Encrypt", fmt.Sprintf("Gossip: %v", rc.EncryptKey != "")},
 	}

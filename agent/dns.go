@@ -1,0 +1,421 @@
+package agent
+
+// The DNS interface, as Consul's: names under the agent's domain
+// (default "consul.") answer from the catalog, other names go to the
+// configured recursors.
+//
+//	<node>.node[.<dc>].<domain>                 A/AAAA of the node
+//	[<tag>.]<service>.service[.<dc>].<domain>   A/AAAA and SRV of healthy instances
+//	_<service>._<tag|tcp>.service[.<dc>].<domain>  the RFC 2782 form of the same
+//
+// Healthy means no critical check (and no warning with only_passing).
+// Answers are shuffled so clients spread over instances, and UDP answers
+// are capped at udp_answer_limit records.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/meridian-sd/meridian/agent/config"
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// dnsServer serves one agent's DNS on every DNS address, UDP and TCP.
+type dnsServer struct {
+	agent   *Agent
+	domains []string
+
+	mu      sync.Mutex
+	servers []*dns.Server
+	addrs   []net.Addr
+}
+
+// startDNS listens on every DNS address of the configuration.
+func (a *Agent) startDNS(rc *config.RuntimeConfig) error {
+	if len(rc.DNSAddrs) == 0 {
+		return nil
+	}
+	d := &dnsServer{agent: a, domains: []string{dns.Fqdn(strings.ToLower(rc.DNSDomain))}}
+	if rc.DNSAltDomain != "" {
+		d.domains = append(d.domains, dns.Fqdn(strings.ToLower(rc.DNSAltDomain)))
+	}
+	mux := dns.NewServeMux()
+	for _, dom := range d.domains {
+		mux.HandleFunc(dom, d.handleQuery)
+	}
+	mux.HandleFunc(".", d.handleRecurse)
+	for _, ap := range rc.DNSAddrs {
+		pc, ln, err := listenDNS(ap)
+		if err != nil {
+			d.shutdown()
+			return err
+		}
+		udp := &dns.Server{PacketConn: pc, Handler: mux}
+		tcp := &dns.Server{Listener: ln, Handler: mux}
+		d.servers = append(d.servers, udp, tcp)
+		d.addrs = append(d.addrs, pc.LocalAddr())
+		for _, srv := range []*dns.Server{udp, tcp} {
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				if err := srv.ActivateAndServe(); err != nil && !errors.Is(err, net.ErrClosed) {
+					a.logger.Debug("dns server stopped", "error", err)
+				}
+			}()
+		}
+		a.logger.Info("dns listening", "addr", pc.LocalAddr().String())
+	}
+	a.dns = d
+	return nil
+}
+
+// listenDNS opens UDP and TCP on the same port. For port 0 it retries
+// until the port the kernel gave for UDP is also free for TCP.
+func listenDNS(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		pc, err := net.ListenPacket("udp", ap.String())
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen for dns on udp %s: %w", ap, err)
+		}
+		tcpAddr := netip.AddrPortFrom(ap.Addr(), uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := net.Listen("tcp", tcpAddr.String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		lastErr = fmt.Errorf("listen for dns on tcp %s: %w", tcpAddr, err)
+		if ap.Port() != 0 {
+			break
+		}
+	}
+	return nil, nil, lastErr
+}
+
+// DNSAddrs are the addresses the DNS interface listens on (UDP and TCP).
+func (a *Agent) DNSAddrs() []net.Addr {
+	if a.dns == nil {
+		return nil
+	}
+	return a.dns.addrs
+}
+
+func (d *dnsServer) shutdown() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.servers {
+		s.Shutdown()
+	}
+	d.servers = nil
+}
+
+// handleQuery answers a name under one of the agent's domains.
+func (d *dnsServer) handleQuery(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Authoritative = true
+	resp.RecursionAvailable = len(d.agent.cfg().DNSRecursors) > 0
+	if len(req.Question) != 1 {
+		resp.SetRcode(req, dns.RcodeFormatError)
+		w.WriteMsg(resp)
+		return
+	}
+	q := req.Question[0]
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	if err := d.answer(q, resp, udp); err != nil {
+		d.agent.logger.Debug("dns query failed", "name", q.Name, "error", err)
+		resp.SetRcode(req, dns.RcodeServerFailure)
+	}
+	if resp.Rcode == dns.RcodeNameError || (resp.Rcode == dns.RcodeSuccess && len(resp.Answer) == 0) {
+		resp.Ns = append(resp.Ns, d.soa(q.Name))
+	}
+	if udp {
+		limitUDP(resp, req, d.agent.cfg().DNSUDPAnswerLimit)
+	}
+	w.WriteMsg(resp)
+}
+
+// answer fills resp for question q.
+func (d *dnsServer) answer(q dns.Question, resp *dns.Msg, udp bool) error {
+	name := strings.ToLower(q.Name)
+	domain := ""
+	for _, dom := range d.domains {
+		if dns.IsSubDomain(dom, name) {
+			domain = dom
+			break
+		}
+	}
+	rest := strings.TrimSuffix(strings.TrimSuffix(name, domain), ".")
+	if rest == "" {
+		// The domain itself: its SOA and NS.
+		switch q.Qtype {
+		case dns.TypeSOA, dns.TypeANY:
+			resp.Answer = append(resp.Answer, d.soa(q.Name))
+		case dns.TypeNS:
+			resp.Answer = append(resp.Answer, &dns.NS{Hdr: hdr(q.Name, dns.TypeNS, 0), Ns: "ns." + domain})
+		}
+		return nil
+	}
+	labels := dns.SplitDomainName(rest)
+	rc := d.agent.cfg()
+	dc := rc.Datacenter
+	// The last label may be a datacenter: node.<dc> or service.<dc>.
+	kind := func(l string) bool { return l == "node" || l == "service" || l == "addr" }
+	if n := len(labels); n >= 2 && !kind(labels[n-1]) && kind(labels[n-2]) {
+		dc = labels[n-1]
+		labels = labels[:n-1]
+	}
+	n := len(labels)
+	switch {
+	case n == 2 && labels[n-1] == "addr":
+		ip := decodeHexIP(labels[0])
+		if ip == nil {
+			resp.Rcode = dns.RcodeNameError
+			return nil
+		}
+		if rr := addrRecord(q.Name, ip.String(), q.Qtype, rc.DNSNodeTTL); rr != nil {
+			resp.Answer = append(resp.Answer, rr)
+		}
+		return nil
+	case n >= 2 && labels[n-1] == "node":
+		return d.nodeLookup(q, resp, strings.Join(labels[:n-1], "."), dc, domain)
+	case n == 3 && labels[n-1] == "service" && strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_"):
+		// _service._tag.service: "tcp" and "udp" mean any tag.
+		tag := strings.TrimPrefix(labels[1], "_")
+		if tag == "tcp" || tag == "udp" {
+			tag = ""
+		}
+		return d.serviceLookup(q, resp, strings.TrimPrefix(labels[0], "_"), tag, dc, domain, true)
+	case n == 2 && labels[n-1] == "service":
+		return d.serviceLookup(q, resp, labels[0], "", dc, domain, false)
+	case n == 3 && labels[n-1] == "service":
+		return d.serviceLookup(q, resp, labels[1], labels[0], dc, domain, false)
+	}
+	resp.Rcode = dns.RcodeNameError
+	return nil
+}
+
+func hdr(name string, t uint16, ttl time.Duration) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: uint32(ttl / time.Second)}
+}
+
+// soa is the domain's SOA, for negative answers.
+func (d *dnsServer) soa(qname string) *dns.SOA {
+	domain := d.domains[0]
+	for _, dom := range d.domains {
+		if dns.IsSubDomain(dom, strings.ToLower(qname)) {
+			domain = dom
+		}
+	}
+	return &dns.SOA{
+		Hdr:     hdr(domain, dns.TypeSOA, 0),
+		Ns:      "ns." + domain,
+		Mbox:    "hostmaster." + domain,
+		Serial:  uint32(time.Now().Unix()),
+		Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 0,
+	}
+}
+
+// addrRecord is an A or AAAA record for addr, nil if addr is not an IP or
+// does not match the question type.
+func addrRecord(name string, addr string, qtype uint16, ttl time.Duration) dns.RR {
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return nil
+	}
+	if v4 := ip.To4(); v4 != nil {
+		if qtype != dns.TypeA && qtype != dns.TypeANY && qtype != dns.TypeSRV {
+			return nil
+		}
+		return &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: v4}
+	}
+	if qtype != dns.TypeAAAA && qtype != dns.TypeANY && qtype != dns.TypeSRV {
+		return nil
+	}
+	return &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: ip}
+}
+
+func (d *dnsServer) queryOptions() structs.QueryOptions {
+	return structs.QueryOptions{AllowStale: d.agent.cfg().DNSAllowStale}
+}
+
+func (d *dnsServer) nodeLookup(q dns.Question, resp *dns.Msg, node, dc, domain string) error {
+	args := &structs.NodeSpecificRequest{Datacenter: dc, Node: node, QueryOptions: d.queryOptions()}
+	var out structs.IndexedNodeServices
+	if err := d.agent.RPC("Catalog.NodeServices", args, &out); err != nil {
+		if structs.IsErr(err, structs.ErrNoDCPath) {
+			resp.Rcode = dns.RcodeNameError
+			return nil
+		}
+		return err
+	}
+	if out.NodeServices == nil || out.NodeServices.Node == nil {
+		resp.Rcode = dns.RcodeNameError
+		return nil
+	}
+	ttl := d.agent.cfg().DNSNodeTTL
+	if rr := addrRecord(q.Name, out.NodeServices.Node.Address, q.Qtype, ttl); rr != nil {
+		resp.Answer = append(resp.Answer, rr)
+	}
+	return nil
+}
+
+func (d *dnsServer) serviceTTL(service string) time.Duration {
+	ttls := d.agent.cfg().DNSServiceTTL
+	if ttl, ok := ttls[service]; ok {
+		return ttl
+	}
+	return ttls["*"]
+}
+
+func (d *dnsServer) serviceLookup(q dns.Question, resp *dns.Msg, service, tag, dc, domain string, rfc2782 bool) error {
+	args := &structs.ServiceSpecificRequest{Datacenter: dc, ServiceName: service, QueryOptions: d.queryOptions()}
+	if tag != "" {
+		args.ServiceTags, args.TagFilter = []string{tag}, true
+	}
+	var out structs.IndexedCheckServiceNodes
+	if err := d.agent.RPC("Health.ServiceNodes", args, &out); err != nil {
+		if structs.IsErr(err, structs.ErrNoDCPath) {
+			resp.Rcode = dns.RcodeNameError
+			return nil
+		}
+		return err
+	}
+	onlyPassing := d.agent.cfg().DNSOnlyPassing
+	var healthy structs.CheckServiceNodes
+	for _, n := range out.Nodes {
+		ok := true
+		for _, c := range n.Checks {
+			if c.Status == structs.HealthCritical || (onlyPassing && c.Status == structs.HealthWarning) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			healthy = append(healthy, n)
+		}
+	}
+	if len(out.Nodes) == 0 {
+		resp.Rcode = dns.RcodeNameError
+		return nil
+	}
+	rand.Shuffle(len(healthy), func(i, j int) { healthy[i], healthy[j] = healthy[j], healthy[i] })
+	ttl := d.serviceTTL(service)
+	wantSRV := q.Qtype == dns.TypeSRV || rfc2782
+	seen := map[string]bool{}
+	for _, n := range healthy {
+		addr := n.Service.Address
+		if addr == "" {
+			addr = n.Node.Address
+		}
+		if wantSRV {
+			target := fmt.Sprintf("%s.node.%s.%s", n.Node.Node, dcName(n.Node.Datacenter, dc), domain)
+			if net.ParseIP(n.Service.Address) != nil && n.Service.Address != n.Node.Address {
+				// The instance has an address of its own: point at it.
+				target = fmt.Sprintf("%s.addr.%s.%s", hexIP(n.Service.Address), dcName(n.Node.Datacenter, dc), domain)
+			}
+			port := n.Service.Port
+			resp.Answer = append(resp.Answer, &dns.SRV{Hdr: hdr(q.Name, dns.TypeSRV, ttl), Priority: 1, Weight: 1, Port: uint16(port), Target: target})
+			if rr := addrRecord(target, addr, dns.TypeSRV, ttl); rr != nil && !seen[target] {
+				seen[target] = true
+				resp.Extra = append(resp.Extra, rr)
+			}
+			continue
+		}
+		if seen[addr] {
+			continue
+		}
+		if rr := addrRecord(q.Name, addr, q.Qtype, ttl); rr != nil {
+			seen[addr] = true
+			resp.Answer = append(resp.Answer, rr)
+		}
+	}
+	return nil
+}
+
+func dcName(nodeDC, asked string) string {
+	if nodeDC != "" {
+		return nodeDC
+	}
+	return asked
+}
+
+// hexIP is the hex form Consul uses in <hex>.addr.<dc>.<domain> names.
+func hexIP(addr string) string {
+	ip := net.ParseIP(addr)
+	if v4 := ip.To4(); v4 != nil {
+		return fmt.Sprintf("%02x%02x%02x%02x", v4[0], v4[1], v4[2], v4[3])
+	}
+	return fmt.Sprintf("%x", []byte(ip))
+}
+
+// decodeHexIP reads the hex form back; nil when it is not an address.
+func decodeHexIP(s string) net.IP {
+	if len(s) != 8 && len(s) != 32 {
+		return nil
+	}
+	b := make([]byte, len(s)/2)
+	if _, err := fmt.Sscanf(s, "%x", &b); err != nil || len(b) != len(s)/2 {
+		return nil
+	}
+	return net.IP(b)
+}
+
+// limitUDP caps the answers of a UDP reply and sets TC when the reply
+// still does not fit the client's buffer.
+func limitUDP(resp, req *dns.Msg, limit int) {
+	if limit > 0 && len(resp.Answer) > limit {
+		resp.Answer = resp.Answer[:limit]
+	}
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = int(opt.UDPSize())
+	}
+	if resp.Len() > size {
+		resp.Truncate(size)
+	}
+}
+
+// handleRecurse forwards names outside the domains to the recursors.
+func (d *dnsServer) handleRecurse(w dns.ResponseWriter, req *dns.Msg) {
+	rc := d.agent.cfg()
+	if len(rc.DNSRecursors) == 0 {
+		resp := new(dns.Msg)
+		resp.SetRcode(req, dns.RcodeRefused)
+		w.WriteMsg(resp)
+		return
+	}
+	// UDP first, TCP when the upstream answer is truncated.
+	udpClient := &dns.Client{Net: "udp", Timeout: rc.DNSRecursorTimeout}
+	tcpClient := &dns.Client{Net: "tcp", Timeout: rc.DNSRecursorTimeout}
+	for _, r := range rc.DNSRecursors {
+		addr := r
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			addr = net.JoinHostPort(r, "53")
+		}
+		ctx, cancel := context.WithTimeout(d.agent.ctx, rc.DNSRecursorTimeout)
+		resp, _, err := udpClient.ExchangeContext(ctx, req, addr)
+		if err == nil && resp != nil && resp.Truncated {
+			resp, _, err = tcpClient.ExchangeContext(ctx, req, addr)
+		}
+		cancel()
+		if err == nil && resp != nil {
+			resp.Compress = true
+			w.WriteMsg(resp)
+			return
+		}
+		d.agent.logger.Debug("dns recursor failed", "recursor", addr, "error", err)
+	}
+	resp := new(dns.Msg)
+	resp.SetRcode(req, dns.RcodeServerFailure)
+	w.WriteMsg(resp)
+}
