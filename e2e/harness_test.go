@@ -562,6 +562,15 @@ func (a *agentProc) Log() string {
 	return string(b)
 }
 
+// LastLog returns the log of the current (or last) start only.
+func (a *agentProc) LastLog() string {
+	l := a.Log()
+	if i := strings.LastIndex(l, "==== harness: start #"); i >= 0 {
+		return l[i:]
+	}
+	return l
+}
+
 func (a *agentProc) logTail(n int) string {
 	lines := strings.Split(strings.TrimRight(a.Log(), "\n"), "\n")
 	if len(lines) > n {

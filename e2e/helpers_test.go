@@ -142,6 +142,13 @@ func leaderOf(a *agentProc) (string, error) {
 // returns its server address (host:8300).
 func waitLeader(t testing.TB, timeout time.Duration, as ...*agentProc) string {
 	t.Helper()
+	return waitLeaderNot(t, timeout, "", as...)
+}
+
+// waitLeaderNot is waitLeader for a leader other than old (after old
+// failed, say).
+func waitLeaderNot(t testing.TB, timeout time.Duration, old string, as ...*agentProc) string {
+	t.Helper()
 	var leader string
 	waitFor(t, timeout, "one leader agreed by all", func() error {
 		leader = ""
@@ -149,6 +156,9 @@ func waitLeader(t testing.TB, timeout time.Duration, as ...*agentProc) string {
 			l, err := leaderOf(a)
 			if err != nil {
 				return err
+			}
+			if l == old {
+				return fmt.Errorf("%s still names the old leader %s", a.Name, old)
 			}
 			if leader != "" && l != leader {
 				return fmt.Errorf("%s names leader %s, another agent names %s", a.Name, l, leader)
@@ -259,4 +269,16 @@ func waitSnapshot(t testing.TB, a *agentProc, wan bool, members ...string) {
 		}
 		return nil
 	})
+}
+
+// step runs one subtest of a sequence whose subtests build on each other
+// (a cluster that one kills and the next restarts); after a failure the
+// rest are skipped rather than failing for the same cause.
+func step(t *testing.T, name string, fn func(t *testing.T)) {
+	t.Helper()
+	if t.Failed() {
+		t.Run(name, func(t *testing.T) { t.Skip("skipped: an earlier step failed") })
+		return
+	}
+	t.Run(name, fn)
 }

@@ -110,10 +110,12 @@ func (s *Server) triggerBootstrap() {
 
 // floodLoop joins every server of this datacenter to the WAN pool, so that
 // `join -wan` is needed once per datacenter rather than once per server.
-// Each server does it, on LAN joins and periodically.
+// Each server does it, on LAN and WAN joins and periodically.
 func (s *Server) floodLoop(ctx context.Context) {
 	t := time.NewTicker(s.config.FloodInterval)
 	defer t.Stop()
+	// remote holds the servers of other datacenters seen so far.
+	remote := make(map[string]bool)
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,11 +123,33 @@ func (s *Server) floodLoop(ctx context.Context) {
 		case <-s.floodCh:
 		case <-t.C:
 		}
-		s.floodJoin()
+		s.floodJoin(s.newRemoteServers(remote))
 	}
 }
 
-func (s *Server) floodJoin() {
+// newRemoteServers reports whether the WAN pool holds a live server of
+// another datacenter that is not in seen, and adds them to seen.
+func (s *Server) newRemoteServers(seen map[string]bool) bool {
+	fresh := false
+	for _, m := range s.serfWAN.Members() {
+		meta, ok := gossip.IsServer(m)
+		if !ok || m.Status != serf.StatusAlive || meta.Datacenter == s.config.Datacenter || seen[m.Name] {
+			continue
+		}
+		seen[m.Name] = true
+		fresh = true
+	}
+	return fresh
+}
+
+// floodJoin joins the live servers of this datacenter that are missing
+// from the WAN pool. With all, it joins those already in it as well: a
+// join is a full state exchange, and it is how servers of another
+// datacenter that this server just learnt of reach its local peers at
+// once. Gossip alone spreads them only probabilistically (a few
+// retransmissions to random members, all spent in one round in a small
+// pool), leaving the rest to the WAN push/pull every minute.
+func (s *Server) floodJoin(all bool) {
 	if s.leaving.Load() {
 		return
 	}
@@ -143,12 +167,20 @@ func (s *Server) floodJoin() {
 		if !ok || m.Status != serf.StatusAlive || meta.Datacenter != s.config.Datacenter {
 			continue
 		}
-		if inWAN[gossip.WANName(meta.Name, meta.Datacenter)] || meta.WANJoinPort == 0 {
+		if meta.Name == s.config.NodeName || meta.WANJoinPort == 0 {
+			continue
+		}
+		member := inWAN[gossip.WANName(meta.Name, meta.Datacenter)]
+		if member && !all {
 			continue
 		}
 		addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(meta.WANJoinPort))
 		if _, err := s.serfWAN.Join([]string{addr}, s.config.SerfWANDefaultPort); err != nil {
 			s.logger.Debug("flood join to wan failed", "server", meta.Name, "addr", addr, "error", err)
+			continue
+		}
+		if member {
+			s.logger.Debug("exchanged wan state with server", "server", meta.Name, "addr", addr)
 			continue
 		}
 		s.logger.Info("flood-joined server to the wan pool", "server", meta.Name, "addr", addr)
