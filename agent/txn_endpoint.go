@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/meridian-sd/meridian/server"
 	"github.com/meridian-sd/meridian/structs"
@@ -61,7 +62,9 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 		if err := a.RPC("Txn.Read", args, &rout); err != nil {
 			return nil, err
 		}
-		setMeta(resp, &rout.QueryMeta)
+		// Not a blocking query: only leader knowledge, as Consul's.
+		resp.Header().Set("X-Consul-KnownLeader", strconv.FormatBool(rout.KnownLeader))
+		resp.Header().Set("X-Consul-LastContact", strconv.FormatInt(rout.LastContact.Milliseconds(), 10))
 		out = rout.TxnResponse
 	} else {
 		args := &structs.TxnRequest{Datacenter: a.parseDC(req), Ops: ops}
