@@ -373,6 +373,39 @@ func TestSessionInvalidation(t *testing.T) {
 		}
 	})
 
+	t.Run("service check turns critical", func(t *testing.T) {
+		reg := func(status string) {
+			t.Helper()
+			_, err := cat.Register(&api.CatalogRegistration{
+				Node: "svc-node", Address: "10.9.9.10",
+				Service: &api.AgentService{ID: "web1", Service: "web", Port: 80},
+				Checks: api.HealthChecks{
+					{Node: "svc-node", CheckID: structs.SerfCheckID, Name: "Serf Health Status", Status: api.HealthPassing},
+					{Node: "svc-node", CheckID: "web-alive", Name: "web", ServiceID: "web1", Status: status},
+				},
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		reg(api.HealthPassing)
+		// As in Consul, service checks come on top of the default
+		// serfHealth node check.
+		id, _, err := sess.Create(&api.SessionEntry{Node: "svc-node", ServiceChecks: []api.ServiceCheck{{ID: "web-alive"}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _, err := sess.Info(id, nil)
+		if err != nil || info == nil || len(info.ServiceChecks) != 1 || info.ServiceChecks[0].ID != "web-alive" ||
+			!reflect.DeepEqual(info.NodeChecks, []string{structs.SerfCheckID}) {
+			t.Fatalf("session = %+v, %v", info, err)
+		}
+		reg(api.HealthCritical)
+		if info, _, err := sess.Info(id, nil); err != nil || info != nil {
+			t.Fatalf("session after its service check turned critical = %+v, %v", info, err)
+		}
+	})
+
 	t.Run("release keeps the value", func(t *testing.T) {
 		id, _, err := sess.Create(nil, nil)
 		if err != nil {
