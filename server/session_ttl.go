@@ -123,6 +123,10 @@ func (s *Server) invalidateSession(id string) {
 	if !s.IsLeader() || s.ctx.Err() != nil {
 		return
 	}
+	// Already gone (its node failed, a check went critical): no entry.
+	if _, sess, err := s.fsm.State().SessionGet(nil, id); err == nil && sess == nil {
+		return
+	}
 	req := &structs.SessionRequest{Datacenter: s.config.Datacenter, Op: structs.SessionDestroy, Session: structs.Session{ID: id}}
 	if _, err := s.raftApply(structs.SessionRequestType, req); err != nil {
 		s.logger.Error("invalidate expired session", "session", id, "error", err)
