@@ -196,7 +196,7 @@ func TestKVLinearizableUnderRestarts(t *testing.T) {
 		numKeys    = 4
 		numClients = 6
 		runFor     = 15 * time.Second
-		maxOps     = 6000
+		maxOps     = 12000
 	)
 	servers := startCluster(t, "dc1", 3)
 	c := &linCluster{t: t, servers: servers}
