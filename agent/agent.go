@@ -392,9 +392,14 @@ func (a *Agent) Shutdown() error {
 	a.shutdownOnce.Do(func() {
 		a.logger.Info("agent shutting down")
 		a.cancel()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Requests get a moment to finish; blocking queries would hold
+		// shutdown for their whole wait, so what is left is cut off (its
+		// RPC fails once the server or client below stops).
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		for _, srv := range a.httpServers {
-			srv.Shutdown(ctx)
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+			}
 		}
 		cancel()
 		if a.dns != nil {
