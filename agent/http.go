@@ -129,6 +129,10 @@ func (a *Agent) wrap(methods string, fn handlerFunc) http.Handler {
 			writeText(resp, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", req.Method))
 			return
 		}
+		if err := refuseFilter(req); err != nil {
+			a.writeError(resp, req, err)
+			return
+		}
 		start := time.Now()
 		obj, err := fn(resp, req)
 		a.logger.Debug("request complete", "method", req.Method, "url", req.URL.String(), "duration", time.Since(start))
@@ -160,6 +164,22 @@ func (a *Agent) wrap(methods string, fn handlerFunc) http.Handler {
 		resp.Header().Set("Content-Type", "application/json")
 		resp.Write(buf)
 	})
+}
+
+// errFilterUnsupported refuses Consul's ?filter= expressions. Meridian
+// does not evaluate them, and answering with the unfiltered result would
+// hand the caller data it believes filtered.
+var errFilterUnsupported = badRequest("Filter expressions (?filter=) are not supported by Meridian")
+
+// refuseFilter fails a request that carries a non-empty ?filter=, on any
+// endpoint (Consul takes it on most reads).
+func refuseFilter(req *http.Request) error {
+	for _, v := range req.URL.Query()["filter"] {
+		if v != "" {
+			return errFilterUnsupported
+		}
+	}
+	return nil
 }
 
 // rawResponse is written as it is (for ?raw KV reads).
