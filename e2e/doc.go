@@ -15,9 +15,11 @@
 //	50-59   encrypt_test.go      gossip encryption
 //	60-79   raft_test.go         leader failover, restarts, bootstrap-expect
 //	80-99   catalog_test.go      catalog, health and status through the API client
-//	100-139 measure_test.go      figures, run with MERIDIAN_MEASURE=1
+//	100-139 multidc_test.go      three datacenters behind delaying relays (relays on 127.1.n.x)
 //	140-149 kv_test.go           KV, sessions and locks: SIGKILL of a lock holder, restarts
-//	150-254 free
+//	150-199 free
+//	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
+//	220-254 free
 //
 // MERIDIAN_E2E_NET=n moves every host to 127.0.n.x, so that two runs of the
 // suite on one machine do not collide. MERIDIAN_E2E_LOG_LEVEL sets the

@@ -173,6 +173,9 @@ type agentOpts struct {
 	// NoWait returns as soon as the process runs, without waiting for the
 	// HTTP API.
 	NoWait bool
+	// DefaultTimings leaves out the fast gossip and Raft timings, for
+	// figures taken with the defaults an operator gets.
+	DefaultTimings bool
 }
 
 // cluster owns a set of agent processes on a range of loopback hosts.
@@ -248,7 +251,11 @@ func (c *cluster) startOn(h string, opts agentOpts) *agentProc {
 		LANAddr:    net.JoinHostPort(h, strconv.Itoa(p.SerfLAN)),
 		WANAddr:    net.JoinHostPort(h, strconv.Itoa(p.SerfWAN)),
 	}
-	if err := os.WriteFile(a.ConfigFile, []byte(fastHCL+opts.HCL), 0o600); err != nil {
+	hcl := fastHCL + opts.HCL
+	if opts.DefaultTimings {
+		hcl = opts.HCL
+	}
+	if err := os.WriteFile(a.ConfigFile, []byte(hcl), 0o600); err != nil {
 		c.t.Fatalf("agent config: %v", err)
 	}
 	a.args = []string{
@@ -353,6 +360,8 @@ type agentProc struct {
 	exitCode int
 	starts   int
 	started  time.Time
+	// readyAfter is how long the last start took to answer HTTP.
+	readyAfter time.Duration
 }
 
 // launch starts the process with the agent's flags plus extra.
@@ -454,14 +463,23 @@ func (a *agentProc) waitReady() time.Duration {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return time.Since(started)
+				d := time.Since(started)
+				a.mu.Lock()
+				a.readyAfter = d
+				a.mu.Unlock()
+				return d
 			}
 			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		// Poll finely at first: the figures use this time.
+		every := pollEvery
+		if time.Since(started) < 2*time.Second {
+			every = 2 * time.Millisecond
 		}
 		select {
 		case <-exited:
 			a.c.t.Fatalf("agent %s exited with code %d before its API answered:\n%s", a.Name, a.ExitCode(), a.logTail(40))
-		case <-time.After(pollEvery):
+		case <-time.After(every):
 		}
 		if time.Now().After(deadline) {
 			a.c.t.Fatalf("agent %s: API at %s not ready after %s: %v", a.Name, a.HTTPAddr, readyTimeout, err)
