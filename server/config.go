@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/structs"
 )
 
 // Config configures a Server. DefaultConfig returns it fully populated;
@@ -63,6 +64,10 @@ type Config struct {
 	// LeaveDrainTime is how long a leaving server waits for its removal
 	// from the Raft configuration. Default 5s.
 	LeaveDrainTime time.Duration
+	// FederationProbeInterval is how often the server asks every remote
+	// datacenter for its leader, so the federation view is current even for
+	// datacenters nobody has sent a request to. Default 10s.
+	FederationProbeInterval time.Duration
 	// FloodInterval is how often servers check that every server of their
 	// datacenter is in the WAN pool. Default 60s.
 	FloodInterval time.Duration
@@ -74,6 +79,18 @@ type Config struct {
 	TombstoneTTLGranularity time.Duration
 	// SessionTTLMin is the smallest session TTL accepted. Default 10s.
 	SessionTTLMin time.Duration
+
+	// DefaultQueryTime is how long a blocking query waits when it names no
+	// wait (default_query_time). Default structs.DefaultQueryTime, 5m.
+	DefaultQueryTime time.Duration
+	// MaxQueryTime caps the wait of a blocking query (max_query_time);
+	// up to a structs.JitterFraction of the wait is added to it. Default
+	// structs.MaxQueryTime, 10m.
+	MaxQueryTime time.Duration
+	// KVMaxValueSize is the largest KV value, in bytes, a write may carry
+	// (limits.kv_max_value_size), in KVS.Apply and in transactions.
+	// Default structs.MaxKVSize, 512 KiB.
+	KVMaxValueSize int
 
 	// CoordinateUpdatePeriod is how often the leader writes queued
 	// coordinate updates. Default 5s.
@@ -108,9 +125,13 @@ func DefaultConfig() *Config {
 		CrossDCTimeout:             10 * time.Second,
 		LeaveDrainTime:             5 * time.Second,
 		FloodInterval:              60 * time.Second,
+		FederationProbeInterval:    10 * time.Second,
 		TombstoneTTL:               15 * time.Minute,
 		TombstoneTTLGranularity:    30 * time.Second,
 		SessionTTLMin:              10 * time.Second,
+		DefaultQueryTime:           structs.DefaultQueryTime,
+		MaxQueryTime:               structs.MaxQueryTime,
+		KVMaxValueSize:             structs.MaxKVSize,
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
 		CoordinateUpdateMaxBatches: 5,
@@ -147,6 +168,25 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server config: rpc address is empty")
 	case c.RaftConfig == nil:
 		return fmt.Errorf("server config: raft config is nil")
+	case c.DefaultQueryTime <= 0 || c.MaxQueryTime <= 0:
+		return fmt.Errorf("server config: default query time %s and max query time %s must be positive", c.DefaultQueryTime, c.MaxQueryTime)
+	case c.DefaultQueryTime > c.MaxQueryTime:
+		return fmt.Errorf("server config: default query time %s exceeds max query time %s", c.DefaultQueryTime, c.MaxQueryTime)
+	case c.KVMaxValueSize <= 0:
+		return fmt.Errorf("server config: kv max value size must be positive, got %d", c.KVMaxValueSize)
 	}
 	return nil
+}
+
+// queryWait is how long a blocking query that asked for requested waits,
+// before jitter: DefaultQueryTime when it asked for nothing, at most
+// MaxQueryTime.
+func (c *Config) queryWait(requested time.Duration) time.Duration {
+	switch {
+	case requested <= 0:
+		return c.DefaultQueryTime
+	case requested > c.MaxQueryTime:
+		return c.MaxQueryTime
+	}
+	return requested
 }

@@ -41,7 +41,7 @@ func (c *Coordinate) Update(args *structs.CoordinateUpdateRequest, reply *struct
 // ListDatacenters returns the WAN coordinates of every DC's servers.
 func (c *Coordinate) ListDatacenters(args *struct{}, reply *[]structs.DatacenterMap) error {
 	byDC := make(map[string]*structs.DatacenterMap)
-	wan := c.s.serfWAN.Serf()
+	wan := c.s.wan().Serf()
 	for _, m := range wan.Members() {
 		meta, ok := gossip.IsServer(m)
 		if !ok {

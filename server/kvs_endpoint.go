@@ -27,7 +27,7 @@ func (k *KVS) Apply(args *structs.KVSRequest, reply *bool) error {
 	if done, err := k.s.forward("KVS.Apply", args, args, reply); done {
 		return err
 	}
-	if err := validateKVSOp(args.Op, &args.DirEnt); err != nil {
+	if err := validateKVSOp(args.Op, &args.DirEnt, k.s.config.KVMaxValueSize); err != nil {
 		return err
 	}
 	if args.Op == structs.KVSLock {
@@ -71,9 +71,10 @@ func (s *Server) lockPreCheck(e *structs.DirEntry) (bool, error) {
 	return true, nil
 }
 
-// validateKVSOp checks a KV write before it reaches Raft. Its texts start
-// with "missing" or "invalid" so that the HTTP layer answers 400.
-func validateKVSOp(op structs.KVSOp, e *structs.DirEntry) error {
+// validateKVSOp checks a KV write before it reaches Raft; a value may hold
+// at most maxValue bytes. Its texts start with "missing" or "invalid" so
+// that the HTTP layer answers 400.
+func validateKVSOp(op structs.KVSOp, e *structs.DirEntry, maxValue int) error {
 	switch op {
 	case structs.KVSSet, structs.KVSCAS, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSLock, structs.KVSUnlock:
 		if e.Key == "" {
@@ -83,8 +84,8 @@ func validateKVSOp(op structs.KVSOp, e *structs.DirEntry) error {
 	default:
 		return fmt.Errorf("invalid kv operation %q", op)
 	}
-	if len(e.Value) > structs.MaxKVSize {
-		return fmt.Errorf("invalid value for key %q: %d bytes is larger than the %d byte limit", e.Key, len(e.Value), structs.MaxKVSize)
+	if len(e.Value) > maxValue {
+		return fmt.Errorf("invalid value for key %q: %d bytes is larger than the %d byte limit", e.Key, len(e.Value), maxValue)
 	}
 	if (op == structs.KVSLock || op == structs.KVSUnlock) && e.Session == "" {
 		return fmt.Errorf("missing session: %s of key %q needs a session", op, e.Key)

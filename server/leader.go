@@ -159,12 +159,54 @@ func (s *Server) reconcileOne(m serf.Member) {
 }
 
 func (s *Server) handleAliveMember(m serf.Member) error {
-	if meta, ok := gossip.IsServer(m); ok {
+	meta, isServer := gossip.IsServer(m)
+	if isServer {
 		if err := s.joinRaftPeer(meta); err != nil {
 			return err
 		}
 	}
-	return s.ensureSerfCheck(m, structs.HealthPassing, structs.SerfCheckAliveOutput)
+	if err := s.ensureSerfCheck(m, structs.HealthPassing, structs.SerfCheckAliveOutput); err != nil {
+		return err
+	}
+	if isServer {
+		return s.ensureConsulService(m, meta)
+	}
+	return nil
+}
+
+// ensureConsulService registers the "consul" service of a server, as
+// Consul's leader does, so that servers are found through the catalog
+// (`consul.service.consul`, /v1/catalog/service/consul).
+func (s *Server) ensureConsulService(m serf.Member, meta *gossip.ServerMeta) error {
+	want := &structs.NodeService{
+		ID:      structs.ConsulServiceID,
+		Service: structs.ConsulServiceName,
+		Port:    meta.Addr.Port,
+		Weights: structs.Weights{Passing: 1, Warning: 1},
+		Meta: map[string]string{
+			"raft_version":          m.Tags[gossip.TagRaftVsn],
+			"serf_protocol_current": m.Tags[gossip.TagVsn],
+			"serf_protocol_min":     m.Tags[gossip.TagVsnMin],
+			"serf_protocol_max":     m.Tags[gossip.TagVsnMax],
+			"version":               meta.Build,
+		},
+		Tags: []string{},
+	}
+	_, services, err := s.fsm.State().NodeServices(nil, m.Name)
+	if err != nil {
+		return err
+	}
+	if services != nil {
+		if have, ok := services.Services[structs.ConsulServiceID]; ok && have.IsSame(want) {
+			return nil
+		}
+	}
+	req := &structs.RegisterRequest{
+		Datacenter: s.config.Datacenter, Node: m.Name, Address: m.Addr.String(),
+		Service: want, SkipNodeUpdate: true,
+	}
+	_, err = s.raftApply(structs.RegisterRequestType, req)
+	return err
 }
 
 func (s *Server) handleFailedMember(m serf.Member) error {

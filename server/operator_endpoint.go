@@ -96,15 +96,21 @@ func (o *Operator) FederationStatus(args *structs.DCSpecificRequest, reply *[]st
 	out := []structs.FederationDC{}
 	for _, st := range o.s.router.Status() {
 		fd := structs.FederationDC{
-			Datacenter:    st.Datacenter,
-			Local:         st.Datacenter == o.s.config.Datacenter,
-			ServersKnown:  st.ServersKnown,
-			ServersAlive:  st.ServersAlive,
-			Servers:       st.Servers,
-			LeaderKnown:   st.LeaderOK,
-			LastContact:   st.LastContact,
-			LastError:     st.LastError,
-			LastErrorTime: st.LastErrorTime,
+			Datacenter:   st.Datacenter,
+			Local:        st.Datacenter == o.s.config.Datacenter,
+			ServersKnown: st.ServersKnown,
+			ServersAlive: st.ServersAlive,
+			Servers:      st.Servers,
+			LeaderKnown:  st.LeaderOK,
+			LastError:    st.LastError,
+		}
+		if !st.LastContact.IsZero() {
+			t := st.LastContact
+			fd.LastContact = &t
+		}
+		if !st.LastErrorTime.IsZero() {
+			t := st.LastErrorTime
+			fd.LastErrorTime = &t
 		}
 		var rtts []time.Duration
 		for _, m := range st.Servers {
@@ -116,17 +122,19 @@ func (o *Operator) FederationStatus(args *structs.DCSpecificRequest, reply *[]st
 			sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
 			fd.MedianRTT = structs.Duration(rtts[len(rtts)/2])
 		}
-		if fd.Local {
+		switch {
+		case fd.Local:
+			now := time.Now()
 			fd.LeaderKnown = o.s.raft.Leader() != ""
-			fd.LastContact = time.Now()
-			fd.LastError = ""
-			fd.LastErrorTime = time.Time{}
+			fd.LastContact = &now
+			fd.LastError, fd.LastErrorTime = "", nil
 			fd.MedianRTT = 0
-		}
-		fd.Reachable = fd.ServersAlive > 0 && (fd.Local || !fd.LastContact.IsZero() && !fd.LastErrorTime.After(fd.LastContact))
-		if !fd.Local && fd.LastContact.IsZero() && fd.LastErrorTime.IsZero() {
-			// Never asked yet: judge by gossip alone.
+			fd.Reachable = true
+		case fd.LastContact == nil && fd.LastErrorTime == nil:
+			// Not probed yet: judge by gossip alone.
 			fd.Reachable = fd.ServersAlive > 0
+		default:
+			fd.Reachable = fd.LastContact != nil && (fd.LastErrorTime == nil || !fd.LastErrorTime.After(*fd.LastContact))
 		}
 		out = append(out, fd)
 	}

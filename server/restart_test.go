@@ -24,7 +24,7 @@ func identityOf(s *Server) serverIdentity {
 		name: s.config.NodeName, id: s.config.NodeID, dc: s.config.Datacenter, dataDir: s.config.DataDir,
 		bootstrap: s.config.Bootstrap, bootstrapExpect: s.config.BootstrapExpect,
 		rpcPort: s.RPCAddr().Port,
-		lanPort: int(s.serfLAN.LocalMember().Port), wanPort: int(s.serfWAN.LocalMember().Port),
+		lanPort: int(s.serfLAN.LocalMember().Port), wanPort: int(s.wan().LocalMember().Port),
 	}
 }
 

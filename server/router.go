@@ -83,6 +83,14 @@ func (r *Router) AddServer(m serf.Member) {
 	rs.failed = m.Status == serf.StatusFailed
 }
 
+// Reset forgets every server but self (a server that left the WAN pool).
+func (r *Router) Reset(self serf.Member) {
+	r.mu.Lock()
+	r.dcs = make(map[string]*dcRoute)
+	r.mu.Unlock()
+	r.AddServer(self)
+}
+
 // FailServer marks a member failed by gossip; it stays routable.
 func (r *Router) FailServer(m serf.Member) {
 	r.mu.Lock()
@@ -181,11 +189,11 @@ func (r *Router) Route(dc string, local *coordinate.Coordinate, coord CoordFunc)
 	return out, true
 }
 
-// NoteResult records the outcome of a forwarded RPC to a server of dc:
-// reached says whether the server answered at all (only an unreachable
-// server is tried after the others for a while); err is the error, if any,
-// kept for the federation view; leaderOK says whether the answer came with
-// a leader behind it.
+// NoteResult records the outcome of a forwarded RPC to a server of dc.
+// reached says whether the server answered at all (an unreachable server is
+// tried after the others for a while); leaderOK whether the answer came from
+// a server that knows a leader; err is the error, if any, kept for the
+// federation view until the next answer.
 func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -198,9 +206,9 @@ func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK
 	if srv != nil {
 		rs = route.servers[gossip.WANName(srv.Name, dc)]
 	}
+	route.leaderOK = reached && leaderOK
 	if reached {
 		route.lastContact = now
-		route.leaderOK = leaderOK
 		if rs != nil {
 			rs.rpcFailedAt = time.Time{}
 		}
@@ -210,6 +218,9 @@ func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK
 	if err != nil {
 		route.lastError = err.Error()
 		route.lastErrorAt = now
+	} else if reached {
+		route.lastError = ""
+		route.lastErrorAt = time.Time{}
 	}
 }
 

@@ -83,7 +83,11 @@ func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply 
 	}
 }
 
-// forwardDC sends the request to a server of another datacenter.
+// forwardDC sends the request to a server of another datacenter. Servers
+// are tried in the router's order within one cross-DC deadline: the next
+// one after a failure to reach a server (even a dial timeout, which leaves
+// the request unsent), and after a read that broke off; never after a write
+// that may have been applied.
 func (s *Server) forwardDC(method, dc string, args, reply any) error {
 	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
 	if !ok {
@@ -92,11 +96,14 @@ func (s *Server) forwardDC(method, dc string, args, reply any) error {
 	if len(servers) == 0 {
 		return structs.ErrDCNoServers
 	}
+	info, _ := args.(structs.RPCInfo)
+	isRead := info != nil && info.IsRead()
+	deadline := time.Now().Add(s.config.CrossDCTimeout + s.blockingTime(args))
 	var lastErr error
 	for _, srv := range servers {
-		timeout := s.config.CrossDCTimeout + s.blockingTime(args)
-		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		ctx, cancel := context.WithDeadline(s.ctx, deadline)
 		err := s.connPool.RPC(ctx, dc, srv.Addr, method, args, reply)
+		spent := ctx.Err() != nil
 		cancel()
 		if err == nil || rpc.IsRemoteError(err) {
 			err = rpc.MapRemoteError(err)
@@ -105,21 +112,46 @@ func (s *Server) forwardDC(method, dc string, args, reply any) error {
 			if errors.Is(err, structs.ErrNoLeader) {
 				s.router.NoteResult(dc, srv, true, false, err)
 			} else {
-				s.router.NoteResult(dc, srv, true, true, nil)
+				s.router.NoteResult(dc, srv, true, err != nil || replyKnowsLeader(reply), nil)
 			}
 			return err
 		}
 		s.router.NoteResult(dc, srv, false, false, err)
-		if !rpc.CanRetry(args, err) {
-			// A write that may have been applied, or a call whose time is
-			// spent: trying another server would be wrong.
+		lastErr = err
+		var ce *rpc.CallError
+		if errors.As(err, &ce) && ce.Sent && !isRead {
+			// A write that may have been applied: trying another server
+			// could apply it twice.
 			return err
 		}
+		if spent || s.ctx.Err() != nil {
+			break
+		}
 		s.logger.Debug("forward to remote dc failed, trying next server", "dc", dc, "server", srv.Name, "error", err)
-		lastErr = err
 	}
 	s.logger.Warn("no server of remote datacenter answered", "dc", dc, "error", lastErr)
 	return structs.ErrDCNoServers
+}
+
+// replyKnowsLeader reads, from a successful reply, whether the answering
+// server knew a leader: from the QueryMeta of reads, from the address of
+// Status.Leader; a write that succeeded had one.
+func replyKnowsLeader(reply any) bool {
+	if addr, ok := reply.(*string); ok {
+		return *addr != ""
+	}
+	v := reflect.ValueOf(reply)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("QueryMeta"); f.IsValid() {
+			if m, ok := f.Interface().(structs.QueryMeta); ok {
+				return m.KnownLeader
+			}
+		}
+	}
+	return true
 }
 
 func (s *Server) blockingTime(args any) time.Duration {
@@ -138,10 +170,7 @@ func (s *Server) blockingTime(args any) time.Duration {
 	if !ok || q.MinQueryIndex == 0 {
 		return 0
 	}
-	wait := q.MaxQueryTime
-	if wait <= 0 || wait > structs.MaxQueryTime {
-		wait = structs.DefaultQueryTime
-	}
+	wait := s.config.queryWait(q.MaxQueryTime)
 	return wait + wait/structs.JitterFraction
 }
 
@@ -150,7 +179,7 @@ func (s *Server) rpcTimeout(args any) time.Duration {
 }
 
 func (s *Server) wanCoordinate() *coordinate.Coordinate {
-	c, err := s.serfWAN.Serf().GetCoordinate()
+	c, err := s.wan().Serf().GetCoordinate()
 	if err != nil {
 		return nil
 	}
@@ -158,7 +187,7 @@ func (s *Server) wanCoordinate() *coordinate.Coordinate {
 }
 
 func (s *Server) wanCoordinateOf(member string) (*coordinate.Coordinate, bool) {
-	return s.serfWAN.Serf().GetCachedCoordinate(member)
+	return s.wan().Serf().GetCachedCoordinate(member)
 }
 
 // raftApply writes an entry through Raft and returns the FSM's response.
@@ -186,7 +215,9 @@ type queryFn func(ws memdb.WatchSet, st *state.Store) error
 
 // blockingQuery runs fn, and when the request carries an index, runs it
 // again each time something it read changes until the result's index
-// passes the request's, or the wait (clamped, plus jitter) is over.
+// passes the request's, or the wait is over: the request's, or
+// DefaultQueryTime when it names none, capped at MaxQueryTime, plus up to
+// a JitterFraction of it.
 func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMeta, fn queryFn) error {
 	if opts.RequireConsistent {
 		if err := s.consistentRead(); err != nil {
@@ -195,13 +226,7 @@ func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMe
 	}
 	var deadline time.Time
 	if opts.MinQueryIndex > 0 {
-		wait := opts.MaxQueryTime
-		if wait <= 0 {
-			wait = structs.DefaultQueryTime
-		}
-		if wait > structs.MaxQueryTime {
-			wait = structs.MaxQueryTime
-		}
+		wait := s.config.queryWait(opts.MaxQueryTime)
 		wait += time.Duration(rand.Int64N(int64(wait/structs.JitterFraction) + 1))
 		deadline = time.Now().Add(wait)
 	}

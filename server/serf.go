@@ -131,7 +131,7 @@ func (s *Server) floodLoop(ctx context.Context) {
 // another datacenter that is not in seen, and adds them to seen.
 func (s *Server) newRemoteServers(seen map[string]bool) bool {
 	fresh := false
-	for _, m := range s.serfWAN.Members() {
+	for _, m := range s.wan().Members() {
 		meta, ok := gossip.IsServer(m)
 		if !ok || m.Status != serf.StatusAlive || meta.Datacenter == s.config.Datacenter || seen[m.Name] {
 			continue
@@ -150,11 +150,11 @@ func (s *Server) newRemoteServers(seen map[string]bool) bool {
 // retransmissions to random members, all spent in one round in a small
 // pool), leaving the rest to the WAN push/pull every minute.
 func (s *Server) floodJoin(all bool) {
-	if s.leaving.Load() {
+	if s.leaving.Load() || s.wanLeft.Load() {
 		return
 	}
 	inWAN := make(map[string]bool)
-	for _, m := range s.serfWAN.Members() {
+	for _, m := range s.wan().Members() {
 		if m.Status == serf.StatusAlive || m.Status == serf.StatusFailed {
 			inWAN[m.Name] = true
 		}
@@ -175,7 +175,7 @@ func (s *Server) floodJoin(all bool) {
 			continue
 		}
 		addr := net.JoinHostPort(m.Addr.String(), strconv.Itoa(meta.WANJoinPort))
-		if _, err := s.serfWAN.Join([]string{addr}, s.config.SerfWANDefaultPort); err != nil {
+		if _, err := s.wan().Join([]string{addr}, s.config.SerfWANDefaultPort); err != nil {
 			s.logger.Debug("flood join to wan failed", "server", meta.Name, "addr", addr, "error", err)
 			continue
 		}

@@ -38,7 +38,13 @@ type Server struct {
 	logger hclog.Logger
 
 	serfLAN *gossip.Pool
-	serfWAN *gossip.Pool
+	// wanPool is replaced when a server that left the WAN pool joins it
+	// again; read it through wan().
+	wanPool atomic.Pointer[gossip.Pool]
+	// wanLeft is set by LeaveWAN until the next JoinWAN.
+	wanLeft atomic.Bool
+	// wanLock serialises leaving and rejoining the WAN pool.
+	wanLock sync.Mutex
 
 	fsm           *FSM
 	raft          *raft.Raft
@@ -132,6 +138,7 @@ func NewServer(cfg *Config) (*Server, error) {
 
 	s.goLoop(s.monitorLeadership)
 	s.goLoop(s.floodLoop)
+	s.goLoop(s.federationProbe)
 	s.goLoop(s.bootstrapLoop)
 	s.triggerBootstrap()
 	return s, nil
@@ -182,6 +189,9 @@ func (s *Server) setupRPC() error {
 	pc := rpc.DefaultConnPoolConfig()
 	pc.Logger = s.logger.Named("pool")
 	pc.RPCTimeout = s.config.RPCTimeout
+	// A server that does not answer a dial is given up on quickly, so a
+	// forwarded request still has time for the next one.
+	pc.DialTimeout = 3 * time.Second
 	if s.connPool, err = rpc.NewConnPool(pc); err != nil {
 		return fmt.Errorf("create connection pool: %w", err)
 	}
@@ -271,7 +281,39 @@ func (s *Server) setupRaft() error {
 func (s *Server) setupSerf() error {
 	// The WAN pool starts first so that its real port (the configured one
 	// may be 0) can go into the LAN tags for flood joins.
-	var err error
+	wan, err := s.createWAN()
+	if err != nil {
+		return err
+	}
+	s.router.AddServer(wan.LocalMember())
+
+	lan := s.config.SerfLAN
+	lan.NodeName = s.config.NodeName
+	lan.Datacenter = s.config.Datacenter
+	lan.WAN = false
+	lan.Tags = gossip.Tags(gossip.TagsConfig{
+		NodeID:          s.config.NodeID,
+		Datacenter:      s.config.Datacenter,
+		Server:          true,
+		ServerPort:      s.config.RPCAdvertise.Port,
+		Bootstrap:       s.config.Bootstrap,
+		BootstrapExpect: s.config.BootstrapExpect,
+		WANJoinPort:     wan.BindPort(),
+	})
+	lan.Logger = s.logger.Named("lan")
+	lan.OnEvent = s.lanEvent
+	if s.config.DataDir != "" {
+		lan.DataDir = filepath.Join(s.config.DataDir, "serf")
+	}
+	if s.serfLAN, err = gossip.Create(lan); err != nil {
+		return err
+	}
+	s.addLocalServer(s.serfLAN.LocalMember())
+	return nil
+}
+
+// createWAN starts this server's WAN pool and makes it current.
+func (s *Server) createWAN() (*gossip.Pool, error) {
 	wan := s.config.SerfWAN
 	wan.NodeName = gossip.WANName(s.config.NodeName, s.config.Datacenter)
 	wan.Datacenter = s.config.Datacenter
@@ -289,35 +331,18 @@ func (s *Server) setupSerf() error {
 	if s.config.DataDir != "" {
 		wan.DataDir = filepath.Join(s.config.DataDir, "serf")
 	}
-	if s.serfWAN, err = gossip.Create(wan); err != nil {
-		return err
+	pool, err := gossip.Create(wan)
+	if err != nil {
+		return nil, err
 	}
-	s.router.AddServer(s.serfWAN.LocalMember())
-
-	lan := s.config.SerfLAN
-	lan.NodeName = s.config.NodeName
-	lan.Datacenter = s.config.Datacenter
-	lan.WAN = false
-	lan.Tags = gossip.Tags(gossip.TagsConfig{
-		NodeID:          s.config.NodeID,
-		Datacenter:      s.config.Datacenter,
-		Server:          true,
-		ServerPort:      s.config.RPCAdvertise.Port,
-		Bootstrap:       s.config.Bootstrap,
-		BootstrapExpect: s.config.BootstrapExpect,
-		WANJoinPort:     s.serfWAN.BindPort(),
-	})
-	lan.Logger = s.logger.Named("lan")
-	lan.OnEvent = s.lanEvent
-	if s.config.DataDir != "" {
-		lan.DataDir = filepath.Join(s.config.DataDir, "serf")
-	}
-	if s.serfLAN, err = gossip.Create(lan); err != nil {
-		return err
-	}
-	s.addLocalServer(s.serfLAN.LocalMember())
-	return nil
+	// The bind port may have been 0: rejoins must reuse the real one.
+	s.config.SerfWAN.BindPort = pool.BindPort()
+	s.wanPool.Store(pool)
+	return pool, nil
 }
+
+// wan returns the current WAN pool.
+func (s *Server) wan() *gossip.Pool { return s.wanPool.Load() }
 
 // Shutdown stops the server without leaving; it is idempotent.
 func (s *Server) Shutdown() error {
@@ -327,8 +352,8 @@ func (s *Server) Shutdown() error {
 		if s.serfLAN != nil {
 			s.serfLAN.Shutdown()
 		}
-		if s.serfWAN != nil {
-			s.serfWAN.Shutdown()
+		if p := s.wan(); p != nil {
+			p.Shutdown()
 		}
 		if s.raft != nil {
 			if err := s.raft.Shutdown().Error(); err != nil {
@@ -371,7 +396,7 @@ func (s *Server) Leave() error {
 			s.logger.Error("remove self from raft", "error", err)
 		}
 	}
-	if err := s.serfWAN.Leave(); err != nil {
+	if err := s.wan().Leave(); err != nil {
 		s.logger.Error("leave wan pool", "error", err)
 	}
 	if err := s.serfLAN.Leave(); err != nil {
@@ -393,7 +418,46 @@ func (s *Server) Leave() error {
 }
 
 // LeaveWAN leaves only the WAN pool.
-func (s *Server) LeaveWAN() error { return s.serfWAN.Leave() }
+//
+// The server also shuts its WAN pool down and stops advertising its WAN
+// port to its LAN peers, so that their flood joins do not pull it back in;
+// `join -wan` on it (or a restart) brings it back. Its router then knows
+// only its own datacenter.
+func (s *Server) LeaveWAN() error {
+	s.wanLock.Lock()
+	defer s.wanLock.Unlock()
+	if s.wanLeft.Load() {
+		return nil
+	}
+	pool := s.wan()
+	if err := pool.Leave(); err != nil {
+		return err
+	}
+	s.wanLeft.Store(true)
+	self := pool.LocalMember()
+	pool.Shutdown()
+	if err := s.setWANJoinPort(0); err != nil {
+		s.logger.Warn("stop advertising the wan port", "error", err)
+	}
+	s.router.Reset(self)
+	s.logger.Info("left the wan pool")
+	return nil
+}
+
+// setWANJoinPort updates the LAN tag that tells this datacenter's servers
+// where to flood-join this server into the WAN pool; 0 removes it.
+func (s *Server) setWANJoinPort(port int) error {
+	tags := make(map[string]string)
+	for k, v := range s.serfLAN.LocalMember().Tags {
+		tags[k] = v
+	}
+	if port == 0 {
+		delete(tags, gossip.TagWANJoinPort)
+	} else {
+		tags[gossip.TagWANJoinPort] = strconv.Itoa(port)
+	}
+	return s.serfLAN.Serf().SetTags(tags)
+}
 
 func (s *Server) numPeers() (int, error) {
 	f := s.raft.GetConfiguration()
@@ -435,7 +499,7 @@ func (s *Server) NodeName() string { return s.config.NodeName }
 func (s *Server) LANMembers() []serf.Member { return s.serfLAN.Members() }
 
 // WANMembers lists the WAN pool.
-func (s *Server) WANMembers() []serf.Member { return s.serfWAN.Members() }
+func (s *Server) WANMembers() []serf.Member { return s.wan().Members() }
 
 // LocalMember is this server's LAN member record.
 func (s *Server) LocalMember() serf.Member { return s.serfLAN.LocalMember() }
@@ -447,7 +511,29 @@ func (s *Server) JoinLAN(addrs []string) (int, error) {
 
 // JoinWAN joins the WAN pool through the given addresses.
 func (s *Server) JoinWAN(addrs []string) (int, error) {
-	return s.serfWAN.Join(addrs, s.config.SerfWANDefaultPort)
+	if err := s.rejoinWAN(); err != nil {
+		return 0, err
+	}
+	return s.wan().Join(addrs, s.config.SerfWANDefaultPort)
+}
+
+// rejoinWAN restarts the WAN pool of a server that left it.
+func (s *Server) rejoinWAN() error {
+	s.wanLock.Lock()
+	defer s.wanLock.Unlock()
+	if !s.wanLeft.Load() {
+		return nil
+	}
+	pool, err := s.createWAN()
+	if err != nil {
+		return fmt.Errorf("restart the wan pool: %w", err)
+	}
+	s.router.AddServer(pool.LocalMember())
+	if err := s.setWANJoinPort(pool.BindPort()); err != nil {
+		s.logger.Warn("advertise the wan port", "error", err)
+	}
+	s.wanLeft.Store(false)
+	return nil
 }
 
 // RemoveFailedNode force-leaves a member from the LAN pool, or the WAN
@@ -455,7 +541,7 @@ func (s *Server) JoinWAN(addrs []string) (int, error) {
 // of this datacenter.
 func (s *Server) RemoveFailedNode(node string, prune, wan bool) error {
 	if wan {
-		if err := s.serfWAN.RemoveFailedNode(node, prune); err != nil {
+		if err := s.wan().RemoveFailedNode(node, prune); err != nil {
 			return err
 		}
 		if prune {
@@ -468,7 +554,7 @@ func (s *Server) RemoveFailedNode(node string, prune, wan bool) error {
 	}
 	// Consul also tries the WAN name, so one force-leave clears a server
 	// from both pools.
-	_ = s.serfWAN.RemoveFailedNode(gossip.WANName(node, s.config.Datacenter), prune)
+	_ = s.wan().RemoveFailedNode(gossip.WANName(node, s.config.Datacenter), prune)
 	return nil
 }
 
@@ -476,7 +562,7 @@ func (s *Server) RemoveFailedNode(node string, prune, wan bool) error {
 func (s *Server) LANSerf() *serf.Serf { return s.serfLAN.Serf() }
 
 // WANSerf exposes the WAN serf instance.
-func (s *Server) WANSerf() *serf.Serf { return s.serfWAN.Serf() }
+func (s *Server) WANSerf() *serf.Serf { return s.wan().Serf() }
 
 // RPCAddr is the advertised server port address.
 func (s *Server) RPCAddr() *net.TCPAddr { return s.config.RPCAdvertise }
@@ -494,7 +580,7 @@ func (s *Server) Stats() map[string]map[string]string {
 		},
 		"raft":     s.raft.Stats(),
 		"serf_lan": s.serfLAN.Serf().Stats(),
-		"serf_wan": s.serfWAN.Serf().Stats(),
+		"serf_wan": s.wan().Serf().Stats(),
 	}
 	return stats
 }

@@ -72,6 +72,7 @@ func testConfig(t testing.TB, dc string) *Config {
 	cfg.RPCHoldTimeout = 2 * time.Second
 	cfg.CoordinateUpdatePeriod = 100 * time.Millisecond
 	cfg.FloodInterval = 500 * time.Millisecond
+	cfg.FederationProbeInterval = 200 * time.Millisecond
 	cfg.LeaveDrainTime = 2 * time.Second
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Output: newTestWriter(t), Level: hclog.Warn})
 	return cfg
@@ -106,7 +107,7 @@ func lanAddr(s *Server) string {
 }
 
 func wanAddr(s *Server) string {
-	m := s.serfWAN.LocalMember()
+	m := s.wan().LocalMember()
 	return fmt.Sprintf("%s:%d", m.Addr, m.Port)
 }
 

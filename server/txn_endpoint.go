@@ -18,7 +18,7 @@ func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error 
 	if done, err := t.s.forward("Txn.Apply", args, args, reply); done {
 		return err
 	}
-	if errs := validateTxnOps(args.Ops); len(errs) > 0 {
+	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {
 		reply.Errors = errs
 		return nil
 	}
@@ -43,7 +43,7 @@ func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse)
 	if done, err := t.s.forward("Txn.Read", args, args, reply); done {
 		return err
 	}
-	if errs := validateTxnOps(args.Ops); len(errs) > 0 {
+	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {
 		reply.Errors = errs
 		return nil
 	}
@@ -75,8 +75,9 @@ func (s *Server) txnLockPreCheck(ops structs.TxnOps) structs.TxnErrors {
 	return errs
 }
 
-// validateTxnOps checks every operation before anything is applied.
-func validateTxnOps(ops structs.TxnOps) structs.TxnErrors {
+// validateTxnOps checks every operation before anything is applied; a
+// value may hold at most maxValue bytes.
+func validateTxnOps(ops structs.TxnOps, maxValue int) structs.TxnErrors {
 	var errs structs.TxnErrors
 	if len(ops) > MaxTxnOps {
 		return structs.TxnErrors{{OpIndex: 0, What: fmt.Sprintf("transaction contains too many operations (%d > %d)", len(ops), MaxTxnOps)}}
@@ -93,7 +94,7 @@ func validateTxnOps(ops structs.TxnOps) structs.TxnErrors {
 			}
 		case structs.KVSGetTree:
 		case structs.KVSSet, structs.KVSCAS, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSDeleteTree, structs.KVSLock, structs.KVSUnlock:
-			if err := validateKVSOp(op.KV.Verb, &op.KV.DirEnt); err != nil {
+			if err := validateKVSOp(op.KV.Verb, &op.KV.DirEnt, maxValue); err != nil {
 				errs = append(errs, &structs.TxnError{OpIndex: i, What: err.Error()})
 			}
 		default:

@@ -219,6 +219,19 @@ func TestWANLeaveAndPrune(t *testing.T) {
 	if err := dc2.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{}, &out); err != nil {
 		t.Fatalf("dc2 after leaving the wan: %v", err)
 	}
+	if err := dc2.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc1"}, &out); !structs.IsErr(err, structs.ErrNoDCPath) {
+		t.Fatalf("dc2 out of the wan reaching dc1: %v, want %v", err, structs.ErrNoDCPath)
+	}
+	// A later join -wan brings it back.
+	if _, err := dc2.JoinWAN([]string{wanAddr(dc1)}); err != nil {
+		t.Fatalf("rejoin the wan after leaving it: %v", err)
+	}
+	waitFor(t, "dc2 back in dc1's router", 10*time.Second, func() error {
+		if !dc1.router.HasDatacenter("dc2") {
+			return fmt.Errorf("dc2 not back: %v", dc1.router.Datacenters())
+		}
+		return dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &out)
+	})
 
 	// A decommissioned dc3: its server is dead, force-leave -wan -prune
 	// purges it from every router.
@@ -247,4 +260,56 @@ func TestWANLeaveAndPrune(t *testing.T) {
 	if !structs.IsErr(err, structs.ErrNoDCPath) {
 		t.Fatalf("pruned dc3: err = %v, want %v", err, structs.ErrNoDCPath)
 	}
+}
+
+func TestFederationViewFollowsProbes(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 1)[0]
+	joinWAN(t, dc1, dc2)
+	view := func() (structs.FederationDC, error) {
+		var fed []structs.FederationDC
+		if err := dc1.RPC("Operator.FederationStatus", &structs.DCSpecificRequest{}, &fed); err != nil {
+			return structs.FederationDC{}, err
+		}
+		for _, fd := range fed {
+			if fd.Datacenter == "dc2" {
+				return fd, nil
+			}
+		}
+		return structs.FederationDC{}, fmt.Errorf("dc2 not in the view")
+	}
+	// Without any request to dc2, the probes find it and its leader.
+	waitFor(t, "dc2 reachable with a leader", 10*time.Second, func() error {
+		fd, err := view()
+		if err != nil {
+			return err
+		}
+		if !fd.Reachable || !fd.LeaderKnown || fd.LastContact == nil || fd.LastError != "" {
+			return fmt.Errorf("view %+v", fd)
+		}
+		return nil
+	})
+	cfg2 := restartConfig(t, identityOf(dc2))
+	dc2.Shutdown()
+	waitFor(t, "dead dc2 unreachable", 10*time.Second, func() error {
+		fd, err := view()
+		if err != nil {
+			return err
+		}
+		if fd.Reachable || fd.LeaderKnown || fd.LastError == "" {
+			return fmt.Errorf("view %+v", fd)
+		}
+		return nil
+	})
+	startServer(t, cfg2)
+	waitFor(t, "dc2 reachable again", 20*time.Second, func() error {
+		fd, err := view()
+		if err != nil {
+			return err
+		}
+		if !fd.Reachable || !fd.LeaderKnown || fd.LastError != "" {
+			return fmt.Errorf("view %+v", fd)
+		}
+		return nil
+	})
 }

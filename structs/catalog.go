@@ -26,6 +26,11 @@ const (
 	SerfCheckAliveOutput = "Agent alive and reachable"
 	// SerfCheckFailedOutput is its output once the member failed.
 	SerfCheckFailedOutput = "Agent not live or unreachable"
+	// ConsulServiceID and ConsulServiceName name the service the leader
+	// registers for every server (port: the server RPC port), as Consul's.
+	// Agents' anti-entropy leaves it alone.
+	ConsulServiceID   = "consul"
+	ConsulServiceName = "consul"
 	// NodeMaintCheckID is the check that puts a whole node in maintenance.
 	NodeMaintCheckID = "_node_maintenance"
 	// ServiceMaintPrefix prefixes the per-service maintenance check ID.

@@ -42,18 +42,20 @@ type FederationDC struct {
 	ServersAlive int
 	// Servers are the WAN member names.
 	Servers []string
-	// LeaderKnown is whether the last request answered had a leader behind it
-	// (for the local DC: whether a leader is known now).
+	// LeaderKnown is whether the DC's last answer came from a server that
+	// knows a leader (for the local DC: whether a leader is known now).
 	LeaderKnown bool
-	// LastContact is when a request to the DC last succeeded; zero if never.
-	LastContact time.Time `json:",omitempty"`
-	// LastError is the last error seen forwarding to the DC.
+	// LastContact is when a request to the DC last got an answer; absent
+	// if never.
+	LastContact *time.Time `json:",omitempty"`
+	// LastError is the last error seen reaching the DC, if any since the
+	// last answer.
 	LastError string `json:",omitempty"`
-	// LastErrorTime is when it was seen.
-	LastErrorTime time.Time `json:",omitempty"`
+	// LastErrorTime is when it was seen; absent with no error.
+	LastErrorTime *time.Time `json:",omitempty"`
 	// MedianRTT is the median estimated round trip to the DC's servers.
 	MedianRTT Duration
-	// Reachable summarises: some server alive and no failure since the
-	// last success.
+	// Reachable summarises: the last attempt to reach the DC got an
+	// answer (servers probe every remote DC every few seconds).
 	Reachable bool
 }

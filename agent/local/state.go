@@ -218,6 +218,9 @@ func (l *State) AddServiceWithChecks(svc *structs.NodeService, checks []*structs
 	if svc == nil || svc.ID == "" || svc.Service == "" {
 		return errors.New("a service needs an ID and a name")
 	}
+	if svc.ID == structs.ConsulServiceID {
+		return fmt.Errorf("service ID %q is reserved for the servers", svc.ID)
+	}
 	for _, c := range checks {
 		if err := validCheck(c); err != nil {
 			return err

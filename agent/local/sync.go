@@ -38,6 +38,10 @@ func (l *State) updateSyncState() error {
 	}
 
 	for id, rs := range remoteServices {
+		if id == structs.ConsulServiceID {
+			// The leader keeps the servers' "consul" service.
+			continue
+		}
 		ls := l.services[id]
 		if ls == nil {
 			// In the catalog only: remove it from there.

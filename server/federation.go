@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+// federationProbe asks every remote datacenter for its leader every
+// FederationProbeInterval. The answers (through forwardDC, which records
+// every outcome in the router) keep the federation view current, and a
+// datacenter that went away and came back is seen as reachable again
+// without waiting for a user's request to go there.
+func (s *Server) federationProbe(ctx context.Context) {
+	t := time.NewTicker(s.config.FederationProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, dc := range s.router.Datacenters() {
+			if dc == s.config.Datacenter || ctx.Err() != nil {
+				continue
+			}
+			var leader string
+			args := &structs.StatusRequest{Datacenter: dc}
+			if err := s.forwardDC("Status.Leader", dc, args, &leader); err != nil {
+				s.logger.Debug("federation probe failed", "dc", dc, "error", err)
+			}
+		}
+	}
+}
