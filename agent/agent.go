@@ -286,6 +286,13 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	if rc.SessionTTLMin > 0 {
 		sc.SessionTTLMin = rc.SessionTTLMin
 	}
+	if rc.DefaultQueryTime > 0 && rc.MaxQueryTime > 0 {
+		sc.DefaultQueryTime = rc.DefaultQueryTime
+		sc.MaxQueryTime = rc.MaxQueryTime
+	}
+	if rc.KVMaxValueSize > 0 {
+		sc.KVMaxValueSize = rc.KVMaxValueSize
+	}
 	if rc.DevMode {
 		sc.ReconcileInterval = 5 * time.Second
 		sc.CoordinateUpdatePeriod = time.Second
@@ -312,6 +319,10 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 	var err error
 	if cc.SerfLAN, err = gossipConfig(rc, false); err != nil {
 		return err
+	}
+	if rc.DefaultQueryTime > 0 && rc.MaxQueryTime > 0 {
+		cc.DefaultQueryTime = rc.DefaultQueryTime
+		cc.MaxQueryTime = rc.MaxQueryTime
 	}
 	cc.Logger = a.logger
 	if a.opts.ClientConfig != nil {

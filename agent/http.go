@@ -247,6 +247,12 @@ func (a *Agent) parseDC(req *http.Request) string {
 
 // parseQuery reads the read options every blocking endpoint takes: ?dc,
 // ?index, ?wait, ?stale, ?consistent. It returns the DC.
+//
+// A blocking query is sent with its wait resolved here: ?wait, or this
+// agent's default_query_time without one, at most its max_query_time.
+// The server clamps it again to its own limits, so it never holds the
+// query longer than this agent's RPC timeout for it expects, even when a
+// client agent's settings differ from the servers'.
 func (a *Agent) parseQuery(req *http.Request, opts *structs.QueryOptions) (string, error) {
 	q := req.URL.Query()
 	_, stale := q["stale"]
@@ -269,6 +275,15 @@ func (a *Agent) parseQuery(req *http.Request, opts *structs.QueryOptions) (strin
 			return "", badRequest("Invalid wait time %q: %v", v, err)
 		}
 		opts.MaxQueryTime = d
+	}
+	if opts.MinQueryIndex > 0 {
+		rc := a.cfg()
+		if opts.MaxQueryTime <= 0 {
+			opts.MaxQueryTime = rc.DefaultQueryTime
+		}
+		if opts.MaxQueryTime > rc.MaxQueryTime {
+			opts.MaxQueryTime = rc.MaxQueryTime
+		}
 	}
 	return a.parseDC(req), nil
 }

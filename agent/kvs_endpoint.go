@@ -23,7 +23,7 @@ import (
 // Reads are blocking queries (?index, ?wait) and take ?stale/?consistent.
 // Writes answer true or false (for cas, acquire, release and a delete with
 // cas). Bad input is HTTP 400 with a sentence; a value over
-// structs.MaxKVSize is 413.
+// limits.kv_max_value_size (default 512 KiB) is 413.
 
 // kvsEndpoint serves /v1/kv/<key> for GET, PUT and DELETE.
 func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, error) {
@@ -181,18 +181,19 @@ func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) 
 		args.DirEnt.Session = q.Get("release")
 	}
 	// Read one byte past the limit to tell "at the limit" from "over it".
+	limit := a.cfg().KVMaxValueSize
 	var buf bytes.Buffer
 	if req.Body != nil {
-		if _, err := io.Copy(&buf, io.LimitReader(req.Body, structs.MaxKVSize+1)); err != nil {
+		if _, err := io.Copy(&buf, io.LimitReader(req.Body, int64(limit)+1)); err != nil {
 			return nil, badRequest("Cannot read the request body: %v", err)
 		}
 	}
-	if buf.Len() > structs.MaxKVSize {
+	if buf.Len() > limit {
 		// Drain a bounded amount of the rest so that the client, still
 		// sending, reads the answer instead of a reset connection.
 		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
 		return nil, HTTPError{Code: http.StatusRequestEntityTooLarge,
-			Reason: fmt.Sprintf("Value is too large: the limit is %d bytes", structs.MaxKVSize)}
+			Reason: fmt.Sprintf("Value is too large: the limit is %d bytes", limit)}
 	}
 	args.DirEnt.Value = buf.Bytes()
 	var out bool

@@ -18,10 +18,11 @@ import (
 // transaction of reads only is served without Raft and takes ?stale and
 // ?consistent. The answer is {Results, Errors}: HTTP 200 when it
 // committed, 409 with the failed operations' errors when it rolled back.
-// A body that is not such an array is 400; a body over maxTxnBodySize, a
-// value over structs.MaxKVSize or more than server.MaxTxnOps operations is
-// 413. Node, Service, Check and Session operations are refused (400): only
-// KV transactions are supported.
+// A body that is not such an array is 400. As in Consul, a body or a sum of
+// values over limits.txn_max_req_len (or over limits.kv_max_value_size when
+// that is larger), a value over limits.kv_max_value_size, or more than
+// server.MaxTxnOps operations is 413. Node, Service, Check and Session
+// operations are refused (400): only KV transactions are supported.
 
 // txnOpBody is one operation of /v1/txn in Consul's shape.
 type txnOpBody struct {
@@ -41,12 +42,24 @@ type txnKVBody struct {
 	Session string
 }
 
-// maxTxnBodySize bounds the request body, as Consul's txn_max_req_len
-// default (512 KiB).
-const maxTxnBodySize = 512 * 1024
+// txnLimits are the size limits of a transaction, from the agent's
+// configuration.
+type txnLimits struct {
+	// maxValue caps one value (limits.kv_max_value_size).
+	maxValue int
+	// maxTxn caps the body and the sum of the values: txn_max_req_len, or
+	// kv_max_value_size when that is larger, as Consul keeps a raised value
+	// limit usable in a transaction.
+	maxTxn int
+}
+
+func (a *Agent) txnLimits() txnLimits {
+	rc := a.cfg()
+	return txnLimits{maxValue: rc.KVMaxValueSize, maxTxn: max(rc.TxnMaxReqLen, rc.KVMaxValueSize)}
+}
 
 func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
-	ops, writes, err := decodeTxnOps(req)
+	ops, writes, err := decodeTxnOps(req, a.txnLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -89,24 +102,24 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 	return out, nil
 }
 
-// decodeTxnOps reads and checks the body of /v1/txn; writes reports
-// whether any operation changes the store.
-func decodeTxnOps(req *http.Request) (structs.TxnOps, bool, error) {
+// decodeTxnOps reads and checks the body of /v1/txn against lim; writes
+// reports whether any operation changes the store.
+func decodeTxnOps(req *http.Request, lim txnLimits) (structs.TxnOps, bool, error) {
 	tooLarge := func(format string, args ...any) error {
 		return HTTPError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf(format, args...)}
 	}
 	if req.Body == nil {
 		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, maxTxnBodySize+1))
+	raw, err := io.ReadAll(io.LimitReader(req.Body, int64(lim.maxTxn)+1))
 	if err != nil {
 		return nil, false, badRequest("Cannot read the request body: %v", err)
 	}
-	if len(raw) > maxTxnBodySize {
+	if len(raw) > lim.maxTxn {
 		// Drain a bounded amount of the rest so that the client, still
 		// sending, reads the answer instead of a reset connection.
 		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
-		return nil, false, tooLarge("Request body is too large: the limit is %d bytes", maxTxnBodySize)
+		return nil, false, tooLarge("Request body is too large: the limit is %d bytes", lim.maxTxn)
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")
@@ -139,8 +152,8 @@ func decodeTxnOps(req *http.Request) (structs.TxnOps, bool, error) {
 			}
 			return nil, false, badRequest("Operation %d is %s operation: only KV operations are supported", i, what)
 		}
-		if len(b.KV.Value) > structs.MaxKVSize {
-			return nil, false, tooLarge("Value for key %q is too large (%d > %d bytes)", b.KV.Key, len(b.KV.Value), structs.MaxKVSize)
+		if len(b.KV.Value) > lim.maxValue {
+			return nil, false, tooLarge("Value for key %q is too large (%d > %d bytes)", b.KV.Key, len(b.KV.Value), lim.maxValue)
 		}
 		total += len(b.KV.Value)
 		if b.KV.Verb.IsWrite() {
@@ -150,8 +163,8 @@ func decodeTxnOps(req *http.Request) (structs.TxnOps, bool, error) {
 			Key: b.KV.Key, Value: b.KV.Value, Flags: b.KV.Flags, ModifyIndex: b.KV.Index, Session: b.KV.Session,
 		}}})
 	}
-	if total > structs.MaxKVSize {
-		return nil, false, tooLarge("Cumulative size of key data is too large (%d > %d bytes)", total, structs.MaxKVSize)
+	if total > lim.maxTxn {
+		return nil, false, tooLarge("Cumulative size of key data is too large (%d > %d bytes)", total, lim.maxTxn)
 	}
 	return ops, writes, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/rpc"
+	"github.com/meridian-sd/meridian/structs"
 )
 
 // Config configures a Client.
@@ -38,6 +39,14 @@ type Config struct {
 	SerfLANDefaultPort int
 	// RPCTimeout caps one RPC that is not a blocking query. Default 10s.
 	RPCTimeout time.Duration
+	// DefaultQueryTime and MaxQueryTime are the agent's
+	// default_query_time and max_query_time: the wait servers give a
+	// blocking query that names none, and its cap. The client's timeout
+	// for a blocking query is that wait plus a margin, so they should
+	// match the servers'. Defaults structs.DefaultQueryTime (5m) and
+	// structs.MaxQueryTime (10m).
+	DefaultQueryTime time.Duration
+	MaxQueryTime     time.Duration
 	// Logger receives the client's logs.
 	Logger hclog.Logger
 	// Dial replaces the TCP dialer of the RPC pool (fault injection); nil
@@ -52,6 +61,8 @@ func DefaultConfig() *Config {
 		SerfLAN:            gossip.Config{Profile: gossip.ProfileLAN, BindAddr: "0.0.0.0", BindPort: 8301},
 		SerfLANDefaultPort: 8301,
 		RPCTimeout:         10 * time.Second,
+		DefaultQueryTime:   structs.DefaultQueryTime,
+		MaxQueryTime:       structs.MaxQueryTime,
 	}
 }
 
@@ -80,6 +91,8 @@ func NewClient(cfg *Config) (*Client, error) {
 	pc := rpc.DefaultConnPoolConfig()
 	pc.Logger = c.logger.Named("pool")
 	pc.RPCTimeout = cfg.RPCTimeout
+	pc.DefaultQueryTime = cfg.DefaultQueryTime
+	pc.MaxQueryTime = cfg.MaxQueryTime
 	if cfg.Dial != nil {
 		pc.Dial = cfg.Dial
 	}

@@ -38,10 +38,18 @@ type ConnPoolConfig struct {
 	RPCTimeout time.Duration
 	// BlockingQueryMargin is added to the wait of a blocking query (a call
 	// whose args embed structs.QueryOptions with MinQueryIndex > 0) to make
-	// its timeout: the wait (MaxQueryTime, or structs.DefaultQueryTime when
-	// zero, capped at structs.MaxQueryTime) plus the server's jitter (wait /
-	// structs.JitterFraction) plus this margin. Default 60s, like Consul's.
+	// its timeout: the wait (its MaxQueryTime, or DefaultQueryTime when
+	// zero, capped at MaxQueryTime, as the server clamps it) plus the
+	// server's jitter (wait / structs.JitterFraction) plus this margin.
+	// Default 60s, like Consul's.
 	BlockingQueryMargin time.Duration
+	// DefaultQueryTime is the wait a server gives a blocking query that
+	// names none: the agent's default_query_time. Default
+	// structs.DefaultQueryTime (5m).
+	DefaultQueryTime time.Duration
+	// MaxQueryTime caps the wait a server gives a blocking query: the
+	// agent's max_query_time. Default structs.MaxQueryTime (10m).
+	MaxQueryTime time.Duration
 	// MaxIdleTime is how long a session to a server may go unused before the
 	// reaper closes it. Default 2m.
 	MaxIdleTime time.Duration
@@ -67,6 +75,8 @@ func DefaultConnPoolConfig() *ConnPoolConfig {
 		DialTimeout:         10 * time.Second,
 		RPCTimeout:          60 * time.Second,
 		BlockingQueryMargin: 60 * time.Second,
+		DefaultQueryTime:    structs.DefaultQueryTime,
+		MaxQueryTime:        structs.MaxQueryTime,
 		MaxIdleTime:         2 * time.Minute,
 		ReapInterval:        30 * time.Second,
 		MaxStreams:          1024,
@@ -87,6 +97,8 @@ func (c *ConnPoolConfig) validate() error {
 		{"ReapInterval", c.ReapInterval},
 		{"KeepAliveInterval", c.KeepAliveInterval},
 		{"WriteTimeout", c.WriteTimeout},
+		{"DefaultQueryTime", c.DefaultQueryTime},
+		{"MaxQueryTime", c.MaxQueryTime},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -302,7 +314,7 @@ func (p *ConnPool) call(callCtx context.Context, stream *yamux.Stream, method st
 
 // callTimeout is the timeout of a call with args and no deadline of its own.
 func (p *ConnPool) callTimeout(args any) time.Duration {
-	if wait, ok := blockingWait(args); ok {
+	if wait, ok := blockingWait(args, p.cfg.DefaultQueryTime, p.cfg.MaxQueryTime); ok {
 		return wait + wait/structs.JitterFraction + p.cfg.BlockingQueryMargin
 	}
 	return p.cfg.RPCTimeout
@@ -310,9 +322,9 @@ func (p *ConnPool) callTimeout(args any) time.Duration {
 
 // blockingWait reports whether args is a blocking query, a struct embedding
 // structs.QueryOptions with MinQueryIndex > 0, and how long the server may
-// hold it: its MaxQueryTime, structs.DefaultQueryTime when zero, capped at
-// structs.MaxQueryTime, as the server clamps it.
-func blockingWait(args any) (time.Duration, bool) {
+// hold it: its MaxQueryTime, def when zero, capped at max, as the server
+// clamps it.
+func blockingWait(args any, def, max time.Duration) (time.Duration, bool) {
 	v := reflect.ValueOf(args)
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
@@ -349,10 +361,10 @@ func blockingWait(args any) (time.Duration, bool) {
 	}
 	wait := q.MaxQueryTime
 	if wait <= 0 {
-		wait = structs.DefaultQueryTime
+		wait = def
 	}
-	if wait > structs.MaxQueryTime {
-		wait = structs.MaxQueryTime
+	if wait > max {
+		wait = max
 	}
 	return wait, true
 }

@@ -396,28 +396,36 @@ func TestPoolRemoteErrors(t *testing.T) {
 
 func TestCallTimeout(t *testing.T) {
 	const rpcTimeout, margin = 7 * time.Second, 3 * time.Second
-	p := &ConnPool{cfg: &ConnPoolConfig{RPCTimeout: rpcTimeout, BlockingQueryMargin: margin}}
+	p := &ConnPool{cfg: &ConnPoolConfig{RPCTimeout: rpcTimeout, BlockingQueryMargin: margin,
+		DefaultQueryTime: structs.DefaultQueryTime, MaxQueryTime: structs.MaxQueryTime}}
+	// An agent with default_query_time 1m and max_query_time 20m.
+	tuned := &ConnPool{cfg: &ConnPoolConfig{RPCTimeout: rpcTimeout, BlockingQueryMargin: margin,
+		DefaultQueryTime: time.Minute, MaxQueryTime: 20 * time.Minute}}
 	withJitter := func(d time.Duration) time.Duration { return d + d/structs.JitterFraction + margin }
 	tests := []struct {
 		name string
+		pool *ConnPool
 		args any
 		want time.Duration
 	}{
-		{"nil", nil, rpcTimeout},
-		{"not a struct", "x", rpcTimeout},
-		{"no query options", &FailArgs{}, rpcTimeout},
-		{"write", &SleepArgs{}, rpcTimeout},
-		{"read without index", &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MaxQueryTime: time.Minute}}, rpcTimeout},
-		{"blocking with wait", &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
-		{"blocking by value", structs.ServiceSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
-		{"blocking without wait", &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1}}, withJitter(structs.DefaultQueryTime)},
-		{"blocking wait capped", &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Hour}}, withJitter(structs.MaxQueryTime)},
-		{"bare query options", &structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Second}, withJitter(time.Second)},
-		{"nil pointer", (*EchoArgs)(nil), rpcTimeout},
+		{"nil", p, nil, rpcTimeout},
+		{"not a struct", p, "x", rpcTimeout},
+		{"no query options", p, &FailArgs{}, rpcTimeout},
+		{"write", p, &SleepArgs{}, rpcTimeout},
+		{"read without index", p, &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MaxQueryTime: time.Minute}}, rpcTimeout},
+		{"blocking with wait", p, &structs.DCSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
+		{"blocking by value", p, structs.ServiceSpecificRequest{QueryOptions: structs.QueryOptions{MinQueryIndex: 5, MaxQueryTime: time.Minute}}, withJitter(time.Minute)},
+		{"blocking without wait", p, &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1}}, withJitter(structs.DefaultQueryTime)},
+		{"blocking wait capped", p, &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Hour}}, withJitter(structs.MaxQueryTime)},
+		{"bare query options", p, &structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Second}, withJitter(time.Second)},
+		{"nil pointer", p, (*EchoArgs)(nil), rpcTimeout},
+		{"configured default", tuned, &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1}}, withJitter(time.Minute)},
+		{"configured cap above the built-in one", tuned, &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: 15 * time.Minute}}, withJitter(15 * time.Minute)},
+		{"configured cap", tuned, &EchoArgs{QueryOptions: structs.QueryOptions{MinQueryIndex: 1, MaxQueryTime: time.Hour}}, withJitter(20 * time.Minute)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := p.callTimeout(tt.args); got != tt.want {
+			if got := tt.pool.callTimeout(tt.args); got != tt.want {
 				t.Errorf("callTimeout = %s, want %s", got, tt.want)
 			}
 		})
