@@ -241,6 +241,10 @@ func gossipConfig(rc *config.RuntimeConfig, wan bool) (gossip.Config, error) {
 		SuspicionMult:  tune.SuspicionMult,
 		RetransmitMult: tune.RetransmitMult,
 	}
+	// Both default to true; turning them off lets encryption be rolled
+	// out on a running pool, as in Consul.
+	g.PlaintextIncoming = !rc.EncryptVerifyIncoming
+	g.PlaintextOutgoing = !rc.EncryptVerifyOutgoing
 	if rc.EncryptKey != "" {
 		key, err := gossip.DecodeKey(rc.EncryptKey)
 		if err != nil {
@@ -362,6 +366,12 @@ func (a *Agent) startHTTP(rc *config.RuntimeConfig) error {
 		a.logger.Info("http api listening", "addr", ln.Addr().String())
 	}
 	return nil
+}
+
+// GossipEncrypted reports whether the LAN gossip is encrypted, from the
+// encrypt key or from the keyring file in the data dir.
+func (a *Agent) GossipEncrypted() bool {
+	return a.delegate != nil && a.delegate.LANSerf().EncryptionEnabled()
 }
 
 // HTTPAddrs are the addresses the HTTP API listens on.

@@ -139,7 +139,7 @@ func (c *AgentCommand) banner(rc *config.RuntimeConfig, a *agent.Agent) {
 		{"HTTP addr", strings.Join(httpAddrs, ", ")},
 		{"DNS addr", strings.Join(dnsAddrs, ", ") + " (UDP and TCP)"},
 		{"Cluster addr", rc.SerfAdvertiseAddrLAN.String()},
-		{"Encrypt", fmt.Sprintf("Gossip: %v", rc.EncryptKey != "")},
+		{"Encrypt", fmt.Sprintf("Gossip: %v", a.GossipEncrypted())},
 	}
 	c.UI.Output("    Meridian agent configuration:\n")
 	for _, l := range lines {

@@ -35,49 +35,50 @@ func DecodeKey(s string) ([]byte, error) {
 }
 
 // loadKeyring builds the keyring: from the keyring file when it exists (it
-// holds rotations made since the first start), otherwise from key, which is
-// then written to the file so later starts need no -encrypt.
-func loadKeyring(file string, key []byte) (*memberlist.Keyring, error) {
+// holds rotations made since the first start; fromFile is then true),
+// otherwise from key, which is then written to the file so later starts
+// need no -encrypt. With neither, the keyring is nil.
+func loadKeyring(file string, key []byte) (kr *memberlist.Keyring, fromFile bool, err error) {
 	if file != "" {
 		buf, err := os.ReadFile(file)
 		switch {
 		case err == nil:
 			var encoded []string
 			if err := json.Unmarshal(buf, &encoded); err != nil {
-				return nil, fmt.Errorf("read keyring %s: %w", file, err)
+				return nil, false, fmt.Errorf("read keyring %s: %w", file, err)
 			}
 			if len(encoded) == 0 {
-				return nil, fmt.Errorf("read keyring %s: no keys", file)
+				return nil, false, fmt.Errorf("read keyring %s: no keys", file)
 			}
 			keys := make([][]byte, 0, len(encoded))
 			for _, e := range encoded {
 				k, err := DecodeKey(e)
 				if err != nil {
-					return nil, fmt.Errorf("read keyring %s: %w", file, err)
+					return nil, false, fmt.Errorf("read keyring %s: %w", file, err)
 				}
 				keys = append(keys, k)
 			}
 			kr, err := memberlist.NewKeyring(keys, keys[0])
 			if err != nil {
-				return nil, fmt.Errorf("read keyring %s: %w", file, err)
+				return nil, false, fmt.Errorf("read keyring %s: %w", file, err)
 			}
-			return kr, nil
+			return kr, true, nil
 		case !errors.Is(err, os.ErrNotExist):
-			return nil, fmt.Errorf("read keyring: %w", err)
+			return nil, false, fmt.Errorf("read keyring: %w", err)
 		}
 	}
 	if key == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	kr, err := memberlist.NewKeyring(nil, key)
+	kr, err = memberlist.NewKeyring(nil, key)
 	if err != nil {
-		return nil, fmt.Errorf("build keyring: %w", err)
+		return nil, false, fmt.Errorf("build keyring: %w", err)
 	}
 	if file != "" {
 		buf, _ := json.Marshal([]string{base64.StdEncoding.EncodeToString(key)})
 		if err := os.WriteFile(file, buf, 0o600); err != nil {
-			return nil, fmt.Errorf("write keyring: %w", err)
+			return nil, false, fmt.Errorf("write keyring: %w", err)
 		}
 	}
-	return kr, nil
+	return kr, false, nil
 }

@@ -11,6 +11,7 @@
 package gossip
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -88,8 +89,20 @@ type Config struct {
 	// DataDir is data_dir/serf; empty keeps nothing on disk (-dev).
 	DataDir string
 	// EncryptKey is the gossip key given by -encrypt (16, 24 or 32 bytes);
-	// nil for none. An existing keyring file in DataDir wins over it.
+	// nil for none. An existing keyring file in DataDir wins over it, as
+	// in Consul; Create logs a warning when the key is not the file's
+	// primary key.
 	EncryptKey []byte
+	// PlaintextIncoming accepts unencrypted gossip besides encrypted
+	// gossip while a key is in use (encrypt_verify_incoming = false), for
+	// turning encryption on in a running pool. Default false: with a key,
+	// only encrypted gossip is accepted.
+	PlaintextIncoming bool
+	// PlaintextOutgoing sends gossip unencrypted while a key is in use
+	// (encrypt_verify_outgoing = false), the first step of turning
+	// encryption on in a running pool. Default false: with a key, gossip
+	// is sent encrypted.
+	PlaintextOutgoing bool
 	// RejoinAfterLeave lets a snapshot rejoin even after a graceful leave.
 	RejoinAfterLeave bool
 	// ReconnectTimeout is how long a failed member is kept before it is
@@ -232,14 +245,18 @@ func (c *Config) serfConfig() (*serf.Config, error) {
 			sc.KeyringFile = filepath.Join(c.DataDir, LANKeyring)
 		}
 	}
-	kr, err := loadKeyring(sc.KeyringFile, c.EncryptKey)
+	kr, fromFile, err := loadKeyring(sc.KeyringFile, c.EncryptKey)
 	if err != nil {
 		return nil, err
 	}
+	if fromFile && c.EncryptKey != nil && !bytes.Equal(kr.GetPrimaryKey(), c.EncryptKey) {
+		c.Logger.Warn("the encrypt key is ignored: the keyring file in the data dir has other keys and is used instead; remove the file to start over with the new key",
+			"pool", c.poolName(), "keyring", sc.KeyringFile)
+	}
 	if kr != nil {
 		ml.Keyring = kr
-		ml.GossipVerifyIncoming = true
-		ml.GossipVerifyOutgoing = true
+		ml.GossipVerifyIncoming = !c.PlaintextIncoming
+		ml.GossipVerifyOutgoing = !c.PlaintextOutgoing
 	}
 	return sc, nil
 }

@@ -33,13 +33,19 @@ func freePort(t *testing.T) int {
 
 func testPool(t *testing.T, name, dc string, wan, server bool, key []byte) (*Pool, int) {
 	t.Helper()
+	return testPoolWith(t, name, dc, wan, server, func(c *Config) { c.EncryptKey = key })
+}
+
+// testPoolWith is testPool with the config adjusted before Create.
+func testPoolWith(t *testing.T, name, dc string, wan, server bool, adjust func(*Config)) (*Pool, int) {
+	t.Helper()
 	port := freePort(t)
 	tags := Tags(TagsConfig{NodeID: name + "-id", Datacenter: dc, Server: server, ServerPort: 8300})
 	member := name
 	if wan {
 		member = WANName(name, dc)
 	}
-	p, err := Create(Config{
+	cfg := Config{
 		NodeName:   member,
 		Datacenter: dc,
 		WAN:        wan,
@@ -47,9 +53,10 @@ func testPool(t *testing.T, name, dc string, wan, server bool, key []byte) (*Poo
 		BindPort:   port,
 		Tags:       tags,
 		Profile:    ProfileLocal,
-		EncryptKey: key,
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}),
-	})
+	}
+	adjust(&cfg)
+	p, err := Create(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
