@@ -21,8 +21,9 @@
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
 //	220-254 free
 //
-// MERIDIAN_E2E_NET=n moves every host to 127.0.n.x, so that two runs of the
-// suite on one machine do not collide. MERIDIAN_E2E_LOG_LEVEL sets the
+// Two runs of the suite on one machine do not collide: each holds a lock
+// on 127.0.n.1:8499 and takes the first network 127.0.n.x free (n is 0
+// unless another run holds it). MERIDIAN_E2E_NET=n chooses n. MERIDIAN_E2E_LOG_LEVEL sets the
 // agents' log level (default info); the tail of every agent's log is shown
 // when a test fails.
 package e2e

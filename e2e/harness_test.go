@@ -57,6 +57,20 @@ func runTests(m *testing.M) int {
 			return 2
 		}
 		suite.net = n
+	} else {
+		// Several runs of the suite on one machine (engineers, CI jobs)
+		// would fight over the same hosts: each run holds a lock for its
+		// network, 127.0.n.1:8499, and takes the first n free.
+		lock, n, err := lockNet()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer lock.Close()
+		suite.net = n
+		if n != 0 && testing.Verbose() {
+			fmt.Printf("127.0.0.x is in use by another run: this run uses 127.0.%d.x\n", n)
+		}
 	}
 	bin := os.Getenv("MERIDIAN_BIN")
 	if bin == "" {
@@ -89,6 +103,18 @@ func runTests(m *testing.M) int {
 	}
 	suite.bin = abs
 	return m.Run()
+}
+
+// lockNet takes the first free network 127.0.n.x of the suite, holding
+// the listener 127.0.n.1:8499 for the run.
+func lockNet() (net.Listener, int, error) {
+	for n := 0; n < 32; n++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.1:8499", n))
+		if err == nil {
+			return ln, n, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("no free loopback network 127.0.n.x for the suite (n < 32): set MERIDIAN_E2E_NET")
 }
 
 // host returns the loopback address 127.0.<net>.x.
