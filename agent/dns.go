@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ import (
 type dnsServer struct {
 	agent   *Agent
 	domains []string
+	// rpc sends the catalog reads: the agent's RPC (tests put a fake
+	// here).
+	rpc func(method string, args, reply any) error
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -44,7 +48,7 @@ func (a *Agent) startDNS(rc *config.RuntimeConfig) error {
 	if len(rc.DNSAddrs) == 0 {
 		return nil
 	}
-	d := &dnsServer{agent: a, domains: []string{dns.Fqdn(strings.ToLower(rc.DNSDomain))}}
+	d := &dnsServer{agent: a, rpc: a.RPC, domains: []string{dns.Fqdn(strings.ToLower(rc.DNSDomain))}}
 	if rc.DNSAltDomain != "" {
 		d.domains = append(d.domains, dns.Fqdn(strings.ToLower(rc.DNSAltDomain)))
 	}
@@ -248,10 +252,30 @@ func (d *dnsServer) queryOptions() structs.QueryOptions {
 	return structs.QueryOptions{AllowStale: d.agent.cfg().DNSAllowStale}
 }
 
+// read sends a catalog read for DNS, whose options are opts (inside args)
+// and whose reply's meta is meta (inside reply). A stale read answered by
+// a server that has not heard from the leader for longer than
+// dns_config.max_stale is sent again without ?stale, so the leader
+// answers, as Consul does.
+func (d *dnsServer) read(method string, args any, opts *structs.QueryOptions, reply any, meta *structs.QueryMeta) error {
+	if err := d.rpc(method, args, reply); err != nil {
+		return err
+	}
+	maxStale := d.agent.cfg().DNSMaxStale
+	if !opts.AllowStale || meta.LastContact <= maxStale {
+		return nil
+	}
+	d.agent.logger.Warn("dns: stale answer is older than max_stale, asking the leader",
+		"method", method, "last_contact", meta.LastContact, "max_stale", maxStale)
+	opts.AllowStale = false
+	reflect.ValueOf(reply).Elem().SetZero()
+	return d.rpc(method, args, reply)
+}
+
 func (d *dnsServer) nodeLookup(q dns.Question, resp *dns.Msg, node, dc, domain string) error {
 	args := &structs.NodeSpecificRequest{Datacenter: dc, Node: node, QueryOptions: d.queryOptions()}
 	var out structs.IndexedNodeServices
-	if err := d.agent.RPC("Catalog.NodeServices", args, &out); err != nil {
+	if err := d.read("Catalog.NodeServices", args, &args.QueryOptions, &out, &out.QueryMeta); err != nil {
 		if structs.IsErr(err, structs.ErrNoDCPath) {
 			resp.Rcode = dns.RcodeNameError
 			return nil
@@ -283,7 +307,7 @@ func (d *dnsServer) serviceLookup(q dns.Question, resp *dns.Msg, service, tag, d
 		args.ServiceTags, args.TagFilter = []string{tag}, true
 	}
 	var out structs.IndexedCheckServiceNodes
-	if err := d.agent.RPC("Health.ServiceNodes", args, &out); err != nil {
+	if err := d.read("Health.ServiceNodes", args, &args.QueryOptions, &out, &out.QueryMeta); err != nil {
 		if structs.IsErr(err, structs.ErrNoDCPath) {
 			resp.Rcode = dns.RcodeNameError
 			return nil
