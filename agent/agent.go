@@ -45,6 +45,10 @@ type Options struct {
 	// Reload re-reads the configuration (flags and files) for SIGHUP and
 	// /v1/agent/reload; nil disables reloading.
 	Reload func() (*config.RuntimeConfig, []string, error)
+	// Warnings are the warnings of the load that produced the
+	// configuration given to New, which logs them. A reload logs only
+	// warnings not logged before.
+	Warnings []string
 	// ServerConfig, when set, adjusts the server config before it starts
 	// (tests shrink timings with it).
 	ServerConfig func(*server.Config)
@@ -62,6 +66,10 @@ type Agent struct {
 
 	cfgLock sync.RWMutex
 	config  *config.RuntimeConfig
+
+	// warned holds the configuration warnings logged so far (reload.go).
+	warnedLock sync.Mutex
+	warned     map[string]bool
 
 	delegate delegate
 	server   *server.Server
@@ -95,15 +103,18 @@ func New(rc *config.RuntimeConfig, opts Options) (*Agent, error) {
 		opts.Logger = hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "agent", Output: os.Stderr})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Agent{
+	a := &Agent{
 		opts:       opts,
 		logger:     opts.Logger,
 		config:     rc,
+		warned:     map[string]bool{},
 		fatalCh:    make(chan error, 1),
 		ctx:        ctx,
 		cancel:     cancel,
 		shutdownCh: make(chan struct{}),
-	}, nil
+	}
+	a.logWarnings(opts.Warnings)
+	return a, nil
 }
 
 // cfg returns the current configuration.
@@ -434,38 +445,5 @@ func (a *Agent) Shutdown() error {
 		a.wg.Wait()
 		close(a.shutdownCh)
 	})
-	return nil
-}
-
-// Reload re-reads the configuration and applies what can change at run
-// time: the log level, the node's meta, and the services and checks of
-// the config files.
-func (a *Agent) Reload() error {
-	if a.opts.Reload == nil {
-		return errors.New("reloading is not available")
-	}
-	rc, warnings, err := a.opts.Reload()
-	if err != nil {
-		return fmt.Errorf("reload configuration: %w", err)
-	}
-	for _, w := range warnings {
-		a.logger.Warn(w)
-	}
-	level := hclog.LevelFromString(rc.LogLevel)
-	if level == hclog.NoLevel {
-		return fmt.Errorf("reload configuration: invalid log level %q", rc.LogLevel)
-	}
-	a.logger.SetLevel(level)
-	a.cfgLock.Lock()
-	old := a.config
-	// Identity and addresses cannot change without a restart; keep them.
-	rc.NodeID = old.NodeID
-	a.config = rc
-	a.cfgLock.Unlock()
-	// Services and checks of the config files: add, update, remove.
-	if err := a.reloadServices(rc); err != nil {
-		return fmt.Errorf("reload services and checks: %w", err)
-	}
-	a.logger.Info("configuration reloaded", "log_level", rc.LogLevel)
 	return nil
 }

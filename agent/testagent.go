@@ -76,7 +76,7 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 	load := func() (*config.RuntimeConfig, []string, error) {
 		return config.Load(config.LoadOpts{Args: all})
 	}
-	rc, _, err := load()
+	rc, warnings, err := load()
 	if err != nil {
 		t.Fatalf("test agent config: %v", err)
 	}
@@ -84,8 +84,9 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 		Name: name, Level: hclog.LevelFromString(rc.LogLevel), Output: newTestLogWriter(t),
 	})
 	a, err := New(rc, Options{
-		Logger: logger,
-		Reload: load,
+		Logger:   logger,
+		Reload:   load,
+		Warnings: warnings,
 		ServerConfig: func(sc *server.Config) {
 			rc := sc.RaftConfig
 			rc.HeartbeatTimeout = 300 * time.Millisecond

@@ -74,9 +74,6 @@ func (c *AgentCommand) Run(args []string) int {
 		Output:     os.Stderr,
 		TimeFormat: "2006-01-02T15:04:05.000Z0700",
 	})
-	for _, w := range warnings {
-		logger.Warn(w)
-	}
 	if rc.PidFile != "" {
 		if err := os.WriteFile(rc.PidFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 			c.UI.Error(fmt.Sprintf("Error writing pid file %s: %v", rc.PidFile, err))
@@ -95,7 +92,8 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 
 	c.UI.Output("==> Starting Meridian agent...")
-	a, err := agent.New(rc, agent.Options{Logger: logger, Reload: load})
+	// The agent logs the warnings, and on a reload only new ones.
+	a, err := agent.New(rc, agent.Options{Logger: logger, Reload: load, Warnings: warnings})
 	if err != nil {
 		c.UI.Error(fmt.Sprintf("Error creating agent: %v", err))
 		return 1

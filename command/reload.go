@@ -28,8 +28,10 @@ func (c *ReloadCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: meridian reload [options]
 
-  Makes the agent re-read its configuration files, as SIGHUP does: the log
-  level, and the services and checks defined in the files.
+  Makes the agent re-read its configuration files, as SIGHUP does. It
+  applies the log level, the node meta, the services and checks defined in
+  the files and the DNS answer settings; a change to anything else (node
+  name, datacenter, addresses, ...) is logged and waits for a restart.
 
 Options:
 
