@@ -189,6 +189,11 @@ func (s *Server) setupRPC() error {
 	pc := rpc.DefaultConnPoolConfig()
 	pc.Logger = s.logger.Named("pool")
 	pc.RPCTimeout = s.config.RPCTimeout
+	// Forwarded calls carry their own deadlines (rpcTimeout); a call that
+	// does not still gets a blocking query's timeout from this server's
+	// query times.
+	pc.DefaultQueryTime = s.config.DefaultQueryTime
+	pc.MaxQueryTime = s.config.MaxQueryTime
 	// A server that does not answer a dial is given up on quickly, so a
 	// forwarded request still has time for the next one.
 	pc.DialTimeout = 3 * time.Second
