@@ -171,6 +171,12 @@ func checkInt(check string, n int64) string {
 		if n <= 0 {
 			return fmt.Sprintf("%d must be greater than zero", n)
 		}
+	case "value_size":
+		// Snapshot records are capped at 64 MiB; a value must fit one with
+		// room to spare.
+		if n <= 0 || n > MaxKVValueSize {
+			return fmt.Sprintf("%d is not a valid size (want 1 to %d bytes)", n, MaxKVValueSize)
+		}
 	case "port":
 		if n < 0 || n > 65535 {
 			return fmt.Sprintf("%d is not a valid port (want 0 to 65535)", n)

@@ -59,6 +59,15 @@ func TestLoadErrors(t *testing.T) {
 			key:  "retry_interval",
 		},
 
+		// Limits.
+		{
+			name:  "kv value size beyond a snapshot record",
+			files: map[string]string{"a.hcl": `data_dir = "/d"` + "\nlimits { kv_max_value_size = 67108864 }"},
+			args:  []string{"-config-file", "{dir}/a.hcl"},
+			want:  []string{`config file "{dir}/a.hcl": limits.kv_max_value_size: 67108864 is not a valid size (want 1 to 33554432 bytes)`},
+			key:   "limits.kv_max_value_size",
+		},
+
 		// Ports.
 		{
 			name:  "negative port",

@@ -193,7 +193,7 @@ type rawPerformance struct {
 
 // rawLimits is the limits block.
 type rawLimits struct {
-	KVMaxValueSize *int `cfg:"kv_max_value_size" check:"positive"`
+	KVMaxValueSize *int `cfg:"kv_max_value_size" check:"value_size"`
 	TxnMaxReqLen   *int `cfg:"txn_max_req_len" check:"positive"`
 }
 

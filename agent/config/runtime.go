@@ -34,10 +34,13 @@ const (
 	DefaultQueryTime              = 5 * time.Minute
 	DefaultMaxQueryTime           = 10 * time.Minute
 	DefaultKVMaxValueSize         = 512 * 1024
-	DefaultTxnMaxReqLen           = 512 * 1024
-	DefaultDNSMaxStale            = 87600 * time.Hour
-	DefaultDNSUDPAnswerLimit      = 3
-	DefaultDNSRecursorTimeout     = 2 * time.Second
+	// MaxKVValueSize bounds limits.kv_max_value_size: larger values would
+	// not fit a state snapshot record (64 MiB).
+	MaxKVValueSize            = 32 * 1024 * 1024
+	DefaultTxnMaxReqLen       = 512 * 1024
+	DefaultDNSMaxStale        = 87600 * time.Hour
+	DefaultDNSUDPAnswerLimit  = 3
+	DefaultDNSRecursorTimeout = 2 * time.Second
 )
 
 // Raft base timings at raft_multiplier 1, as Consul's; RaftTimings scales
