@@ -503,6 +503,12 @@ service {
 			want:  []string{`config file "{dir}/a.hcl": invalid HCL:`},
 		},
 		{
+			name:  "hcl key without a value at the end",
+			files: map[string]string{"a.hcl": "data_dir = \"/d\"\ndatacenter =\n# trailing comment\n"},
+			args:  []string{"-config-file", "{dir}/a.hcl"},
+			want:  []string{`config file "{dir}/a.hcl": invalid HCL: at line 2, the key before "=" has no value`},
+		},
+		{
 			name: "missing config file",
 			args: []string{"-config-file", "{dir}/nope.json"},
 			want: []string{`config file "{dir}/nope.json": no such file or directory`},

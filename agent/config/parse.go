@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl"
+	"github.com/hashicorp/hcl/hcl/scanner"
+	"github.com/hashicorp/hcl/hcl/token"
 )
 
 // Formats of configuration data.
@@ -92,11 +94,34 @@ func parseHCL(data []byte) (m map[string]any, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid HCL: %w", err)
 	}
+	if err := danglingAssign(data); err != nil {
+		return nil, err
+	}
 	out := map[string]any{}
 	if err := hcl.DecodeObject(&out, file); err != nil {
 		return nil, fmt.Errorf("invalid HCL: %w", err)
 	}
 	return out, nil
+}
+
+// danglingAssign refuses a file whose last token is "=": the HCL v1
+// parser silently drops such a key without a value.
+func danglingAssign(data []byte) error {
+	sc := scanner.New(data)
+	var last token.Token
+	for {
+		tok := sc.Scan()
+		if tok.Type == token.EOF || tok.Type == token.ILLEGAL {
+			break
+		}
+		if tok.Type != token.COMMENT {
+			last = tok
+		}
+	}
+	if last.Type == token.ASSIGN {
+		return fmt.Errorf("invalid HCL: at line %d, the key before \"=\" has no value", last.Pos.Line)
+	}
+	return nil
 }
 
 // describe names the kind of a generic value for error messages.
