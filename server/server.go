@@ -234,18 +234,9 @@ func (s *Server) setupRaft() error {
 		snaps = raft.NewInmemSnapshotStore()
 	} else {
 		dir := filepath.Join(s.config.DataDir, "raft")
-		walDir := filepath.Join(dir, "wal")
-		if err := os.MkdirAll(walDir, 0o700); err != nil {
-			return fmt.Errorf("create raft dir: %w", err)
-		}
-		// raft-wal's Close does not close its meta store, whose file lock
-		// would then block a server restarted in the same process; the
-		// server owns the meta store and closes it itself.
-		meta := &metadb.BoltMetaDB{}
-		wal, err := raftwal.Open(walDir, raftwal.WithLogger(s.logger.Named("wal")), raftwal.WithMetaStore(meta))
+		wal, meta, err := openLogStore(filepath.Join(dir, "wal"), s.logger.Named("wal"))
 		if err != nil {
-			meta.Close()
-			return fmt.Errorf("open raft log in %s: %w", dir, err)
+			return err
 		}
 		s.raftWAL = wal
 		s.raftMeta = meta
@@ -489,6 +480,23 @@ func (s *Server) inRaftConfig() (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// openLogStore opens the durable Raft log and stable store (raft-wal) in
+// dir. raft-wal's Close does not close its meta store, whose file lock
+// would then block a server restarted in the same process, so the caller
+// gets the meta store too and closes it after the WAL.
+func openLogStore(dir string, logger hclog.Logger) (*raftwal.WAL, *metadb.BoltMetaDB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create raft log dir: %w", err)
+	}
+	meta := &metadb.BoltMetaDB{}
+	wal, err := raftwal.Open(dir, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta))
+	if err != nil {
+		meta.Close()
+		return nil, nil, fmt.Errorf("open raft log in %s: %w", dir, err)
+	}
+	return wal, meta, nil
 }
 
 // IsLeader reports whether this server is the Raft leader.
