@@ -196,8 +196,22 @@ func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := s.raft.Apply(buf, 30*time.Second)
-	if err := f.Error(); err != nil {
+	f := s.raft.Apply(buf, raftApplyTimeout)
+	// hashicorp/raft can lose a future whose entry was committed but not
+	// yet applied when Raft shuts down (hashicorp/raft#498): its Error()
+	// then never returns. Wait for it beside the server's shutdown and a
+	// cap, so a request never hangs; the waiting goroutine ends when the
+	// future resolves, and is abandoned only when raft lost it.
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err = <-done:
+	case <-s.ctx.Done():
+		return nil, errShutdown
+	case <-time.After(raftApplyWait):
+		return nil, fmt.Errorf("apply %s: no outcome after %s; the write may or may not have been committed", t, raftApplyWait)
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, structs.ErrNoLeader
 		}
@@ -209,6 +223,12 @@ func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
 	}
 	return resp, nil
 }
+
+// Bounds of one Raft write: enqueueing it, and waiting for its outcome.
+const (
+	raftApplyTimeout = 30 * time.Second
+	raftApplyWait    = 2 * time.Minute
+)
 
 // queryFn reads from the store, adding what it reads to ws.
 type queryFn func(ws memdb.WatchSet, st *state.Store) error
