@@ -66,7 +66,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	establish := func() {
 		// The barrier makes sure every entry of earlier terms is applied
 		// before the leader reads its own state.
-		if err := s.raft.Barrier(time.Minute).Error(); err != nil {
+		if err := s.await(s.raft.Barrier(time.Minute), "leader barrier"); err != nil {
 			s.logger.Error("leader barrier failed", "error", err)
 			return
 		}
@@ -294,14 +294,14 @@ func (s *Server) joinRaftPeer(meta *gossip.ServerMeta) error {
 		if srv.Address == addr && srv.ID != id || srv.ID == id && srv.Address != addr {
 			// The same server came back with a new ID or address: drop the
 			// stale entry first.
-			if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+			if err := s.await(s.raft.RemoveServer(srv.ID, 0, 0), "remove raft server"); err != nil {
 				return err
 			}
 			s.logger.Info("removed stale raft peer", "id", srv.ID, "address", srv.Address)
 		}
 	}
 	s.removeDeadPeers(f.Configuration())
-	if err := s.raft.AddVoter(id, addr, 0, 0).Error(); err != nil {
+	if err := s.await(s.raft.AddVoter(id, addr, 0, 0), "add raft voter"); err != nil {
 		return err
 	}
 	s.logger.Info("added raft peer", "server", meta.Name, "address", addr)
@@ -334,7 +334,7 @@ func (s *Server) removeDeadPeers(conf raft.Configuration) {
 		if i >= (voters-1)/2 {
 			break
 		}
-		if err := s.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+		if err := s.await(s.raft.RemoveServer(srv.ID, 0, 0), "remove raft server"); err != nil {
 			s.logger.Error("remove dead raft peer", "id", srv.ID, "error", err)
 			continue
 		}
@@ -354,7 +354,7 @@ func (s *Server) removeRaftPeer(meta *gossip.ServerMeta) error {
 	for _, srv := range f.Configuration().Servers {
 		if srv.ID == raft.ServerID(meta.ID) {
 			s.logger.Info("removing raft peer that left", "server", meta.Name)
-			return s.raft.RemoveServer(srv.ID, 0, 0).Error()
+			return s.await(s.raft.RemoveServer(srv.ID, 0, 0), "remove raft server")
 		}
 	}
 	return nil

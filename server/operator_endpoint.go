@@ -80,7 +80,7 @@ func (o *Operator) RaftRemovePeer(args *structs.RaftRemovePeerRequest, reply *st
 	if known && meta.Status == serf.StatusAlive {
 		return fmt.Errorf("invalid peer: server %s at %s is alive in the lan pool; stop it or make it leave first", meta.Name, target.Address)
 	}
-	if err := o.s.raft.RemoveServer(target.ID, 0, 0).Error(); err != nil {
+	if err := o.s.await(o.s.raft.RemoveServer(target.ID, 0, 0), "remove raft peer"); err != nil {
 		return fmt.Errorf("remove raft peer %s: %w", target.ID, err)
 	}
 	o.s.logger.Info("removed raft peer by operator request", "id", target.ID, "address", target.Address)

@@ -197,20 +197,7 @@ func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
 		return nil, err
 	}
 	f := s.raft.Apply(buf, raftApplyTimeout)
-	// hashicorp/raft can lose a future whose entry was committed but not
-	// yet applied when Raft shuts down (hashicorp/raft#498): its Error()
-	// then never returns. Wait for it beside the server's shutdown and a
-	// cap, so a request never hangs; the waiting goroutine ends when the
-	// future resolves, and is abandoned only when raft lost it.
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err = <-done:
-	case <-s.ctx.Done():
-		return nil, errShutdown
-	case <-time.After(raftApplyWait):
-		return nil, fmt.Errorf("apply %s: no outcome after %s; the write may or may not have been committed", t, raftApplyWait)
-	}
+	err = s.await(f, fmt.Sprintf("apply %s", t))
 	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, structs.ErrNoLeader
@@ -229,6 +216,25 @@ const (
 	raftApplyTimeout = 30 * time.Second
 	raftApplyWait    = 2 * time.Minute
 )
+
+// await waits for a Raft future. hashicorp/raft can lose a future that
+// was accepted before it shut down (hashicorp/raft#498): its Error() then
+// never returns, which hung requests and the server's own shutdown. So
+// the wait also ends on the server's shutdown and after raftApplyWait;
+// the waiting goroutine ends when the future resolves, and is abandoned
+// only when Raft lost it.
+func (s *Server) await(f raft.Future, what string) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.ctx.Done():
+		return errShutdown
+	case <-time.After(raftApplyWait):
+		return fmt.Errorf("%s: no outcome after %s; it may or may not have taken effect", what, raftApplyWait)
+	}
+}
 
 // queryFn reads from the store, adding what it reads to ws.
 type queryFn func(ws memdb.WatchSet, st *state.Store) error
@@ -315,7 +321,7 @@ var errNotReadyForConsistentReads = errors.New("not ready to serve consistent re
 // after that, so until its leader loop's barrier has passed its state may
 // lack writes that an earlier leader already acknowledged.
 func (s *Server) consistentRead() error {
-	if err := s.raft.VerifyLeader().Error(); err != nil {
+	if err := s.await(s.raft.VerifyLeader(), "verify leadership"); err != nil {
 		return structs.ErrNoLeader
 	}
 	if s.readyForConsistentReads.Load() {

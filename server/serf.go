@@ -271,7 +271,7 @@ func (s *Server) maybeBootstrap(ctx context.Context) (bool, error) {
 			Address:  raft.ServerAddress(srv.Addr.String()),
 		})
 	}
-	if err := s.raft.BootstrapCluster(conf).Error(); err != nil {
+	if err := s.await(s.raft.BootstrapCluster(conf), "bootstrap raft"); err != nil {
 		if err == raft.ErrCantBootstrap {
 			s.bootstrapped.Store(true)
 			return true, nil

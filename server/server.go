@@ -388,7 +388,7 @@ func (s *Server) Leave() error {
 	}
 	isLeader := s.IsLeader()
 	if isLeader && numPeers > 1 {
-		if err := s.raft.RemoveServer(raft.ServerID(s.config.NodeID), 0, 0).Error(); err != nil {
+		if err := s.await(s.raft.RemoveServer(raft.ServerID(s.config.NodeID), 0, 0), "remove self from raft"); err != nil {
 			s.logger.Error("remove self from raft", "error", err)
 		}
 	}
