@@ -89,9 +89,14 @@ func (s *Server) leaderLoop(ctx context.Context) {
 				continue
 			}
 			s.reconcileAll()
-		case m := <-s.reconcileCh:
-			if established {
-				s.reconcileOne(m)
+		case mc := <-s.reconcileCh:
+			if !established {
+				continue
+			}
+			if mc.reaped {
+				s.reconcileReaped(mc.member)
+			} else {
+				s.reconcileOne(mc.member)
 			}
 		case <-coords.C:
 			s.flushCoordinates()
@@ -118,7 +123,14 @@ func (s *Server) reconcileAll() {
 		known[m.Name] = true
 		s.reconcileOne(m)
 	}
-	// Nodes with a serfHealth check but no member were reaped.
+	// Nodes with a serfHealth check but no member were reaped while no
+	// leader saw the event. Right after this server's LAN pool started, an
+	// absent member may only not have rejoined yet (every server
+	// restarting at once): removing it would drop its services and
+	// invalidate its sessions, so wait a while first.
+	if time.Since(s.lanStart) < s.reapGrace() {
+		return
+	}
 	_, checks, err := s.fsm.State().ChecksInState(nil, structs.HealthAny, nil)
 	if err != nil {
 		s.logger.Error("read checks for reconcile", "error", err)
@@ -132,6 +144,23 @@ func (s *Server) reconcileAll() {
 		if _, err := s.raftApply(structs.DeregisterRequestType, &structs.DeregisterRequest{Datacenter: s.config.Datacenter, Node: c.Node}); err != nil {
 			s.logger.Error("deregister reaped member", "node", c.Node, "error", err)
 		}
+	}
+}
+
+// reapGrace is how long after its LAN pool started the leader waits
+// before it takes members it does not know for reaped.
+func (s *Server) reapGrace() time.Duration {
+	return max(3*s.config.ReconcileInterval, 30*time.Second)
+}
+
+// reconcileReaped removes a member serf reaped: from the catalog, and a
+// server from the Raft configuration.
+func (s *Server) reconcileReaped(m serf.Member) {
+	if !s.IsLeader() || m.Tags[gossip.TagDatacenter] != s.config.Datacenter {
+		return
+	}
+	if err := s.handleLeftMember(m); err != nil {
+		s.logger.Error("reconcile reaped member", "member", m.Name, "error", err)
 	}
 }
 

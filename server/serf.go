@@ -29,7 +29,7 @@ func (s *Server) lanEvent(e serf.Event) {
 		case serf.EventMemberFailed:
 			s.addLocalServer(m) // keep it, with its failed status
 		}
-		s.reconcileMember(m)
+		s.reconcileMember(memberChange{member: m, reaped: me.Type == serf.EventMemberReap})
 	}
 	if me.Type == serf.EventMemberJoin {
 		s.triggerFlood()
@@ -81,10 +81,17 @@ func (s *Server) removeLocalServer(m serf.Member) {
 	s.localLock.Unlock()
 }
 
+// memberChange is a LAN member event for the leader: the member, and
+// whether serf reaped it (gone for good, whatever its last status).
+type memberChange struct {
+	member serf.Member
+	reaped bool
+}
+
 // reconcileMember hands a member change to the leader loop. Only the leader
 // consumes the channel; a full channel is fine because the leader also
 // reconciles everything periodically.
-func (s *Server) reconcileMember(m serf.Member) {
+func (s *Server) reconcileMember(m memberChange) {
 	if !s.IsLeader() {
 		return
 	}

@@ -68,7 +68,10 @@ type Server struct {
 	localServers map[raft.ServerAddress]*gossip.ServerMeta
 
 	// reconcileCh carries LAN member changes to the leader loop.
-	reconcileCh chan serf.Member
+	reconcileCh chan memberChange
+	// lanStart is when the LAN pool started; absent members are not
+	// taken for reaped before it has had time to rejoin its peers.
+	lanStart time.Time
 	// floodCh asks the flood loop to join LAN servers to the WAN.
 	floodCh chan struct{}
 	// bootstrapCh asks the bootstrap loop to reconsider -bootstrap-expect.
@@ -109,7 +112,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		config:        cfg,
 		logger:        logger.Named("server"),
 		localServers:  make(map[raft.ServerAddress]*gossip.ServerMeta),
-		reconcileCh:   make(chan serf.Member, 256),
+		reconcileCh:   make(chan memberChange, 256),
 		floodCh:       make(chan struct{}, 1),
 		bootstrapCh:   make(chan struct{}, 1),
 		coordUpdates:  make(map[string]*structs.Coordinate),
@@ -304,6 +307,7 @@ func (s *Server) setupSerf() error {
 	if s.serfLAN, err = gossip.Create(lan); err != nil {
 		return err
 	}
+	s.lanStart = time.Now()
 	s.addLocalServer(s.serfLAN.LocalMember())
 	return nil
 }
