@@ -28,13 +28,7 @@ var (
 // and the checks. Parts that are already stored unchanged are left alone,
 // so that idempotent re-registrations move no index and wake no watcher.
 func (s *Store) EnsureRegistration(idx uint64, req *structs.RegisterRequest) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.ensureRegistrationTxn(tx, idx, req); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.ensureRegistrationTxn(tx, idx, req) })
 }
 
 func (s *Store) ensureRegistrationTxn(tx *memdb.Txn, idx uint64, req *structs.RegisterRequest) error {
@@ -87,13 +81,7 @@ func (s *Store) ensureRegistrationTxn(tx *memdb.Txn, idx uint64, req *structs.Re
 
 // EnsureNode creates or updates a node.
 func (s *Store) EnsureNode(idx uint64, n *structs.Node) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.ensureNodeTxn(tx, idx, n); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.ensureNodeTxn(tx, idx, n) })
 }
 
 func (s *Store) ensureNodeTxn(tx *memdb.Txn, idx uint64, n *structs.Node) error {
@@ -151,13 +139,7 @@ func stringMapsEqual(a, b map[string]string) bool {
 // EnsureService creates or updates a service instance on an existing node.
 // An empty service ID defaults to the service name.
 func (s *Store) EnsureService(idx uint64, node string, svc *structs.NodeService) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.ensureServiceTxn(tx, idx, node, svc); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.ensureServiceTxn(tx, idx, node, svc) })
 }
 
 func (s *Store) ensureServiceTxn(tx *memdb.Txn, idx uint64, node string, svc *structs.NodeService) error {
@@ -276,13 +258,7 @@ func bumpNodeServicesTxn(tx *memdb.Txn, idx uint64, node string) error {
 // DeleteNode removes a node with its services, checks and coordinates,
 // and invalidates its sessions. An unknown node is not an error.
 func (s *Store) DeleteNode(idx uint64, node string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.deleteNodeTxn(tx, idx, node); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.deleteNodeTxn(tx, idx, node) })
 }
 
 func (s *Store) deleteNodeTxn(tx *memdb.Txn, idx uint64, node string) error {
@@ -349,13 +325,7 @@ func (s *Store) deleteNodeTxn(tx *memdb.Txn, idx uint64, node string) error {
 // DeleteService removes a service instance and its checks. An unknown
 // service is not an error.
 func (s *Store) DeleteService(idx uint64, node, serviceID string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.deleteServiceTxn(tx, idx, node, serviceID); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.deleteServiceTxn(tx, idx, node, serviceID) })
 }
 
 func (s *Store) deleteServiceTxn(tx *memdb.Txn, idx uint64, node, serviceID string) error {

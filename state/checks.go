@@ -15,13 +15,7 @@ import (
 // that service on the node and takes its name and tags. A check that is
 // critical invalidates the sessions that depend on it.
 func (s *Store) EnsureCheck(idx uint64, hc *structs.HealthCheck) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.ensureCheckTxn(tx, idx, hc); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.ensureCheckTxn(tx, idx, hc) })
 }
 
 func (s *Store) ensureCheckTxn(tx *memdb.Txn, idx uint64, hc *structs.HealthCheck) error {
@@ -150,13 +144,7 @@ func (s *Store) invalidateCheckSessionsTxn(tx *memdb.Txn, idx uint64, node, chec
 // DeleteCheck removes a check and invalidates the sessions that depend on
 // it. An unknown check is not an error.
 func (s *Store) DeleteCheck(idx uint64, node, checkID string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.deleteCheckTxn(tx, idx, node, checkID); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.deleteCheckTxn(tx, idx, node, checkID) })
 }
 
 func (s *Store) deleteCheckTxn(tx *memdb.Txn, idx uint64, node, checkID string) error {

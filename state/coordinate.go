@@ -12,13 +12,7 @@ import (
 // and updates without a valid coordinate, are skipped: a node may leave
 // between an agent's report and the leader's batch.
 func (s *Store) CoordinateBatchUpdate(idx uint64, updates structs.Coordinates) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.coordinateBatchUpdateTxn(tx, idx, updates); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.coordinateBatchUpdateTxn(tx, idx, updates) })
 }
 
 func (s *Store) coordinateBatchUpdateTxn(tx *memdb.Txn, idx uint64, updates structs.Coordinates) error {

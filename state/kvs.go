@@ -19,13 +19,7 @@ var errMissingSession = errors.New("missing session")
 // Session and LockIndex: a plain set neither takes nor drops a lock. A
 // write that changes nothing keeps the key's ModifyIndex.
 func (s *Store) KVSSet(idx uint64, e *structs.DirEntry) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.kvsSetTxn(tx, idx, cloneDirEntry(e), false); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.kvsSetTxn(tx, idx, cloneDirEntry(e), false) })
 }
 
 // kvsSetTxn stores entry, which it takes ownership of and updates with the
@@ -206,13 +200,7 @@ func (s *Store) KVSListKeys(ws memdb.WatchSet, prefix, sep string) (uint64, []st
 // KVSDelete deletes a key and leaves a tombstone. A missing key is not an
 // error and changes nothing.
 func (s *Store) KVSDelete(idx uint64, key string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.kvsDeleteTxn(tx, idx, key); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.kvsDeleteTxn(tx, idx, key) })
 }
 
 func (s *Store) kvsDeleteTxn(tx *memdb.Txn, idx uint64, key string) error {
@@ -269,13 +257,7 @@ func (s *Store) kvsDeleteCASTxn(tx *memdb.Txn, idx, cidx uint64, key string) (bo
 
 // KVSDeleteTree deletes every key under prefix, each leaving a tombstone.
 func (s *Store) KVSDeleteTree(idx uint64, prefix string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.kvsDeleteTreeTxn(tx, idx, prefix); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.kvsDeleteTreeTxn(tx, idx, prefix) })
 }
 
 func (s *Store) kvsDeleteTreeTxn(tx *memdb.Txn, idx uint64, prefix string) error {

@@ -13,13 +13,7 @@ import (
 // it names must exist on that node and not be critical. The legacy Checks
 // list is folded into NodeChecks. An empty Behavior means release.
 func (s *Store) SessionCreate(idx uint64, sess *structs.Session) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.sessionCreateTxn(tx, idx, cloneSession(sess)); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.sessionCreateTxn(tx, idx, cloneSession(sess)) })
 }
 
 func (s *Store) sessionCreateTxn(tx *memdb.Txn, idx uint64, sess *structs.Session) error {
@@ -150,13 +144,7 @@ func sessionsTxn(tx *memdb.Txn, ws memdb.WatchSet, index string, args ...any) (u
 // values kept) or, with Behavior delete, deleted, and its lock delay
 // starts on them. An unknown session is not an error.
 func (s *Store) SessionDestroy(idx uint64, id string) error {
-	tx := s.db.Txn(true)
-	defer tx.Abort()
-	if err := s.deleteSessionTxn(tx, idx, id); err != nil {
-		return err
-	}
-	tx.Commit()
-	return nil
+	return s.update(func(tx *memdb.Txn) error { return s.deleteSessionTxn(tx, idx, id) })
 }
 
 // deleteSessionTxn destroys a session and applies its behaviour to the

@@ -223,3 +223,15 @@ func (l *lockDelays) get(key string) time.Time {
 func (l *lockDelays) active(key string) bool {
 	return !l.get(key).IsZero()
 }
+
+// update runs fn in a write transaction and commits it unless fn fails;
+// the exported writers are thin wrappers over their xxxTxn helpers.
+func (s *Store) update(fn func(tx *memdb.Txn) error) error {
+	tx := s.db.Txn(true)
+	defer tx.Abort()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	tx.Commit()
+	return nil
+}
