@@ -17,7 +17,8 @@
 //	80-99   catalog_test.go      catalog, health and status through the API client
 //	100-139 multidc_test.go      three datacenters behind delaying relays (relays on 127.1.n.x)
 //	140-149 kv_test.go           KV, sessions and locks: SIGKILL of a lock holder, restarts
-//	150-199 free
+//	150-159 services_test.go     services and checks on clients, anti-entropy
+//	160-199 free
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
 //	220-254 free
 //
