@@ -339,6 +339,9 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 		cc.DefaultQueryTime = rc.DefaultQueryTime
 		cc.MaxQueryTime = rc.MaxQueryTime
 	}
+	if rc.RPCHoldTimeout > 0 {
+		cc.RPCHoldTimeout = rc.RPCHoldTimeout
+	}
 	cc.Logger = a.logger
 	if a.opts.ClientConfig != nil {
 		a.opts.ClientConfig(cc)

@@ -39,6 +39,10 @@ type Config struct {
 	SerfLANDefaultPort int
 	// RPCTimeout caps one RPC that is not a blocking query. Default 10s.
 	RPCTimeout time.Duration
+	// RPCHoldTimeout is how long a request waits for a first server to be
+	// known (right after the agent starts and joins) before it fails with
+	// "No known Consul servers". Default 7s.
+	RPCHoldTimeout time.Duration
 	// DefaultQueryTime and MaxQueryTime are the agent's
 	// default_query_time and max_query_time: the wait servers give a
 	// blocking query that names none, and its cap. The client's timeout
@@ -74,6 +78,7 @@ type Client struct {
 	pool    *rpc.ConnPool
 	servers *rpc.Manager
 
+	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
 }
 
@@ -86,7 +91,7 @@ func NewClient(cfg *Config) (*Client, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	c := &Client{config: cfg, logger: logger.Named("client")}
+	c := &Client{config: cfg, logger: logger.Named("client"), shutdownCh: make(chan struct{})}
 
 	pc := rpc.DefaultConnPoolConfig()
 	pc.Logger = c.logger.Named("pool")
@@ -160,11 +165,25 @@ func (c *Client) lanEvent(e serf.Event) {
 
 // RPC sends a request to a server of this datacenter.
 func (c *Client) RPC(method string, args, reply any) error {
-	return c.servers.RPC(context.Background(), method, args, reply)
+	return c.RPCContext(context.Background(), method, args, reply)
 }
 
-// RPCContext is RPC with a caller's context.
+// RPCContext is RPC with a caller's context. While no server is known
+// yet (the LAN join's events are still being handled) the request waits
+// up to RPCHoldTimeout for one.
 func (c *Client) RPCContext(ctx context.Context, method string, args, reply any) error {
+	if c.servers.NumServers() == 0 && c.config.RPCHoldTimeout > 0 {
+		deadline := time.Now().Add(c.config.RPCHoldTimeout)
+		for c.servers.NumServers() == 0 && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-c.shutdownCh:
+				return errors.New("client agent is shutting down")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	return c.servers.RPC(ctx, method, args, reply)
 }
 
@@ -207,6 +226,7 @@ func (c *Client) Stats() map[string]map[string]string {
 // Shutdown stops everything without leaving; it is idempotent.
 func (c *Client) Shutdown() error {
 	c.shutdownOnce.Do(func() {
+		close(c.shutdownCh)
 		c.serfLAN.Shutdown()
 		c.servers.Shutdown()
 		c.pool.Shutdown()

@@ -212,6 +212,18 @@ func TestSingleServerCatalog(t *testing.T) {
 
 func TestBlockingQueryWakesOnWrite(t *testing.T) {
 	s := startCluster(t, "dc1", 1)[0]
+	// Let the leader's own registrations (its node, serfHealth, the consul
+	// service) settle, so that the only write below is the test's.
+	waitFor(t, "the leader registered itself", 10*time.Second, func() error {
+		var out structs.IndexedNodeServices
+		if err := s.RPC("Catalog.NodeServices", &structs.NodeSpecificRequest{Datacenter: "dc1", Node: s.NodeName()}, &out); err != nil {
+			return err
+		}
+		if out.NodeServices == nil || out.NodeServices.Services[structs.ConsulServiceID] == nil {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
 	var first structs.IndexedNodes
 	if err := s.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc1"}, &first); err != nil {
 		t.Fatal(err)
