@@ -245,8 +245,14 @@ type queryFn func(ws memdb.WatchSet, st *state.Store) error
 // DefaultQueryTime when it names none, capped at MaxQueryTime, plus up to
 // a JitterFraction of it.
 func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMeta, fn queryFn) error {
-	if opts.RequireConsistent {
+	switch {
+	case opts.RequireConsistent:
 		if err := s.consistentRead(); err != nil {
+			return err
+		}
+	case !opts.AllowStale:
+		// Answered by the leader: only once it has caught up.
+		if err := s.waitReady(); err != nil {
 			return err
 		}
 	}
@@ -324,6 +330,15 @@ func (s *Server) consistentRead() error {
 	if err := s.await(s.raft.VerifyLeader(), "verify leadership"); err != nil {
 		return structs.ErrNoLeader
 	}
+	return s.waitReady()
+}
+
+// waitReady waits, up to RPCHoldTimeout, until this leader has applied
+// every entry of earlier terms (its leader loop's barrier). Until then its
+// state may lack writes that were committed and acknowledged before the
+// election (a freshly restarted single server, say), so reads answered by
+// the leader wait for it.
+func (s *Server) waitReady() error {
 	if s.readyForConsistentReads.Load() {
 		return nil
 	}

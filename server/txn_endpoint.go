@@ -47,8 +47,13 @@ func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse)
 		reply.Errors = errs
 		return nil
 	}
-	if args.RequireConsistent {
+	switch {
+	case args.RequireConsistent:
 		if err := t.s.consistentRead(); err != nil {
+			return err
+		}
+	case !args.AllowStale:
+		if err := t.s.waitReady(); err != nil {
 			return err
 		}
 	}
