@@ -23,6 +23,7 @@ import (
 	"github.com/meridian-sd/meridian/agent/config"
 	"github.com/meridian-sd/meridian/client"
 	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/lib/fsutil"
 	"github.com/meridian-sd/meridian/server"
 )
 
@@ -216,11 +217,7 @@ func (a *Agent) setupNodeID(rc *config.RuntimeConfig) error {
 			return fmt.Errorf("generate node id: %w", err)
 		}
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(rc.NodeID), 0o600); err != nil {
-		return fmt.Errorf("write node id: %w", err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
+	if err := fsutil.WriteFileAtomic(file, []byte(rc.NodeID), 0o600); err != nil {
 		return fmt.Errorf("write node id: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/meridian-sd/meridian/agent/config"
+	"github.com/meridian-sd/meridian/lib/fsutil"
 	"github.com/meridian-sd/meridian/structs"
 )
 
@@ -57,36 +58,6 @@ func fileName(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, so a crash leaves the old file or the new
-// one, never a torn one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // persist writes v as JSON under the data dir; nothing in -dev.
 func (a *Agent) persist(dir, id string, v any) error {
 	if a.svc.dataDir == "" {
@@ -96,7 +67,7 @@ func (a *Agent) persist(dir, id string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s %q: %w", dir, id, err)
 	}
-	return writeFileAtomic(filepath.Join(a.svc.dataDir, dir, fileName(id)), data)
+	return fsutil.WriteFileAtomic(filepath.Join(a.svc.dataDir, dir, fileName(id)), data, 0o600)
 }
 
 // forget removes the file of an ID, if any.

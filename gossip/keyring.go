@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/meridian-sd/meridian/lib/fsutil"
 )
 
 // GenerateKey returns a new random 32-byte gossip key, base64 encoded, as
@@ -76,7 +77,7 @@ func loadKeyring(file string, key []byte) (kr *memberlist.Keyring, fromFile bool
 	}
 	if file != "" {
 		buf, _ := json.Marshal([]string{base64.StdEncoding.EncodeToString(key)})
-		if err := os.WriteFile(file, buf, 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(file, buf, 0o600); err != nil {
 			return nil, false, fmt.Errorf("write keyring: %w", err)
 		}
 	}
