@@ -45,6 +45,11 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"operator raft list-peers":  func() (cli.Command, error) { return &OperatorRaftListCommand{UI: ui}, nil },
 		"operator raft remove-peer": func() (cli.Command, error) { return &OperatorRaftRemoveCommand{UI: ui}, nil },
 		"operator federation":       func() (cli.Command, error) { return &OperatorFederationCommand{UI: ui}, nil },
+		"tls":                       func() (cli.Command, error) { return &TLSCommand{}, nil },
+		"tls ca":                    func() (cli.Command, error) { return &TLSCACommand{}, nil },
+		"tls ca create":             func() (cli.Command, error) { return &TLSCACreateCommand{UI: ui}, nil },
+		"tls cert":                  func() (cli.Command, error) { return &TLSCertCommand{}, nil },
+		"tls cert create":           func() (cli.Command, error) { return &TLSCertCreateCommand{UI: ui}, nil },
 	}
 }
 
