@@ -100,6 +100,7 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/operator/raft/configuration", "GET", a.operatorRaftConfiguration)
 	handle("/v1/operator/raft/peer", "DELETE", a.operatorRaftPeer)
 	handle("/v1/operator/federation", "GET", a.operatorFederation)
+	handle("/v1/operator/keyring", "GET,PUT,DELETE", a.operatorKeyring)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			http.Redirect(w, r, "/v1/agent/self", http.StatusTemporaryRedirect)

@@ -22,6 +22,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"info":                      func() (cli.Command, error) { return &InfoCommand{UI: ui}, nil },
 		"version":                   func() (cli.Command, error) { return &VersionCommand{UI: ui}, nil },
 		"keygen":                    func() (cli.Command, error) { return &KeygenCommand{UI: ui}, nil },
+		"keyring":                   func() (cli.Command, error) { return &KeyringCommand{UI: ui}, nil },
 		"reload":                    func() (cli.Command, error) { return &ReloadCommand{UI: ui}, nil },
 		"services":                  func() (cli.Command, error) { return &ServicesCommand{}, nil },
 		"services register":         func() (cli.Command, error) { return &ServicesRegisterCommand{UI: ui}, nil },

@@ -1,16 +1,38 @@
 package gossip
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-sd/meridian/lib/fsutil"
 )
+
+// Keyring persistence.
+//
+// Keys are installed, made primary and removed on every member by serf's
+// internal key queries (_serf_install-key, _serf_use-key, _serf_remove-key),
+// which serf answers itself: the query never reaches the pool's event
+// channel, and memberlist's keyring has no change callback. serf can write
+// the keyring file from its query handler, but with a plain os.WriteFile: a
+// crash in the middle leaves a torn or empty file, and the agent then
+// refuses to start. So serf is given no keyring file; instead each pool
+// watches its keyring and, whenever its keys or their order (the primary
+// key comes first) differ from what was last written, writes the file with
+// fsutil.WriteFileAtomic. It does so every KeyringSyncInterval, right after
+// an operation this agent ran itself (SyncKeyring), and at shutdown. A
+// member that acknowledged a change and crashed within one interval
+// restarts with its previous keys, which the next keyring list shows.
+
+// DefaultKeyringSyncInterval is how often a pool compares its keyring with
+// the keyring file.
+const DefaultKeyringSyncInterval = 250 * time.Millisecond
 
 // GenerateKey returns a new random 32-byte gossip key, base64 encoded, as
 // `meridian keygen` prints it.
@@ -82,4 +104,87 @@ func loadKeyring(file string, key []byte) (kr *memberlist.Keyring, fromFile bool
 		}
 	}
 	return kr, false, nil
+}
+
+// encodeKeyring is the keyring file's content: the keys in base64, the
+// primary key first, as Consul's and serf's files.
+func encodeKeyring(keys [][]byte) ([]byte, error) {
+	encoded := make([]string, 0, len(keys))
+	for _, k := range keys {
+		encoded = append(encoded, base64.StdEncoding.EncodeToString(k))
+	}
+	buf, err := json.MarshalIndent(encoded, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode keyring: %w", err)
+	}
+	return buf, nil
+}
+
+func sameKeys(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SyncKeyring writes the keyring file now if the keyring changed since it
+// was last written. It does nothing for a pool without a keyring or
+// without a data directory.
+func (p *Pool) SyncKeyring() error {
+	if p.keyringFile == "" || p.ml.Keyring == nil {
+		return nil
+	}
+	p.keyringLock.Lock()
+	defer p.keyringLock.Unlock()
+	keys := p.ml.Keyring.GetKeys()
+	if sameKeys(keys, p.keyringWritten) {
+		return nil
+	}
+	buf, err := encodeKeyring(keys)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(p.keyringFile, buf, 0o600); err != nil {
+		return fmt.Errorf("write keyring: %w", err)
+	}
+	p.keyringWritten = keys
+	p.cfg.Logger.Info("keyring file updated", "pool", p.cfg.poolName(), "keys", len(keys))
+	return nil
+}
+
+// keyringLoop persists keyring changes until Shutdown. A failure is logged
+// when it first happens (not at every tick) and retried at every tick.
+func (p *Pool) keyringLoop(interval time.Duration) {
+	defer p.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-t.C:
+		case <-p.done:
+			return
+		}
+		err := p.SyncKeyring()
+		switch {
+		case err != nil && err.Error() != lastErr:
+			p.cfg.Logger.Error("cannot persist the keyring; a restart would bring back the previous keys", "pool", p.cfg.poolName(), "error", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			lastErr = ""
+		}
+	}
+}
+
+// PrimaryKey is the key the pool encrypts with; nil without encryption.
+func (p *Pool) PrimaryKey() []byte {
+	if p.ml.Keyring == nil {
+		return nil
+	}
+	return p.ml.Keyring.GetPrimaryKey()
 }

@@ -103,6 +103,11 @@ type Config struct {
 	// encryption on in a running pool. Default false: with a key, gossip
 	// is sent encrypted.
 	PlaintextOutgoing bool
+	// KeyringSyncInterval is how often the pool checks whether its keyring
+	// changed (keys installed, made primary or removed by serf key queries
+	// from any member) and then rewrites the keyring file atomically.
+	// Default DefaultKeyringSyncInterval.
+	KeyringSyncInterval time.Duration
 	// RejoinAfterLeave lets a snapshot rejoin even after a graceful leave.
 	RejoinAfterLeave bool
 	// ReconnectTimeout is how long a failed member is kept before it is
@@ -122,6 +127,12 @@ type Pool struct {
 	events chan serf.Event
 	done   chan struct{}
 	wg     sync.WaitGroup
+
+	// keyringFile is where the keyring is persisted ("" for none);
+	// keyringWritten is what it holds, under keyringLock (keyring.go).
+	keyringFile    string
+	keyringLock    sync.Mutex
+	keyringWritten [][]byte
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -147,6 +158,12 @@ func Create(cfg Config) (*Pool, error) {
 	}
 	sc.EventCh = p.events
 	p.ml = sc.MemberlistConfig
+	// serf writes the keyring file non-atomically: the pool does it
+	// (keyring.go).
+	p.keyringFile, sc.KeyringFile = sc.KeyringFile, ""
+	if p.ml.Keyring != nil {
+		p.keyringWritten = p.ml.Keyring.GetKeys()
+	}
 	s, err := serf.Create(sc)
 	if err != nil {
 		return nil, fmt.Errorf("start %s gossip on %s: %w", cfg.poolName(), net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
@@ -154,6 +171,14 @@ func Create(cfg Config) (*Pool, error) {
 	p.serf = s
 	p.wg.Add(1)
 	go p.eventLoop()
+	if p.keyringFile != "" && p.ml.Keyring != nil {
+		interval := cfg.KeyringSyncInterval
+		if interval <= 0 {
+			interval = DefaultKeyringSyncInterval
+		}
+		p.wg.Add(1)
+		go p.keyringLoop(interval)
+	}
 	return p, nil
 }
 
@@ -371,6 +396,9 @@ func (p *Pool) Shutdown() error {
 		p.shutdownErr = p.serf.Shutdown()
 		close(p.done)
 		p.wg.Wait()
+		if err := p.SyncKeyring(); err != nil {
+			p.cfg.Logger.Error("cannot persist the keyring at shutdown", "pool", p.cfg.poolName(), "error", err)
+		}
 	})
 	return p.shutdownErr
 }
