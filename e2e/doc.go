@@ -20,7 +20,8 @@
 //	150-159 services_test.go     services and checks on clients, anti-entropy
 //	160-199 free
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
-//	220-254 free
+//	220-239 free
+//	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
 //
 // Two runs of the suite on one machine do not collide: each holds a lock
 // on 127.0.n.1:8499 and takes the first network 127.0.n.x free (n is 0

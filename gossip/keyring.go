@@ -120,6 +120,18 @@ func encodeKeyring(keys [][]byte) ([]byte, error) {
 	return buf, nil
 }
 
+// currentKeys copies the keyring's keys, primary first. memberlist hands
+// out its own slice, which RemoveKey later shifts in place, so the pool
+// keeps a copy of what it wrote rather than that slice.
+func currentKeys(kr *memberlist.Keyring) [][]byte {
+	keys := kr.GetKeys()
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = bytes.Clone(k)
+	}
+	return out
+}
+
 func sameKeys(a, b [][]byte) bool {
 	if len(a) != len(b) {
 		return false
@@ -141,7 +153,7 @@ func (p *Pool) SyncKeyring() error {
 	}
 	p.keyringLock.Lock()
 	defer p.keyringLock.Unlock()
-	keys := p.ml.Keyring.GetKeys()
+	keys := currentKeys(p.ml.Keyring)
 	if sameKeys(keys, p.keyringWritten) {
 		return nil
 	}

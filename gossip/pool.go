@@ -162,7 +162,7 @@ func Create(cfg Config) (*Pool, error) {
 	// (keyring.go).
 	p.keyringFile, sc.KeyringFile = sc.KeyringFile, ""
 	if p.ml.Keyring != nil {
-		p.keyringWritten = p.ml.Keyring.GetKeys()
+		p.keyringWritten = currentKeys(p.ml.Keyring)
 	}
 	s, err := serf.Create(sc)
 	if err != nil {

@@ -174,7 +174,11 @@ func (s *Server) keyringOpPool(args *structs.KeyringRequest, pool *gossip.Pool, 
 		if err := pool.SyncKeyring(); err != nil {
 			s.logger.Error("cannot persist the keyring", "wan", wan, "error", err)
 		}
-		s.logger.Info("keyring operation", "operation", args.Operation, "wan", wan, "members", out.NumNodes, "error", out.Error)
+		if out.Error != "" {
+			s.logger.Warn("keyring operation failed", "operation", args.Operation, "wan", wan, "members", out.NumNodes, "error", out.Error)
+		} else {
+			s.logger.Info("keyring operation", "operation", args.Operation, "wan", wan, "members", out.NumNodes)
+		}
 	}
 	return out
 }
