@@ -154,6 +154,15 @@ func TestOperatorKeyring(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A datacenter that cannot be reached fails the operation, named.
+	if err := s2.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c1.Client.Operator().KeyringList(nil)
+	if !errors.As(err, &se) || se.Code != 500 || !strings.Contains(se.Body, "dc2 (LAN) error: no answer from datacenter dc2") || strings.Contains(se.Body, "\n") {
+		t.Fatalf("list with dc2 down: %v, want a 500 naming dc2 on one line", err)
+	}
 }
 
 // TestOperatorKeyringBadInput: every malformed request is a 400 (or 405)
