@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func testPoolWith(t *testing.T, name, dc string, wan, server bool, adjust func(*
 		BindPort:   port,
 		Tags:       tags,
 		Profile:    ProfileLocal,
-		Logger:     hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}),
+		Logger:     hclog.New(&hclog.LoggerOptions{Output: newTestWriter(t), Level: hclog.Warn}),
 	}
 	adjust(&cfg)
 	p, err := Create(cfg)
@@ -64,9 +65,35 @@ func testPoolWith(t *testing.T, name, dc string, wan, server bool, adjust func(*
 	return p, port
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter sends a pool's logs to the test log until the test's
+// cleanups are done, then drops them: memberlist's probe goroutines can
+// still log after the pool shut down, and t.Log after the test panics.
+type testWriter struct {
+	t    *testing.T
+	mu   *sync.Mutex
+	done *bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+// newTestWriter registers the cleanup that mutes the writer first, so
+// that it runs last, after the pool's Shutdown.
+func newTestWriter(t *testing.T) testWriter {
+	w := testWriter{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		*w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(string(p))
+	}
+	return len(p), nil
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
