@@ -58,6 +58,9 @@ type Options struct {
 	// Local, when set, adjusts the timings of local services, checks and
 	// anti-entropy (agent_services.go); tests shorten them.
 	Local func(*LocalConfig)
+	// HTTPLimits, when set, adjusts the HTTP listener's limits
+	// (http_limits.go); tests shorten them.
+	HTTPLimits func(*HTTPLimits)
 }
 
 // Agent is a running agent.
@@ -83,6 +86,10 @@ type Agent struct {
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
 	dns         *dnsServer
+	// httpConns limits HTTP connections per client IP, and httpLimits
+	// are the listener's other limits (http_limits.go).
+	httpConns  *connLimiter
+	httpLimits HTTPLimits
 
 	// fatalCh reports errors that end the agent (retry-join giving up).
 	fatalCh chan error
@@ -113,6 +120,11 @@ func New(rc *config.RuntimeConfig, opts Options) (*Agent, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		shutdownCh: make(chan struct{}),
+		httpLimits: DefaultHTTPLimits(),
+		httpConns:  newConnLimiter(opts.Logger, rc.HTTPMaxConnsPerClient),
+	}
+	if opts.HTTPLimits != nil {
+		opts.HTTPLimits(&a.httpLimits)
 	}
 	a.logWarnings(opts.Warnings)
 	return a, nil
@@ -360,9 +372,14 @@ func (a *Agent) startHTTP(rc *config.RuntimeConfig) error {
 		if err != nil {
 			return fmt.Errorf("listen for http on %s: %w", ap, err)
 		}
+		ln = a.httpConns.listen(ln)
+		// No ReadTimeout or WriteTimeout: wrap bounds the body's read
+		// itself, and a blocking query holds its request for minutes.
 		srv := &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: a.httpLimits.ReadHeaderTimeout,
+			IdleTimeout:       a.httpLimits.IdleTimeout,
+			MaxHeaderBytes:    a.httpLimits.MaxHeaderBytes,
 			ErrorLog:          a.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 		}
 		a.httpServers = append(a.httpServers, srv)
@@ -393,8 +410,25 @@ func (a *Agent) Server() *server.Server { return a.server }
 
 // RPC sends a request through the agent's server or client.
 func (a *Agent) RPC(method string, args, reply any) error {
+	return a.RPCContext(context.Background(), method, args, reply)
+}
+
+// contextRPC is a delegate whose calls take the caller's context.
+type contextRPC interface {
+	RPCContext(ctx context.Context, method string, args, reply any) error
+}
+
+// RPCContext is RPC on behalf of a caller that may give up: HTTP handlers
+// pass their request's context, so that when the HTTP client hangs up the
+// call is abandoned at once and its stream to the server closed, instead
+// of living on for a blocking query's whole wait. A delegate without
+// RPCContext gets the call without the context.
+func (a *Agent) RPCContext(ctx context.Context, method string, args, reply any) error {
 	if a.delegate == nil {
 		return errors.New("agent is not started")
+	}
+	if d, ok := a.delegate.(contextRPC); ok {
+		return d.RPCContext(ctx, method, args, reply)
 	}
 	return a.delegate.RPC(method, args, reply)
 }

@@ -35,7 +35,7 @@ func (a *Agent) catalogRegister(resp http.ResponseWriter, req *http.Request) (an
 		}
 	}
 	var out struct{}
-	if err := a.RPC("Catalog.Register", &args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.Register", &args, &out); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -53,7 +53,7 @@ func (a *Agent) catalogDeregister(resp http.ResponseWriter, req *http.Request) (
 		return nil, badRequest("Missing node name")
 	}
 	var out struct{}
-	if err := a.RPC("Catalog.Deregister", &args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.Deregister", &args, &out); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -61,7 +61,7 @@ func (a *Agent) catalogDeregister(resp http.ResponseWriter, req *http.Request) (
 
 func (a *Agent) catalogDatacenters(resp http.ResponseWriter, req *http.Request) (any, error) {
 	var out []string
-	if err := a.RPC("Catalog.ListDatacenters", &struct{}{}, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.ListDatacenters", &struct{}{}, &out); err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -91,7 +91,7 @@ func (a *Agent) catalogNodes(resp http.ResponseWriter, req *http.Request) (any, 
 		return nil, err
 	}
 	var out structs.IndexedNodes
-	if err := a.RPC("Catalog.ListNodes", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.ListNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -107,7 +107,7 @@ func (a *Agent) catalogServices(resp http.ResponseWriter, req *http.Request) (an
 		return nil, err
 	}
 	var out structs.IndexedServices
-	if err := a.RPC("Catalog.ListServices", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.ListServices", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -151,7 +151,7 @@ func (a *Agent) catalogServiceNodes(resp http.ResponseWriter, req *http.Request)
 		return nil, err
 	}
 	var out structs.IndexedServiceNodes
-	if err := a.RPC("Catalog.ServiceNodes", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.ServiceNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -187,7 +187,7 @@ func (a *Agent) catalogNodeServices(resp http.ResponseWriter, req *http.Request)
 		return nil, err
 	}
 	var out structs.IndexedNodeServices
-	if err := a.RPC("Catalog.NodeServices", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.NodeServices", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -216,7 +216,7 @@ func (a *Agent) catalogNodeServiceList(resp http.ResponseWriter, req *http.Reque
 		return nil, err
 	}
 	var out structs.IndexedNodeServices
-	if err := a.RPC("Catalog.NodeServices", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Catalog.NodeServices", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)

@@ -8,7 +8,7 @@ import (
 
 func (a *Agent) coordinateDatacenters(resp http.ResponseWriter, req *http.Request) (any, error) {
 	var out []structs.DatacenterMap
-	if err := a.RPC("Coordinate.ListDatacenters", &struct{}{}, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Coordinate.ListDatacenters", &struct{}{}, &out); err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -23,7 +23,7 @@ func (a *Agent) coordinateNodes(resp http.ResponseWriter, req *http.Request) (an
 		return nil, err
 	}
 	var out structs.IndexedCoordinates
-	if err := a.RPC("Coordinate.ListNodes", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Coordinate.ListNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -39,7 +39,7 @@ func (a *Agent) coordinateNode(resp http.ResponseWriter, req *http.Request) (any
 		return nil, err
 	}
 	var out structs.IndexedCoordinates
-	if err := a.RPC("Coordinate.Node", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Coordinate.Node", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -65,7 +65,7 @@ func (a *Agent) coordinateUpdate(resp http.ResponseWriter, req *http.Request) (a
 		return nil, badRequest("Invalid coordinate")
 	}
 	var out struct{}
-	if err := a.RPC("Coordinate.Update", &args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Coordinate.Update", &args, &out); err != nil {
 		return nil, err
 	}
 	return true, nil

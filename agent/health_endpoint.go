@@ -12,7 +12,7 @@ func (a *Agent) healthNodeChecks(resp http.ResponseWriter, req *http.Request) (a
 		return nil, err
 	}
 	var out structs.IndexedHealthChecks
-	if err := a.RPC("Health.NodeChecks", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Health.NodeChecks", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -25,7 +25,7 @@ func (a *Agent) healthServiceChecks(resp http.ResponseWriter, req *http.Request)
 		return nil, err
 	}
 	var out structs.IndexedHealthChecks
-	if err := a.RPC("Health.ServiceChecks", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Health.ServiceChecks", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -51,7 +51,7 @@ func (a *Agent) healthChecksInState(resp http.ResponseWriter, req *http.Request)
 		return nil, badRequest("Invalid check state %q: must be any, passing, warning or critical", args.State)
 	}
 	var out structs.IndexedHealthChecks
-	if err := a.RPC("Health.ChecksInState", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Health.ChecksInState", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -71,7 +71,7 @@ func (a *Agent) healthServiceNodes(resp http.ResponseWriter, req *http.Request) 
 		}
 	}
 	var out structs.IndexedCheckServiceNodes
-	if err := a.RPC("Health.ServiceNodes", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Health.ServiceNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)

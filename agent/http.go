@@ -41,7 +41,12 @@ type handlerFunc func(resp http.ResponseWriter, req *http.Request) (any, error)
 func (a *Agent) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	handle := func(pattern string, methods string, fn handlerFunc) {
-		mux.Handle(pattern, a.wrap(methods, fn))
+		mux.Handle(pattern, a.wrap(methods, a.defaultBodyLimit, fn))
+	}
+	// handleBody is handle for a route whose bodies have a cap of their
+	// own (http_limits.go).
+	handleBody := func(pattern string, methods string, limit bodyLimitFunc, fn handlerFunc) {
+		mux.Handle(pattern, a.wrap(methods, limit, fn))
 	}
 	// agent
 	handle("/v1/agent/self", "GET", a.agentSelf)
@@ -82,14 +87,14 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/health/service/", "GET", a.healthServiceNodes)
 	handle("/v1/health/state/", "GET", a.healthChecksInState)
 	// kv, sessions, transactions
-	handle("/v1/kv/", "GET,PUT,DELETE", a.kvsEndpoint)
-	handle("/v1/session/create", "PUT", a.sessionCreate)
+	handleBody("/v1/kv/", "GET,PUT,DELETE", a.kvBodyLimit, a.kvsEndpoint)
+	handleBody("/v1/session/create", "PUT", sessionBodyLimit, a.sessionCreate)
 	handle("/v1/session/destroy/", "PUT", a.sessionDestroy)
 	handle("/v1/session/renew/", "PUT", a.sessionRenew)
 	handle("/v1/session/info/", "GET", a.sessionGet)
 	handle("/v1/session/node/", "GET", a.sessionsForNode)
 	handle("/v1/session/list", "GET", a.sessionList)
-	handle("/v1/txn", "PUT", a.txn)
+	handleBody("/v1/txn", "PUT", a.txnBodyLimit, a.txn)
 	// status, coordinates, operator
 	handle("/v1/status/leader", "GET", a.statusLeader)
 	handle("/v1/status/peers", "GET", a.statusPeers)
@@ -113,9 +118,10 @@ func (a *Agent) routes() *http.ServeMux {
 	return mux
 }
 
-// wrap adapts a handler: method check, JSON encoding of the result and the
-// mapping of errors to status codes with Consul's texts.
-func (a *Agent) wrap(methods string, fn handlerFunc) http.Handler {
+// wrap adapts a handler: method check, the request body read within its
+// cap (limit), JSON encoding of the result and the mapping of errors to
+// status codes with Consul's texts.
+func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.Handler {
 	allowed := strings.Split(methods, ",")
 	return http.HandlerFunc(func(resp http.ResponseWriter, req *http.Request) {
 		ok := false
@@ -131,6 +137,10 @@ func (a *Agent) wrap(methods string, fn handlerFunc) http.Handler {
 			return
 		}
 		if err := refuseFilter(req); err != nil {
+			a.writeError(resp, req, err)
+			return
+		}
+		if err := readBody(resp, req, limit(), a.httpLimits.BodyReadTimeout); err != nil {
 			a.writeError(resp, req, err)
 			return
 		}

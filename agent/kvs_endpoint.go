@@ -58,7 +58,7 @@ func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) 
 		return nil, badRequest("Missing key name")
 	}
 	var out structs.IndexedDirEntries
-	if err := a.RPC(method, args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), method, args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -94,7 +94,7 @@ func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix 
 	}
 	args.Datacenter = dc
 	var out structs.IndexedKeyList
-	if err := a.RPC("KVS.ListKeys", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "KVS.ListKeys", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -108,10 +108,6 @@ func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix 
 	}
 	return out.Keys, nil
 }
-
-// maxDrain is how much of an oversized body is read and thrown away before
-// the 413 answer.
-const maxDrain = 16 << 20
 
 // parseUintParam reads a numeric query parameter.
 func parseUintParam(req *http.Request, name string) (uint64, bool, error) {
@@ -180,24 +176,16 @@ func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) 
 		args.Op = structs.KVSUnlock
 		args.DirEnt.Session = q.Get("release")
 	}
-	// Read one byte past the limit to tell "at the limit" from "over it".
-	limit := a.cfg().KVMaxValueSize
+	// wrap has read the body within limits.kv_max_value_size (413 beyond).
 	var buf bytes.Buffer
 	if req.Body != nil {
-		if _, err := io.Copy(&buf, io.LimitReader(req.Body, int64(limit)+1)); err != nil {
+		if _, err := io.Copy(&buf, req.Body); err != nil {
 			return nil, badRequest("Cannot read the request body: %v", err)
 		}
 	}
-	if buf.Len() > limit {
-		// Drain a bounded amount of the rest so that the client, still
-		// sending, reads the answer instead of a reset connection.
-		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
-		return nil, HTTPError{Code: http.StatusRequestEntityTooLarge,
-			Reason: fmt.Sprintf("Value is too large: the limit is %d bytes", limit)}
-	}
 	args.DirEnt.Value = buf.Bytes()
 	var out bool
-	if err := a.RPC("KVS.Apply", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "KVS.Apply", args, &out); err != nil {
 		return nil, kvsError(err)
 	}
 	if args.Op == structs.KVSSet {
@@ -224,7 +212,7 @@ func (a *Agent) kvsDelete(resp http.ResponseWriter, req *http.Request, key strin
 		args.DirEnt.ModifyIndex = cas
 	}
 	var out bool
-	if err := a.RPC("KVS.Apply", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "KVS.Apply", args, &out); err != nil {
 		return nil, kvsError(err)
 	}
 	if args.Op == structs.KVSDeleteCAS {

@@ -12,7 +12,7 @@ func (a *Agent) operatorRaftConfiguration(resp http.ResponseWriter, req *http.Re
 		return nil, err
 	}
 	var out structs.RaftConfigurationResponse
-	if err := a.RPC("Operator.RaftGetConfiguration", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Operator.RaftGetConfiguration", args, &out); err != nil {
 		return nil, err
 	}
 	if out.Servers == nil {
@@ -31,7 +31,7 @@ func (a *Agent) operatorRaftPeer(resp http.ResponseWriter, req *http.Request) (a
 		return nil, badRequest("Must specify only one of ?id or ?address")
 	}
 	var out struct{}
-	if err := a.RPC("Operator.RaftRemovePeer", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Operator.RaftRemovePeer", args, &out); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -40,7 +40,7 @@ func (a *Agent) operatorRaftPeer(resp http.ResponseWriter, req *http.Request) (a
 func (a *Agent) operatorFederation(resp http.ResponseWriter, req *http.Request) (any, error) {
 	args := &structs.DCSpecificRequest{Datacenter: a.parseDC(req)}
 	var out []structs.FederationDC
-	if err := a.RPC("Operator.FederationStatus", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Operator.FederationStatus", args, &out); err != nil {
 		return nil, err
 	}
 	if out == nil {

@@ -42,6 +42,7 @@ func (a *Agent) Reload() error {
 		a.logger.Warn(w)
 	}
 	a.logger.SetLevel(level)
+	a.httpConns.setMax(merged.HTTPMaxConnsPerClient)
 	// Services and checks of the config files: add, update, remove.
 	if err := a.reloadServices(merged); err != nil {
 		return fmt.Errorf("reload services and checks: %w", err)
@@ -101,6 +102,8 @@ func reloadFields() map[string]reloadField {
 		"Services":            live,
 		"Checks":              live,
 		"Sources":             live,
+
+		"HTTPMaxConnsPerClient": live,
 
 		"Datacenter":                restart("datacenter"),
 		"NodeName":                  restart("node_name"),

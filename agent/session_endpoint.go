@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -39,18 +38,17 @@ type sessionCreateBody struct {
 // as seconds, so that {"LockDelay": 15} means 15s, as in Consul.
 const lockDelayMinThreshold = 1000
 
-// maxSessionBodySize bounds the body of a session creation.
+// maxSessionBodySize bounds the body of a session creation (its route's
+// cap, http_limits.go).
 const maxSessionBodySize = 64 * 1024
 
 func (a *Agent) sessionCreate(resp http.ResponseWriter, req *http.Request) (any, error) {
 	body := sessionCreateBody{}
 	if req.Body != nil {
-		raw, err := io.ReadAll(io.LimitReader(req.Body, maxSessionBodySize+1))
+		// wrap has read it within the route's cap.
+		raw, err := io.ReadAll(req.Body)
 		if err != nil {
 			return nil, badRequest("Cannot read the request body: %v", err)
-		}
-		if len(raw) > maxSessionBodySize {
-			return nil, HTTPError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("Request body is too large: the limit is %d bytes", maxSessionBodySize)}
 		}
 		// An empty body takes every default, as Consul's.
 		if len(bytes.TrimSpace(raw)) > 0 {
@@ -85,7 +83,7 @@ func (a *Agent) sessionCreate(resp http.ResponseWriter, req *http.Request) (any,
 	}
 	args := &structs.SessionRequest{Datacenter: a.parseDC(req), Op: structs.SessionCreate, Session: sess}
 	var id string
-	if err := a.RPC("Session.Apply", args, &id); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.Apply", args, &id); err != nil {
 		return nil, sessionError(err)
 	}
 	return map[string]string{"ID": id}, nil
@@ -161,7 +159,7 @@ func (a *Agent) sessionDestroy(resp http.ResponseWriter, req *http.Request) (any
 	}
 	args := &structs.SessionRequest{Datacenter: a.parseDC(req), Op: structs.SessionDestroy, Session: structs.Session{ID: id}}
 	var out string
-	if err := a.RPC("Session.Apply", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.Apply", args, &out); err != nil {
 		return nil, err
 	}
 	return true, nil
@@ -174,7 +172,7 @@ func (a *Agent) sessionRenew(resp http.ResponseWriter, req *http.Request) (any, 
 	}
 	args := &structs.SessionSpecificRequest{Datacenter: a.parseDC(req), SessionID: id}
 	var out structs.IndexedSessions
-	if err := a.RPC("Session.Renew", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.Renew", args, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Sessions) == 0 {
@@ -194,7 +192,7 @@ func (a *Agent) sessionGet(resp http.ResponseWriter, req *http.Request) (any, er
 		return nil, badRequest("Missing session ID")
 	}
 	var out structs.IndexedSessions
-	if err := a.RPC("Session.Get", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.Get", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -207,7 +205,7 @@ func (a *Agent) sessionsForNode(resp http.ResponseWriter, req *http.Request) (an
 		return nil, err
 	}
 	var out structs.IndexedSessions
-	if err := a.RPC("Session.NodeSessions", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.NodeSessions", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -220,7 +218,7 @@ func (a *Agent) sessionList(resp http.ResponseWriter, req *http.Request) (any, e
 		return nil, err
 	}
 	var out structs.IndexedSessions
-	if err := a.RPC("Session.List", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Session.List", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)

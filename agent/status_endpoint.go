@@ -9,7 +9,7 @@ import (
 func (a *Agent) statusLeader(resp http.ResponseWriter, req *http.Request) (any, error) {
 	args := &structs.StatusRequest{Datacenter: a.parseDC(req)}
 	var out string
-	if err := a.RPC("Status.Leader", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Status.Leader", args, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -18,7 +18,7 @@ func (a *Agent) statusLeader(resp http.ResponseWriter, req *http.Request) (any, 
 func (a *Agent) statusPeers(resp http.ResponseWriter, req *http.Request) (any, error) {
 	args := &structs.StatusRequest{Datacenter: a.parseDC(req)}
 	var out []string
-	if err := a.RPC("Status.Peers", args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Status.Peers", args, &out); err != nil {
 		return nil, err
 	}
 	if out == nil {

@@ -45,6 +45,13 @@ gossip_wan { probe_interval = "200ms" probe_timeout = "100ms" gossip_interval = 
 // -node a unique name is chosen.
 func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 	t.Helper()
+	return startTestAgent(t, nil, args...)
+}
+
+// startTestAgent is StartTestAgent with a hook that adjusts the agent's
+// Options before it starts.
+func startTestAgent(t testing.TB, adjust func(*Options), args ...string) *TestAgent {
+	t.Helper()
 	name := ""
 	for _, a := range args {
 		if v, ok := strings.CutPrefix(a, "-node="); ok {
@@ -83,7 +90,7 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{
 		Name: name, Level: hclog.LevelFromString(rc.LogLevel), Output: newTestLogWriter(t),
 	})
-	a, err := New(rc, Options{
+	opts := Options{
 		Logger:   logger,
 		Reload:   load,
 		Warnings: warnings,
@@ -108,7 +115,11 @@ func StartTestAgent(t testing.TB, args ...string) *TestAgent {
 			lc.MinCheckInterval = 50 * time.Millisecond
 			lc.MinDeregisterCriticalAfter = 0
 		},
-	})
+	}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	a, err := New(rc, opts)
 	if err != nil {
 		t.Fatalf("test agent: %v", err)
 	}

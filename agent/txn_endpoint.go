@@ -72,7 +72,7 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 		}
 		args.Datacenter = dc
 		var rout structs.TxnReadResponse
-		if err := a.RPC("Txn.Read", args, &rout); err != nil {
+		if err := a.RPCContext(req.Context(), "Txn.Read", args, &rout); err != nil {
 			return nil, err
 		}
 		// Not a blocking query: only leader knowledge, as Consul's.
@@ -81,7 +81,7 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 		out = rout.TxnResponse
 	} else {
 		args := &structs.TxnRequest{Datacenter: a.parseDC(req), Ops: ops}
-		if err := a.RPC("Txn.Apply", args, &out); err != nil {
+		if err := a.RPCContext(req.Context(), "Txn.Apply", args, &out); err != nil {
 			return nil, err
 		}
 	}
@@ -111,15 +111,10 @@ func decodeTxnOps(req *http.Request, lim txnLimits) (structs.TxnOps, bool, error
 	if req.Body == nil {
 		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")
 	}
-	raw, err := io.ReadAll(io.LimitReader(req.Body, int64(lim.maxTxn)+1))
+	// wrap has read the body within lim.maxTxn (413 beyond).
+	raw, err := io.ReadAll(req.Body)
 	if err != nil {
 		return nil, false, badRequest("Cannot read the request body: %v", err)
-	}
-	if len(raw) > lim.maxTxn {
-		// Drain a bounded amount of the rest so that the client, still
-		// sending, reads the answer instead of a reset connection.
-		io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain))
-		return nil, false, tooLarge("Request body is too large: the limit is %d bytes", lim.maxTxn)
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, false, badRequest("Failed to parse body: the body is empty, it must be a JSON array of operations")

@@ -56,6 +56,9 @@ type Config struct {
 	// Dial replaces the TCP dialer of the RPC pool (fault injection); nil
 	// for the default.
 	Dial rpc.DialFunc
+	// PoolConfig, when set, adjusts the RPC pool's configuration (tests
+	// shorten its timeouts).
+	PoolConfig func(*rpc.ConnPoolConfig)
 }
 
 // DefaultConfig returns a client configuration with Consul's defaults.
@@ -100,6 +103,9 @@ func NewClient(cfg *Config) (*Client, error) {
 	pc.MaxQueryTime = cfg.MaxQueryTime
 	if cfg.Dial != nil {
 		pc.Dial = cfg.Dial
+	}
+	if cfg.PoolConfig != nil {
+		cfg.PoolConfig(pc)
 	}
 	var err error
 	if c.pool, err = rpc.NewConnPool(pc); err != nil {
@@ -220,6 +226,13 @@ func (c *Client) Stats() map[string]map[string]string {
 			"known_servers": strconv.Itoa(c.servers.NumServers()),
 		},
 		"serf_lan": c.serfLAN.Serf().Stats(),
+		// The RPC pool to the servers: streams open (including those
+		// closed here and not yet by the server) and calls in flight.
+		"rpc_pool": {
+			"sessions":  strconv.Itoa(c.pool.NumSessions()),
+			"streams":   strconv.Itoa(c.pool.NumStreams()),
+			"in_flight": strconv.FormatInt(c.pool.InFlight(), 10),
+		},
 	}
 }
 

@@ -3,11 +3,13 @@ package command
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/consul/api"
@@ -21,6 +23,18 @@ func kvAgent(t *testing.T) (*agent.TestAgent, string) {
 	t.Helper()
 	ta := agent.StartTestAgent(t, "-server", "-bootstrap")
 	ta.WaitForLeader(t)
+	// Sessions (locks) need the agent's node in the catalog, which the
+	// leader adds a moment after its election.
+	agent.WaitFor(t, "the agent's node in the catalog", 15*time.Second, func() error {
+		n, _, err := ta.Client.Catalog().Node(ta.Name, nil)
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			return fmt.Errorf("node %s not registered yet", ta.Name)
+		}
+		return nil
+	})
 	return ta, "-http-addr=" + ta.HTTPAddr
 }
 

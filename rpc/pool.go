@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -65,6 +66,13 @@ type ConnPoolConfig struct {
 	// WriteTimeout is how long a write to a session may block before the
 	// session is judged broken and closed. Default 10s.
 	WriteTimeout time.Duration
+	// StreamCloseTimeout is how long a stream the pool closed (after its
+	// answer, or when its caller gave up) waits for the server to close
+	// its side before the pool resets it and forgets it. A server closes
+	// at once after an answer, and when its caller hangs up ends a
+	// blocking query and closes too; this bounds what a server that does
+	// neither costs the pool. Default 10s.
+	StreamCloseTimeout time.Duration
 }
 
 // DefaultConnPoolConfig returns a ConnPoolConfig with every default filled in.
@@ -82,6 +90,7 @@ func DefaultConnPoolConfig() *ConnPoolConfig {
 		MaxStreams:          1024,
 		KeepAliveInterval:   30 * time.Second,
 		WriteTimeout:        10 * time.Second,
+		StreamCloseTimeout:  10 * time.Second,
 	}
 }
 
@@ -97,6 +106,7 @@ func (c *ConnPoolConfig) validate() error {
 		{"ReapInterval", c.ReapInterval},
 		{"KeepAliveInterval", c.KeepAliveInterval},
 		{"WriteTimeout", c.WriteTimeout},
+		{"StreamCloseTimeout", c.StreamCloseTimeout},
 		{"DefaultQueryTime", c.DefaultQueryTime},
 		{"MaxQueryTime", c.MaxQueryTime},
 	}
@@ -136,6 +146,9 @@ type ConnPool struct {
 	sessions map[string]*poolSession // by address
 	shutdown bool
 
+	// inFlight counts the calls holding a stream slot (see InFlight).
+	inFlight atomic.Int64
+
 	wg sync.WaitGroup // reaper and dialers
 }
 
@@ -161,13 +174,15 @@ func NewConnPool(cfg *ConnPoolConfig) (*ConnPool, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	mux := yamuxConfig(cfg.Logger, cfg.MaxStreams, cfg.KeepAliveInterval, cfg.WriteTimeout)
+	mux.StreamCloseTimeout = cfg.StreamCloseTimeout
 	p := &ConnPool{
 		cfg:    cfg,
 		logger: cfg.Logger,
 		handle: structs.NewMsgpackHandle(),
 		// The client never accepts streams; the backlog sizes the window of
 		// unacknowledged stream opens, which MaxStreams already bounds.
-		mux:      yamuxConfig(cfg.Logger, cfg.MaxStreams, cfg.KeepAliveInterval, cfg.WriteTimeout),
+		mux:      mux,
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: make(map[string]*poolSession),
@@ -212,6 +227,34 @@ func (p *ConnPool) NumSessions() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.sessions)
+}
+
+// InFlight is the number of calls in flight: those holding a stream slot
+// (at most MaxStreams per server). A call whose caller gives up leaves it
+// at once.
+func (p *ConnPool) InFlight() int64 { return p.inFlight.Load() }
+
+// NumStreams is the number of streams open on the pool's sessions,
+// counting those the pool closed and whose server has not closed its side
+// yet (each for StreamCloseTimeout at most).
+func (p *ConnPool) NumStreams() int {
+	p.mu.Lock()
+	var sessions []*yamux.Session
+	for _, ps := range p.sessions {
+		select {
+		case <-ps.ready:
+			if ps.sess != nil {
+				sessions = append(sessions, ps.sess)
+			}
+		default:
+		}
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, s := range sessions {
+		n += s.NumStreams()
+	}
+	return n
 }
 
 // Ping calls StatusPingMethod on the server at addr.
@@ -412,6 +455,7 @@ func (p *ConnPool) acquire(ctx context.Context, addr string) (*poolSession, erro
 		}
 		select {
 		case ps.sem <- struct{}{}:
+			p.inFlight.Add(1)
 			return ps, nil
 		case <-ctx.Done():
 			p.unref(ps)
@@ -422,6 +466,7 @@ func (p *ConnPool) acquire(ctx context.Context, addr string) (*poolSession, erro
 
 // release gives back a stream slot and the reference taken by acquire.
 func (p *ConnPool) release(ps *poolSession) {
+	p.inFlight.Add(-1)
 	<-ps.sem
 	p.unref(ps)
 }

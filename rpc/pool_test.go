@@ -490,3 +490,55 @@ func TestConnPoolConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolAbandonedCallsFreeStreams: calls whose callers give up leave the
+// pool at once (InFlight), and their streams are gone within
+// StreamCloseTimeout even when the server goes on with them, so a new
+// call answers at once however many were abandoned.
+func TestPoolAbandonedCallsFreeStreams(t *testing.T) {
+	const n = 50
+	srv := startServer(t)
+	p, _ := newTestPool(t, func(c *ConnPoolConfig) {
+		c.MaxStreams = n
+		c.StreamCloseTimeout = 200 * time.Millisecond
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			errs <- p.RPC(ctx, "dc1", srv.Addr(), "Test.Sleep", &SleepArgs{D: time.Minute}, &struct{}{})
+		}()
+	}
+	waitFor(t, 5*time.Second, "every call on the server", func() bool { return srv.ep.sleeping.Load() == n })
+	if got, streams := p.InFlight(), p.NumStreams(); got != n || streams != n {
+		t.Fatalf("with %d calls waiting: InFlight %d, NumStreams %d", n, got, streams)
+	}
+	// With every stream slot taken, a new call cannot start.
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if err := echo(short, p, srv.addr, "full"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call with every stream taken: got %v, want a deadline error", err)
+	}
+
+	cancel()
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("abandoned call: got %v, want context.Canceled", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("an abandoned call did not return")
+		}
+	}
+	if got := p.InFlight(); got != 0 {
+		t.Fatalf("InFlight after every caller gave up: %d, want 0", got)
+	}
+	if err := echo(context.Background(), p, srv.addr, "after"); err != nil {
+		t.Fatalf("call after the abandoned ones: %v", err)
+	}
+	// Whether the server ends its calls when their streams close or goes
+	// on with them, the pool forgets them.
+	waitFor(t, 5*time.Second, "the abandoned streams gone", func() bool { return p.NumStreams() == 0 })
+}

@@ -55,6 +55,7 @@ func clientDefaults() *RuntimeConfig {
 		MaxQueryTime:              10 * time.Minute,
 		KVMaxValueSize:            512 * 1024,
 		TxnMaxReqLen:              512 * 1024,
+		HTTPMaxConnsPerClient:     200,
 		DNSDomain:                 "consul.",
 		DNSAllowStale:             true,
 		DNSMaxStale:               87600 * time.Hour,

@@ -195,11 +195,13 @@ type rawPerformance struct {
 type rawLimits struct {
 	KVMaxValueSize *int `cfg:"kv_max_value_size" check:"value_size"`
 	TxnMaxReqLen   *int `cfg:"txn_max_req_len" check:"positive"`
+
+	HTTPMaxConnsPerClient *int `cfg:"http_max_conns_per_client" check:"nonneg"`
 }
 
 func (rawLimits) ignoredKeys() []string {
 	return []string{
-		"http_max_conns_per_client", "https_handshake_timeout", "request_limits",
+		"https_handshake_timeout", "request_limits",
 		"rpc_client_timeout", "rpc_handshake_timeout", "rpc_max_burst",
 		"rpc_max_conns_per_client", "rpc_rate",
 	}

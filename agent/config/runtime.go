@@ -43,6 +43,10 @@ const (
 	DefaultDNSRecursorTimeout = 2 * time.Second
 )
 
+// DefaultHTTPMaxConnsPerClient is limits.http_max_conns_per_client, as
+// Consul's.
+const DefaultHTTPMaxConnsPerClient = 200
+
 // Raft base timings at raft_multiplier 1, as Consul's; RaftTimings scales
 // them.
 const (
@@ -264,6 +268,10 @@ type RuntimeConfig struct {
 	// TxnMaxReqLen is the largest transaction request in bytes. Key
 	// limits.txn_max_req_len; default 512 KiB.
 	TxnMaxReqLen int
+	// HTTPMaxConnsPerClient caps the HTTP connections open at once from
+	// one client IP; more are answered 429 and closed. 0 means no limit.
+	// Key limits.http_max_conns_per_client; default 200. Reloadable.
+	HTTPMaxConnsPerClient int
 
 	// DNSDomain is the DNS domain served, with a trailing dot. Key domain,
 	// flag -domain; default "consul.".
