@@ -315,6 +315,12 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 		if err != nil {
 			return callErr(false, cause(err))
 		}
+		// acquire's selects may pick a ready session or a free slot over
+		// a context that has already ended: nothing is sent then.
+		if err := callCtx.Err(); err != nil {
+			p.release(ps)
+			return callErr(false, cause(err))
+		}
 		stream, err := ps.sess.OpenStream()
 		if err != nil {
 			p.release(ps)
