@@ -51,6 +51,12 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"tls ca create":             func() (cli.Command, error) { return &TLSCACreateCommand{UI: ui}, nil },
 		"tls cert":                  func() (cli.Command, error) { return &TLSCertCommand{}, nil },
 		"tls cert create":           func() (cli.Command, error) { return &TLSCertCreateCommand{UI: ui}, nil },
+		"lab":                       func() (cli.Command, error) { return &LabCommand{}, nil },
+		"lab up":                    func() (cli.Command, error) { return &LabUpCommand{UI: ui}, nil },
+		"lab partition":             func() (cli.Command, error) { return &LabPartitionCommand{UI: ui}, nil },
+		"lab heal":                  func() (cli.Command, error) { return &LabHealCommand{UI: ui}, nil },
+		"lab status":                func() (cli.Command, error) { return &LabStatusCommand{UI: ui}, nil },
+		"lab down":                  func() (cli.Command, error) { return &LabDownCommand{UI: ui}, nil },
 	}
 }
 
