@@ -22,6 +22,7 @@
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
 //	220-239 free
 //	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
+//	127.2.n.x lab_test.go    meridian lab: its own subnet 127.2.n.0/24 (agents and relays)
 //
 // Two runs of the suite on one machine do not collide: each holds a lock
 // on 127.0.n.1:8499 and takes the first network 127.0.n.x free (n is 0
