@@ -100,6 +100,9 @@ type Config struct {
 	// CoordinateUpdateMaxBatches caps entries per period. Default 5.
 	CoordinateUpdateMaxBatches int
 
+	// ACL configures access control (acl.go); the zero value is off.
+	ACL ACLConfig
+
 	// Logger receives the server's logs.
 	Logger hclog.Logger
 }

@@ -14,6 +14,7 @@ func (s *Server) registerEndpoints() error {
 		"Txn":        &Txn{s},
 		"Coordinate": &Coordinate{s},
 		"Operator":   &Operator{s},
+		"ACL":        &ACL{s},
 	}
 	for name, e := range endpoints {
 		if err := s.rpcServer.RegisterName(name, e); err != nil {

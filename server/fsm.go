@@ -70,6 +70,10 @@ func (f *FSM) applyEntry(buf []byte, index uint64) any {
 		res = f.applyCoordinates(data, index)
 	case structs.TxnRequestType:
 		res = f.applyTxn(data, index)
+	case structs.ACLBootstrapRequestType, structs.ACLTokenSetRequestType, structs.ACLTokenDeleteRequestType,
+		structs.ACLPolicySetRequestType, structs.ACLPolicyDeleteRequestType, structs.ACLRoleSetRequestType,
+		structs.ACLRoleDeleteRequestType:
+		res = f.applyACL(t, data, index)
 	default:
 		if ignoreUnknown {
 			f.logger.Warn("ignoring unknown raft entry type", "type", uint8(t), "index", index)

@@ -74,6 +74,10 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.logger.Error("start session timers", "error", err)
 			return
 		}
+		if err := s.initializeACLs(); err != nil {
+			s.logger.Error("initialize ACLs", "error", err)
+			return
+		}
 		established = true
 		s.readyForConsistentReads.Store(true)
 		s.reconcileAll()

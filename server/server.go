@@ -84,6 +84,9 @@ type Server struct {
 	sessionTimers *sessionTimers
 	tombstones    tombstoneClock
 
+	// acls resolves tokens (acl.go).
+	acls *aclState
+
 	bootstrapped atomic.Bool
 	// readyForConsistentReads is set while this server leads and has
 	// applied everything of earlier terms (see consistentRead).
@@ -121,6 +124,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		cancel:        cancel,
 	}
 	s.router = NewRouter(cfg.Datacenter, s.logger.Named("router"))
+	s.acls = newACLState(cfg.ACL, cfg.Datacenter)
 
 	fail := func(err error) (*Server, error) {
 		s.Shutdown()

@@ -87,6 +87,9 @@ func stateStoreSchema() (*memdb.DBSchema, error) {
 		sessionsTableSchema,
 		sessionChecksTableSchema,
 		coordinatesTableSchema,
+		aclPoliciesTableSchema,
+		aclRolesTableSchema,
+		aclTokensTableSchema,
 	} {
 		t := fn()
 		if _, ok := db.Tables[t.Name]; ok {

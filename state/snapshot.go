@@ -10,7 +10,8 @@ package state
 //
 // Each payload is one msgpack-encoded object (structs.NewMsgpackHandle).
 // Records come in dependency order: nodes, services, checks, sessions, KV
-// entries, tombstones, coordinates, then the rows of the index table, so a
+// entries, tombstones, coordinates, ACL policies, roles and tokens, then
+// the rows of the index table (the ACL bootstrap marker among them), so a
 // restore can check every reference as it reads. Lock delays are not
 // saved; they are not replicated state.
 //
@@ -53,7 +54,11 @@ const (
 	recordTombstone  recordType = 6
 	recordCoordinate recordType = 7
 	recordIndex      recordType = 8
-	recordEnd        recordType = 0xff
+	// ACL records start at 20.
+	recordACLPolicy recordType = 20
+	recordACLRole   recordType = 21
+	recordACLToken  recordType = 22
+	recordEnd       recordType = 0xff
 )
 
 // Snapshot is a consistent point-in-time view of the store that can be
@@ -102,6 +107,9 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 			return &Tombstone{Key: t.Key, Index: t.Index}
 		}},
 		{tableCoordinates, recordCoordinate, nil},
+		{tableACLPolicies, recordACLPolicy, nil},
+		{tableACLRoles, recordACLRole, nil},
+		{tableACLTokens, recordACLToken, nil},
 		{tableIndex, recordIndex, nil},
 	}
 	for _, t := range tables {
@@ -427,6 +435,9 @@ func (rr *restorer) apply(typ recordType, payload []byte) error {
 		}
 		return nil
 
+	case recordACLPolicy, recordACLRole, recordACLToken:
+		return rr.applyACL(typ, payload)
+
 	case recordIndex:
 		var e indexEntry
 		if err := rr.decode(payload, &e); err != nil {
@@ -438,4 +449,56 @@ func (rr *restorer) apply(typ recordType, payload []byte) error {
 		return rr.insertNew(tableIndex, &e, e.Key)
 	}
 	return corrupt("unknown record type %d", typ)
+}
+
+// applyACL restores one ACL record. Links to policies or roles that no
+// longer exist are legal (they are dropped on read), so they are not
+// checked; unique IDs, names and secrets are.
+func (rr *restorer) applyACL(typ recordType, payload []byte) error {
+	switch typ {
+	case recordACLPolicy:
+		var p structs.ACLPolicy
+		if err := rr.decode(payload, &p); err != nil {
+			return err
+		}
+		if p.ID == "" || p.Name == "" {
+			return corrupt("ACL policy without an ID or name")
+		}
+		if dup, err := rr.exists(tableACLPolicies, indexName, p.Name); err != nil || dup {
+			return firstErr(err, corrupt("duplicate ACL policy name %q", p.Name))
+		}
+		return rr.insertNew(tableACLPolicies, &p, p.ID)
+	case recordACLRole:
+		var r structs.ACLRole
+		if err := rr.decode(payload, &r); err != nil {
+			return err
+		}
+		if r.ID == "" || r.Name == "" {
+			return corrupt("ACL role without an ID or name")
+		}
+		if dup, err := rr.exists(tableACLRoles, indexName, r.Name); err != nil || dup {
+			return firstErr(err, corrupt("duplicate ACL role name %q", r.Name))
+		}
+		return rr.insertNew(tableACLRoles, &r, r.ID)
+	default:
+		var t structs.ACLToken
+		if err := rr.decode(payload, &t); err != nil {
+			return err
+		}
+		if t.AccessorID == "" || t.SecretID == "" {
+			return corrupt("ACL token without an AccessorID or SecretID")
+		}
+		if dup, err := rr.exists(tableACLTokens, indexSecret, t.SecretID); err != nil || dup {
+			return firstErr(err, corrupt("two ACL tokens with the same SecretID"))
+		}
+		return rr.insertNew(tableACLTokens, &t, t.AccessorID)
+	}
+}
+
+// firstErr returns err when set, else alt.
+func firstErr(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
 }

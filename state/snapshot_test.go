@@ -71,6 +71,7 @@ func testRichStore(t testing.TB) *Store {
 	if err := s.KVSDelete(17, "reaped2"); err != nil {
 		t.Fatal(err)
 	}
+	testACLData(t, s, 18)
 	return s
 }
 
@@ -133,12 +134,15 @@ func storeView(t testing.TB, s *Store) map[string]any {
 	add("Coordinates", i, q, err)
 	ts, err := s.Tombstones("")
 	add("Tombstones", 0, ts, err)
+	aclView(t, s, add)
+	v["ACLBootstrapIndex"] = s.ACLBootstrapIndex()
 	for _, tbl := range []string{"nodes", "services", "checks", "kvs", "tombstones", "sessions", "coordinates"} {
 		v["MaxIndex/"+tbl] = s.MaxIndex(tbl)
 	}
 	v["MaxIndex"] = s.MaxIndex()
 	return v
 }
+
 
 func TestSnapshotRestore_RoundTrip(t *testing.T) {
 	s := testRichStore(t)

@@ -21,6 +21,14 @@ const (
 	TombstoneRequestType      MessageType = 4
 	CoordinateBatchUpdateType MessageType = 5
 	TxnRequestType            MessageType = 6
+	// ACL entries (acl.go) start at 20, leaving room below.
+	ACLBootstrapRequestType    MessageType = 20
+	ACLTokenSetRequestType     MessageType = 21
+	ACLTokenDeleteRequestType  MessageType = 22
+	ACLPolicySetRequestType    MessageType = 23
+	ACLPolicyDeleteRequestType MessageType = 24
+	ACLRoleSetRequestType      MessageType = 25
+	ACLRoleDeleteRequestType   MessageType = 26
 )
 
 // IgnoreUnknownTypeFlag set on a type lets an older server skip an entry it
@@ -44,6 +52,9 @@ func (t MessageType) String() string {
 		return "CoordinateBatchUpdate"
 	case TxnRequestType:
 		return "Txn"
+	case ACLBootstrapRequestType, ACLTokenSetRequestType, ACLTokenDeleteRequestType,
+		ACLPolicySetRequestType, ACLPolicyDeleteRequestType, ACLRoleSetRequestType, ACLRoleDeleteRequestType:
+		return aclMessageName(t &^ IgnoreUnknownTypeFlag)
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

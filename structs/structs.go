@@ -35,7 +35,8 @@ var (
 
 // contractErrors are the sentinels whose text may cross an RPC boundary and
 // must be recognised again on the other side.
-var contractErrors = []error{ErrNoLeader, ErrNoDCPath, ErrNoServers, ErrDCNoServers, ErrPermissionDenied}
+var contractErrors = []error{ErrNoLeader, ErrNoDCPath, ErrNoServers, ErrDCNoServers, ErrPermissionDenied,
+	ErrACLNotFound, ErrACLDisabled}
 
 // IsErr reports whether err is, or carries the text of, the contract sentinel
 // target. net/rpc flattens errors into strings, so after an RPC the sentinel
@@ -103,6 +104,9 @@ type QueryOptions struct {
 	AllowStale bool
 	// RequireConsistent makes the leader confirm its leadership first.
 	RequireConsistent bool
+	// Token is the caller's ACL token (its SecretID); empty means the
+	// anonymous token. Never logged.
+	Token string
 }
 
 // IsRead is always true for queries.
@@ -125,7 +129,11 @@ type QueryMeta struct {
 }
 
 // WriteRequest is embedded in every write.
-type WriteRequest struct{}
+type WriteRequest struct {
+	// Token is the caller's ACL token (its SecretID); empty means the
+	// anonymous token. Never logged.
+	Token string
+}
 
 // IsRead is always false for writes.
 func (w WriteRequest) IsRead() bool { return false }

@@ -213,6 +213,7 @@ func (l *loader) build(dev bool) {
 	rc.DNSUDPAnswerLimit = or(c.DNSConfig.UDPAnswerLimit, DefaultDNSUDPAnswerLimit)
 	rc.DNSRecursorTimeout = or(c.DNSConfig.RecursorTimeout, DefaultDNSRecursorTimeout)
 
+	l.buildACL(rc, c, fail)
 	l.buildDefinitions(rc)
 	if len(l.errs) == 0 {
 		l.rc = rc

@@ -61,6 +61,9 @@ func clientDefaults() *RuntimeConfig {
 		DNSMaxStale:               87600 * time.Hour,
 		DNSUDPAnswerLimit:         3,
 		DNSRecursorTimeout:        2 * time.Second,
+		PrimaryDatacenter:         "dc1",
+		ACL: ACLConfig{DefaultPolicy: "allow", DownPolicy: "extend-cache",
+			TokenTTL: 30 * time.Second, PolicyTTL: 30 * time.Second},
 	}
 }
 
@@ -534,7 +537,6 @@ func TestLoadIgnoredKeyWarnings(t *testing.T) {
 	_, warnings := mustLoad(t, "-config-dir", dir, "-ui", "-grpc-port", "8503")
 	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.hcl")
 	want := []string{
-		`config key "acl" is not supported by Meridian and is ignored (set in config file "` + a + `", config file "` + b + `")`,
 		`config key "limits.rpc_rate" is not supported by Meridian and is ignored (set in config file "` + b + `")`,
 		`config key "ports.grpc" is not supported by Meridian and is ignored (set in config file "` + b + `", flag -grpc-port)`,
 		`config key "services.connect" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
@@ -656,7 +658,10 @@ auto_encrypt {
 				t.Errorf("RetryJoinLAN = %v", rc.RetryJoinLAN)
 			}
 			joined := strings.Join(warnings, "\n")
-			for _, key := range []string{"acl", "connect", "telemetry", "ui_config"} {
+			if !rc.ACL.Enabled || rc.ACL.DefaultPolicy != "deny" || rc.PrimaryDatacenter != "dc1" {
+				t.Errorf("acl = %+v, primary_datacenter %q", rc.ACL, rc.PrimaryDatacenter)
+			}
+			for _, key := range []string{"connect", "telemetry", "ui_config"} {
 				if !strings.Contains(joined, `"`+key+`"`) {
 					t.Errorf("no warning about %q in %q", key, warnings)
 				}

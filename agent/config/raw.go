@@ -87,6 +87,9 @@ type rawConfig struct {
 	Services []rawService `cfg:"services"`
 	Check    *rawCheck    `cfg:"check"`
 	Checks   []rawCheck   `cfg:"checks"`
+
+	PrimaryDatacenter *string `cfg:"primary_datacenter" check:"datacenter"`
+	ACL               rawACL  `cfg:"acl"`
 }
 
 // ignoredKeys are the top-level Consul agent keys of features Meridian does
@@ -94,12 +97,11 @@ type rawConfig struct {
 // 1.22), including the deprecated spellings Consul still accepts.
 func (rawConfig) ignoredKeys() []string {
 	return []string{
-		// ACLs, and the pre-1.4 ACL keys.
-		"acl", "acl_agent_master_token", "acl_agent_token", "acl_datacenter",
+		// The pre-1.4 ACL keys (acl and primary_datacenter are supported).
+		"acl_agent_master_token", "acl_agent_token", "acl_datacenter",
 		"acl_default_policy", "acl_down_policy", "acl_enable_key_list_policy",
 		"acl_enforce_version_8", "acl_master_token", "acl_replication_token",
 		"acl_token", "acl_ttl", "acl_disabled_ttl", "enable_acl_replication",
-		"primary_datacenter",
 		// Dual-stack advertise addresses and reconnect advertising.
 		"advertise_addr_ipv4", "advertise_addr_ipv6", "advertise_addr_wan_ipv4",
 		"advertise_addr_wan_ipv6", "advertise_reconnect_timeout", "translate_wan_addrs",

@@ -311,6 +311,12 @@ type RuntimeConfig struct {
 	// level (check, checks), validated and normalised, in source order.
 	Checks []CheckDefinition
 
+	// PrimaryDatacenter is the datacenter that manages ACLs. Key
+	// primary_datacenter; default Datacenter.
+	PrimaryDatacenter string
+	// ACL is the acl block (acl.go).
+	ACL ACLConfig
+
 	// Sources are the config files read, in the order they were merged.
 	Sources []string
 }
