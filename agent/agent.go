@@ -83,6 +83,9 @@ type Agent struct {
 	// anti-entropy (agent_services.go).
 	svc agentServices
 
+	// acl caches resolved tokens on a client agent (acl.go).
+	acl agentACL
+
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
 	dns         *dnsServer
@@ -321,6 +324,7 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 		sc.ReconcileInterval = 5 * time.Second
 		sc.CoordinateUpdatePeriod = time.Second
 	}
+	sc.ACL = serverACLConfig(rc)
 	sc.Logger = a.logger
 	if a.opts.ServerConfig != nil {
 		a.opts.ServerConfig(sc)

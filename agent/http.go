@@ -106,6 +106,17 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/operator/raft/peer", "DELETE", a.operatorRaftPeer)
 	handle("/v1/operator/federation", "GET", a.operatorFederation)
 	handle("/v1/operator/keyring", "GET,PUT,DELETE", a.operatorKeyring)
+	// acl (acl_endpoint.go)
+	handle("/v1/acl/bootstrap", "PUT", a.aclBootstrap)
+	handle("/v1/acl/token", "PUT", a.aclTokenCreate)
+	handle("/v1/acl/token/", "GET,PUT,DELETE", a.aclTokenSpecific)
+	handle("/v1/acl/tokens", "GET", a.aclTokenList)
+	handle("/v1/acl/policy", "PUT", a.aclPolicyCreate)
+	handle("/v1/acl/policy/", "GET,PUT,DELETE", a.aclPolicySpecific)
+	handle("/v1/acl/policies", "GET", a.aclPolicyList)
+	handle("/v1/acl/role", "PUT", a.aclRoleCreate)
+	handle("/v1/acl/role/", "GET,PUT,DELETE", a.aclRoleSpecific)
+	handle("/v1/acl/roles", "GET", a.aclRoleList)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			http.Redirect(w, r, "/v1/agent/self", http.StatusTemporaryRedirect)
@@ -216,8 +227,8 @@ func (a *Agent) writeError(resp http.ResponseWriter, req *http.Request, err erro
 		structs.IsErr(err, structs.ErrNoServers), structs.IsErr(err, structs.ErrDCNoServers):
 		resp.Header().Set("X-Consul-KnownLeader", "false")
 		writeText(resp, http.StatusInternalServerError, contractText(err))
-	case structs.IsErr(err, structs.ErrPermissionDenied):
-		writeText(resp, http.StatusForbidden, err.Error())
+	case aclErrorStatus(err) != 0:
+		writeText(resp, aclErrorStatus(err), err.Error())
 	case isBadInput(err):
 		writeText(resp, http.StatusBadRequest, err.Error())
 	default:
