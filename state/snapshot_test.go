@@ -143,7 +143,6 @@ func storeView(t testing.TB, s *Store) map[string]any {
 	return v
 }
 
-
 func TestSnapshotRestore_RoundTrip(t *testing.T) {
 	s := testRichStore(t)
 	data := testPersist(t, s)
