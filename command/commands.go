@@ -13,7 +13,7 @@ import (
 // Commands returns the CLI's verbs. ui receives all output; shutdownCh
 // (may be nil) stops long-running verbs such as agent and monitor.
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
-	return map[string]cli.CommandFactory{
+	cmds := map[string]cli.CommandFactory{
 		"agent":                     func() (cli.Command, error) { return &AgentCommand{UI: ui}, nil },
 		"members":                   func() (cli.Command, error) { return &MembersCommand{UI: ui}, nil },
 		"join":                      func() (cli.Command, error) { return &JoinCommand{UI: ui}, nil },
@@ -58,6 +58,10 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"lab status":                func() (cli.Command, error) { return &LabStatusCommand{UI: ui}, nil },
 		"lab down":                  func() (cli.Command, error) { return &LabDownCommand{UI: ui}, nil },
 	}
+	for name, f := range aclCommands(ui) {
+		cmds[name] = f
+	}
+	return cmds
 }
 
 // DefaultUI is the UI main uses: output to stdout, errors to stderr.

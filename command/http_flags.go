@@ -20,6 +20,7 @@ type httpFlags struct {
 	datacenter string
 	stale      bool
 	token      string
+	tokenFile  string
 }
 
 // addHTTPFlags registers -http-addr (and -datacenter, -stale where the verb
@@ -27,7 +28,42 @@ type httpFlags struct {
 func (h *httpFlags) addHTTPFlags(fs *flag.FlagSet) {
 	fs.StringVar(&h.addr, "http-addr", "", "The address of the agent's HTTP API, as host:port or a URL. "+
 		"Default MERIDIAN_HTTP_ADDR, then CONSUL_HTTP_ADDR, then 127.0.0.1:8500.")
-	fs.StringVar(&h.token, "token", "", "An ACL token; accepted for compatibility and ignored.")
+	fs.StringVar(&h.token, "token", "", "The ACL token to send. Default MERIDIAN_HTTP_TOKEN, then CONSUL_HTTP_TOKEN.")
+	fs.StringVar(&h.tokenFile, "token-file", "", "A file holding the ACL token to send (instead of -token). "+
+		"Default MERIDIAN_HTTP_TOKEN_FILE, then CONSUL_HTTP_TOKEN_FILE.")
+}
+
+// aclToken resolves the token: -token, -token-file, then the environment
+// (MERIDIAN_ before CONSUL_, a token before a token file). Empty means
+// none, which the agent takes as its default token.
+func (h *httpFlags) aclToken() (string, error) {
+	if h.token != "" {
+		return h.token, nil
+	}
+	file := h.tokenFile
+	if file == "" {
+		for _, pair := range [][2]string{{"MERIDIAN_HTTP_TOKEN", "MERIDIAN_HTTP_TOKEN_FILE"}, {"CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE"}} {
+			if v := os.Getenv(pair[0]); v != "" {
+				return v, nil
+			}
+			if v := os.Getenv(pair[1]); v != "" {
+				file = v
+				break
+			}
+		}
+	}
+	if file == "" {
+		return "", nil
+	}
+	buf, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the token file: %w", err)
+	}
+	tok := strings.TrimSpace(string(buf))
+	if tok == "" {
+		return "", fmt.Errorf("the token file %s is empty", file)
+	}
+	return tok, nil
 }
 
 func (h *httpFlags) addDCFlags(fs *flag.FlagSet) {
@@ -61,6 +97,11 @@ func (h *httpFlags) client() (*api.Client, error) {
 	}
 	cfg.Address = addr
 	cfg.Datacenter = h.datacenter
+	tok, err := h.aclToken()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Token, cfg.TokenFile = tok, ""
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot use HTTP address %q: %w", h.address(), err)
@@ -129,6 +170,13 @@ func (h *httpFlags) put(path string, query url.Values) error {
 	req, err := http.NewRequest(http.MethodPut, u.String(), nil)
 	if err != nil {
 		return err
+	}
+	tok, err := h.aclToken()
+	if err != nil {
+		return err
+	}
+	if tok != "" {
+		req.Header.Set("X-Consul-Token", tok)
 	}
 	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {

@@ -235,6 +235,11 @@ func interruptibleClient(h *httpFlags, shutdown <-chan struct{}) (*api.Client, e
 	cfg.Address = addr
 	cfg.Datacenter = h.datacenter
 	cfg.HttpClient = &http.Client{Transport: &cancelBlocking{base: cfg.Transport, shutdown: shutdown}}
+	tok, err := h.aclToken()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Token, cfg.TokenFile = tok, ""
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot use HTTP address %q: %w", h.address(), err)
