@@ -165,6 +165,8 @@ func reloadFields() map[string]reloadField {
 		"TxnMaxReqLen":              restart("limits.txn_max_req_len"),
 		"DNSDomain":                 restart("domain"),
 		"DNSAltDomain":              restart("alt_domain"),
+		"PrimaryDatacenter":         restart("primary_datacenter"),
+		"ACL":                       restart("acl"),
 	}
 }
 
