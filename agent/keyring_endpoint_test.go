@@ -116,6 +116,27 @@ func TestOperatorKeyring(t *testing.T) {
 	if err := s1.Client.Operator().KeyringRemove(k1, nil); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
+	// Every member persisted the result before the change was reported
+	// done, servers for both pools.
+	files := []string{
+		filepath.Join(s1.DataDir, "serf", gossip.LANKeyring), filepath.Join(s1.DataDir, "serf", gossip.WANKeyring),
+		filepath.Join(s2.DataDir, "serf", gossip.LANKeyring), filepath.Join(s2.DataDir, "serf", gossip.WANKeyring),
+		filepath.Join(c1.DataDir, "serf", gossip.LANKeyring),
+	}
+	for _, f := range files {
+		buf, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		if err := json.Unmarshal(buf, &keys); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(keys) != 1 || keys[0] != k2 {
+			t.Errorf("%s holds %d keys, want only the new one", f, len(keys))
+		}
+	}
+
 	rs, err = c1.Client.Operator().KeyringList(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -132,28 +153,19 @@ func TestOperatorKeyring(t *testing.T) {
 		t.Fatalf("local-only: %v", err)
 	}
 
-	// Every member persisted the result, servers for both pools.
-	files := []string{
-		filepath.Join(s1.DataDir, "serf", gossip.LANKeyring), filepath.Join(s1.DataDir, "serf", gossip.WANKeyring),
-		filepath.Join(s2.DataDir, "serf", gossip.LANKeyring), filepath.Join(s2.DataDir, "serf", gossip.WANKeyring),
-		filepath.Join(c1.DataDir, "serf", gossip.LANKeyring),
+	// A member that cannot write its keyring file fails the change,
+	// named with the reason.
+	cf := filepath.Join(c1.DataDir, "serf", gossip.LANKeyring)
+	if err := os.Remove(cf); err != nil {
+		t.Fatal(err)
 	}
-	WaitFor(t, "every keyring file to hold only the new key", 5*time.Second, func() error {
-		for _, f := range files {
-			buf, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			var keys []string
-			if err := json.Unmarshal(buf, &keys); err != nil {
-				return fmt.Errorf("%s: %v", f, err)
-			}
-			if len(keys) != 1 || keys[0] != k2 {
-				return fmt.Errorf("%s holds %d keys", f, len(keys))
-			}
-		}
-		return nil
-	})
+	if err := os.MkdirAll(filepath.Join(cf, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err = s1.Client.Operator().KeyringInstall(k1, nil)
+	if !errors.As(err, &se) || se.Code != 500 || !strings.Contains(se.Body, "dc1 (LAN) error: 1/2 nodes could not write their keyring file (c1: write keyring") {
+		t.Fatalf("install with a member that cannot write its file: %v", err)
+	}
 
 	// A datacenter that cannot be reached fails the operation, named.
 	if err := s2.Shutdown(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
 	"github.com/meridian-sd/meridian/lib/fsutil"
 )
 
@@ -25,10 +26,19 @@ import (
 // refuses to start. So serf is given no keyring file; instead each pool
 // watches its keyring and, whenever its keys or their order (the primary
 // key comes first) differ from what was last written, writes the file with
-// fsutil.WriteFileAtomic. It does so every KeyringSyncInterval, right after
-// an operation this agent ran itself (SyncKeyring), and at shutdown. A
-// member that acknowledged a change and crashed within one interval
-// restarts with its previous keys, which the next keyring list shows.
+// fsutil.WriteFileAtomic. It does so every KeyringSyncInterval, at
+// shutdown, and when asked by a keyring sync query (KeyringSyncQuery): the
+// server that runs a keyring operation sends one right after serf's key
+// query has been acknowledged, and every member writes its file before it
+// answers (ConfirmKeyring), so that an operation reported as done is on
+// every member's disk, not only in its memory.
+
+// KeyringSyncQuery is the name of the serf query that asks every member to
+// write its keyring file now and answer once it has: an empty answer for
+// success, else the error, at most maxKeyringSyncAnswer bytes.
+const KeyringSyncQuery = "meridian-keyring-sync"
+
+const maxKeyringSyncAnswer = 256
 
 // DefaultKeyringSyncInterval is how often a pool compares its keyring with
 // the keyring file.
@@ -199,4 +209,57 @@ func (p *Pool) PrimaryKey() []byte {
 		return nil
 	}
 	return p.ml.Keyring.GetPrimaryKey()
+}
+
+// answerKeyringSync writes the keyring file and answers the query.
+func (p *Pool) answerKeyringSync(q *serf.Query) {
+	var answer []byte
+	if err := p.SyncKeyring(); err != nil {
+		answer = []byte(err.Error())
+		if len(answer) > maxKeyringSyncAnswer {
+			answer = answer[:maxKeyringSyncAnswer]
+		}
+		p.cfg.Logger.Error("cannot persist the keyring", "pool", p.cfg.poolName(), "error", err)
+	}
+	if err := q.Respond(answer); err != nil {
+		p.cfg.Logger.Debug("answer keyring sync query", "pool", p.cfg.poolName(), "error", err)
+	}
+}
+
+// maxKeyringSyncFailures bounds the failures ConfirmKeyring keeps.
+const maxKeyringSyncFailures = 64
+
+// KeyringConfirmation is the outcome of ConfirmKeyring.
+type KeyringConfirmation struct {
+	// Expected is how many members the pool had when the query went out;
+	// Answered how many answered, Failures those (at most 64) that could
+	// not write their file, with their error, by member name.
+	Expected, Answered int
+	Failures           map[string]string
+}
+
+// ConfirmKeyring asks every member of the pool, this one included, to
+// write its keyring file now, and waits until all have answered or the
+// query times out (serf's default query timeout). relay is serf's relay
+// factor for the answers.
+func (p *Pool) ConfirmKeyring(relay uint8) (KeyringConfirmation, error) {
+	c := KeyringConfirmation{Failures: map[string]string{}}
+	params := p.serf.DefaultQueryParams()
+	params.RelayFactor = relay
+	c.Expected = p.serf.Memberlist().NumMembers()
+	resp, err := p.serf.Query(KeyringSyncQuery, nil, params)
+	if err != nil {
+		return c, fmt.Errorf("send keyring sync query: %w", err)
+	}
+	defer resp.Close()
+	for r := range resp.ResponseCh() {
+		c.Answered++
+		if len(r.Payload) > 0 && len(c.Failures) < maxKeyringSyncFailures {
+			c.Failures[r.From] = string(r.Payload)
+		}
+		if c.Answered >= c.Expected {
+			break
+		}
+	}
+	return c, nil
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
 )
 
 // readKeyringFile returns the keys of a keyring file, primary first.
@@ -41,6 +44,9 @@ func TestKeyringRotationPersists(t *testing.T) {
 		pools[i], ports[i] = testPoolWith(t, fmt.Sprintf("n%d", i), "dc1", false, i == 0, func(c *Config) {
 			c.EncryptKey = key1
 			c.DataDir = dirs[i]
+			// Only the sync query writes the files, so that the test
+			// shows it does.
+			c.KeyringSyncInterval = 1 << 62
 		})
 	}
 	for i := range pools {
@@ -51,30 +57,35 @@ func TestKeyringRotationPersists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "three members", func() bool { return aliveCount(pools[0]) == 3 && aliveCount(pools[2]) == 3 })
+	waitFor(t, "three members", func() bool {
+		return aliveCount(pools[0]) == 3 && aliveCount(pools[1]) == 3 && aliveCount(pools[2]) == 3
+	})
 
-	waitFiles := func(step string, want ...string) {
+	// confirmed asks every member to write its keyring file and checks,
+	// as soon as all have answered, that every file holds want.
+	confirmed := func(step string, want ...string) {
 		t.Helper()
-		waitFor(t, step+" in every keyring file", func() bool {
-			for _, d := range dirs {
-				got := readKeyringFile(t, filepath.Join(d, LANKeyring))
-				if strings.Join(got, ",") != strings.Join(want, ",") {
-					return false
-				}
+		c, err := pools[1].ConfirmKeyring(0)
+		if err != nil || c.Answered != 3 || c.Expected != 3 || len(c.Failures) != 0 {
+			t.Fatalf("%s: confirm: %+v, %v", step, c, err)
+		}
+		for _, d := range dirs {
+			got := readKeyringFile(t, filepath.Join(d, LANKeyring))
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("%s: %s holds %d keys, want %d in order", step, d, len(got), len(want))
 			}
-			return true
-		})
+		}
 	}
 	km := pools[1].Serf().KeyManager()
 	resp, err := km.InstallKey(k2)
 	if err != nil {
 		t.Fatalf("install: %v (%v)", err, resp.Messages)
 	}
-	waitFiles("install", k1, k2)
+	confirmed("install", k1, k2)
 	if _, err := km.UseKey(k2); err != nil {
 		t.Fatalf("use: %v", err)
 	}
-	waitFiles("use", k2, k1)
+	confirmed("use", k2, k1)
 	resp, err = km.RemoveKey(k2)
 	if err == nil {
 		t.Fatal("removing the primary key succeeded")
@@ -87,7 +98,7 @@ func TestKeyringRotationPersists(t *testing.T) {
 	if _, err := km.RemoveKey(k1); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-	waitFiles("remove", k2)
+	confirmed("remove", k2)
 	for _, d := range dirs {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
@@ -105,6 +116,7 @@ func TestKeyringRotationPersists(t *testing.T) {
 	restarted, _ := testPoolWith(t, "n2", "dc1", false, false, func(c *Config) {
 		c.EncryptKey = key1
 		c.DataDir = dirs[2]
+		c.BindPort = ports[2]
 	})
 	if got := base64.StdEncoding.EncodeToString(restarted.ml.Keyring.GetPrimaryKey()); got != k2 {
 		t.Fatalf("restarted member's primary key is %s, want the rotated one", got)
@@ -115,12 +127,43 @@ func TestKeyringRotationPersists(t *testing.T) {
 	if _, err := restarted.Join([]string{fmt.Sprintf("127.0.0.1:%d", ports[0])}, 8301); err != nil {
 		t.Fatalf("restarted member cannot rejoin: %v", err)
 	}
-	waitFor(t, "restarted member alive", func() bool { return aliveCount(pools[0]) == 3 })
+	// It is back once every member sees it alive (the others may first
+	// have to notice that it was gone).
+	waitFor(t, "restarted member alive", func() bool {
+		for _, p := range []*Pool{pools[0], pools[1]} {
+			back := false
+			for _, m := range p.Members() {
+				if m.Name == "n2" && m.Status == serf.StatusAlive {
+					back = true
+				}
+			}
+			if !back {
+				return false
+			}
+		}
+		return aliveCount(restarted) == 3
+	})
 
 	// A member with only the old key cannot join.
 	stale, _ := testPool(t, "stale", "dc1", false, false, key1)
 	if _, err := stale.Join([]string{fmt.Sprintf("127.0.0.1:%d", ports[0])}, 8301); err == nil {
 		t.Fatal("a member with only the removed key joined")
+	}
+
+	// A member that cannot write its file says so.
+	file := filepath.Join(dirs[1], LANKeyring)
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(file, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := pools[1].ml.Keyring.AddKey(key1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pools[0].ConfirmKeyring(0)
+	if err != nil || c.Answered != 3 || len(c.Failures) != 1 || !strings.Contains(c.Failures["n1"], "write keyring") {
+		t.Fatalf("confirm with an unwritable file: %+v, %v", c, err)
 	}
 }
 
@@ -173,5 +216,19 @@ func TestSyncKeyring(t *testing.T) {
 				t.Errorf("%s: a keyring file was written", tc.name)
 			}
 		}
+	}
+}
+
+// TestQueryTimeoutFloor: fast gossip timings do not make serf's queries
+// (keyring operations) give up on members in under MinQueryTimeout; the
+// default LAN timings keep serf's own timeout.
+func TestQueryTimeoutFloor(t *testing.T) {
+	fast, _ := testPool(t, "fast", "dc1", false, true, nil)
+	if got := fast.Serf().DefaultQueryTimeout(); got < MinQueryTimeout || got > MinQueryTimeout+fast.ml.GossipInterval {
+		t.Errorf("query timeout with fast timings: %s, want %s", got, MinQueryTimeout)
+	}
+	lan, _ := testPoolWith(t, "lan", "dc1", false, true, func(c *Config) { c.Profile = ProfileLAN })
+	if got := lan.Serf().DefaultQueryTimeout(); got != 3200*time.Millisecond {
+		t.Errorf("query timeout with LAN timings: %s, want serf's 3.2s", got)
 	}
 }

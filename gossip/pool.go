@@ -35,6 +35,10 @@ const (
 	WANKeyring  = "remote.keyring"
 )
 
+// MinQueryTimeout is the least base timeout of a serf query in a pool
+// (see serfConfig).
+const MinQueryTimeout = 2 * time.Second
+
 // Profile picks the memberlist base configuration.
 type Profile int
 
@@ -257,6 +261,16 @@ func (c *Config) serfConfig() (*serf.Config, error) {
 	}
 	sc.MemberlistConfig = ml
 	sc.Merge = &mergeDelegate{dc: c.Datacenter, wan: c.WAN}
+	// Serf's queries (the keyring operations) wait for every member's
+	// answer up to GossipInterval * QueryTimeoutMult * ceil(log10(N+1)).
+	// With fast gossip timings that is under a second, less than a busy
+	// member may need to answer (it writes its keyring file first), so
+	// the base is kept at MinQueryTimeout. The default LAN and WAN
+	// timings (3.2s and 8s) are above it. A query ends as soon as every
+	// member answered.
+	if base := ml.GossipInterval * time.Duration(sc.QueryTimeoutMult); base > 0 && base < MinQueryTimeout {
+		sc.QueryTimeoutMult = int((MinQueryTimeout + ml.GossipInterval - 1) / ml.GossipInterval)
+	}
 
 	if c.DataDir != "" {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
@@ -286,12 +300,17 @@ func (c *Config) serfConfig() (*serf.Config, error) {
 	return sc, nil
 }
 
-// eventLoop hands serf events to the handler until Shutdown.
+// eventLoop hands serf events to the handler until Shutdown; it answers
+// keyring sync queries itself (keyring.go).
 func (p *Pool) eventLoop() {
 	defer p.wg.Done()
 	for {
 		select {
 		case e := <-p.events:
+			if q, ok := e.(*serf.Query); ok && q.Name == KeyringSyncQuery {
+				p.answerKeyringSync(q)
+				continue
+			}
 			if p.cfg.OnEvent != nil {
 				p.cfg.OnEvent(e)
 			}

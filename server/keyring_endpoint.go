@@ -25,6 +25,10 @@ import (
 // answer, or answered with an error, carries that in Error; a datacenter
 // that could not be reached gets a response with only Error set.
 //
+// After a change, the server asks every member of the pool to write its
+// keyring file and waits for their answers (gossip.Pool.ConfirmKeyring),
+// so that a change reported as done survives any member's restart.
+//
 // Any server can run an operation (nothing goes through Raft), so there is
 // no forwarding to the leader.
 
@@ -168,12 +172,28 @@ func (s *Server) keyringOpPool(args *structs.KeyringRequest, pool *gossip.Pool, 
 	if err != nil {
 		out.Error = err.Error()
 	}
-	if args.Operation != structs.KeyringList {
-		// This server changed its own keyring: persist it now rather than
-		// at the pool's next check.
-		if err := pool.SyncKeyring(); err != nil {
-			s.logger.Error("cannot persist the keyring", "wan", wan, "error", err)
+	if args.Operation != structs.KeyringList && out.Error == "" {
+		// Every member changed its keyring in memory; have each write its
+		// keyring file before the operation is reported as done. (After a
+		// failure the operation must be repeated anyway; the members that
+		// took it write their files at their next check.)
+		c, err := pool.ConfirmKeyring(args.RelayFactor)
+		if out.Messages == nil {
+			out.Messages = map[string]string{}
 		}
+		for node, msg := range c.Failures {
+			out.Messages[node] = msg
+		}
+		switch {
+		case err != nil:
+			out.Error = err.Error()
+		case len(c.Failures) > 0:
+			out.Error = fmt.Sprintf("%d/%d nodes could not write their keyring file", len(c.Failures), c.Expected)
+		case c.Answered < c.Expected:
+			out.Error = fmt.Sprintf("%d/%d nodes confirmed writing their keyring file", c.Answered, c.Expected)
+		}
+	}
+	if args.Operation != structs.KeyringList {
 		if out.Error != "" {
 			s.logger.Warn("keyring operation failed", "operation", args.Operation, "wan", wan, "members", out.NumNodes, "error", out.Error)
 		} else {
