@@ -18,7 +18,9 @@
 //	100-139 multidc_test.go      three datacenters behind delaying relays (relays on 127.1.n.x)
 //	140-149 kv_test.go           KV, sessions and locks: SIGKILL of a lock holder, restarts
 //	150-159 services_test.go     services and checks on clients, anti-entropy
-//	160-199 free
+//	160-167 free
+//	168-175 hostile_http_test.go 64 MiB bodies, abandoned blocking queries, slowloris, connections per client
+//	176-199 free
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
 //	220-239 free
 //	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
