@@ -102,6 +102,7 @@ func reloadFields() map[string]reloadField {
 		"Services":            live,
 		"Checks":              live,
 		"Sources":             live,
+		"TLS":                 live,
 
 		"HTTPMaxConnsPerClient": live,
 
@@ -125,6 +126,8 @@ func reloadFields() map[string]reloadField {
 		"SerfPortWAN":               restart("ports.serf_wan"),
 		"HTTPAddrs":                 restart("addresses.http", "ClientAddrs", "HTTPPort"),
 		"DNSAddrs":                  restart("addresses.dns", "ClientAddrs", "DNSPort"),
+		"HTTPSPort":                 restart("ports.https"),
+		"HTTPSAddrs":                restart("addresses.https", "ClientAddrs", "HTTPSPort"),
 		"RPCBindAddr":               restart("the server RPC address", "BindAddr", "ServerPort"),
 		"RPCAdvertiseAddr":          restart("the advertised server RPC address", "AdvertiseAddrLAN", "ServerPort"),
 		"SerfBindAddrLAN":           restart("serf_lan", "BindAddr", "SerfPortLAN"),

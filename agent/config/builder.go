@@ -214,6 +214,7 @@ func (l *loader) build(dev bool) {
 	rc.DNSRecursorTimeout = or(c.DNSConfig.RecursorTimeout, DefaultDNSRecursorTimeout)
 
 	l.buildACL(rc, c, fail)
+	l.buildTLS(rc, c)
 	l.buildDefinitions(rc)
 	if len(l.errs) == 0 {
 		l.rc = rc
@@ -304,6 +305,8 @@ func (l *loader) buildAddresses(rc *RuntimeConfig, c *rawConfig, fail func(strin
 	}
 	rc.HTTPAddrs = listeners(c.Addresses.HTTP, rc.HTTPPort)
 	rc.DNSAddrs = listeners(c.Addresses.DNS, rc.DNSPort)
+	rc.HTTPSPort = or(c.Ports.HTTPS, DefaultHTTPSPort)
+	rc.HTTPSAddrs = listeners(c.Addresses.HTTPS, rc.HTTPSPort)
 
 	rc.RPCBindAddr = netip.AddrPortFrom(rc.BindAddr, uint16(rc.ServerPort))
 	rc.RPCAdvertiseAddr = netip.AddrPortFrom(rc.AdvertiseAddrLAN, uint16(rc.ServerPort))

@@ -200,6 +200,7 @@ func (l *loader) add(src *source, tree map[string]any) {
 	}
 	services, checks := d.definitions(&raw)
 	l.errs = append(l.errs, d.errs...)
+	l.deprecatedTLSWarnings(src, &raw)
 	for _, s := range services {
 		l.services = append(l.services, definedService{def: s.def, src: src.desc, key: s.key})
 	}

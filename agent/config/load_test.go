@@ -2,11 +2,15 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-sd/meridian/tlsutil"
+	"github.com/meridian-sd/meridian/tlsutil/tlstest"
 )
 
 // clientDefaults is the configuration of `meridian agent -data-dir /d` on a
@@ -64,6 +68,8 @@ func clientDefaults() *RuntimeConfig {
 		PrimaryDatacenter:         "dc1",
 		ACL: ACLConfig{DefaultPolicy: "allow", DownPolicy: "extend-cache",
 			TokenTTL: 30 * time.Second, PolicyTTL: 30 * time.Second},
+		HTTPSPort:                 -1,
+		TLS:                       tlsutil.Config{Datacenter: "dc1", Domain: "consul"},
 	}
 }
 
@@ -643,7 +649,26 @@ auto_encrypt {
   "performance": {"raft_multiplier": 1},
   "dns_config": {"enable_truncate": true, "only_passing": true}
 }`
-	dir := writeFiles(t, map[string]string{"server.hcl": hcl, "server.json": json})
+	// The certificates the configs name exist (in a temp dir).
+	ca := tlstest.NewCA(t, "consul")
+	serverCert, serverKey := ca.Server("dc1")
+	certDir := filepath.Dir(ca.CAFile)
+	for name, from := range map[string]string{
+		"consul-agent-ca.pem": ca.CAFile, "dc1-server-consul-0.pem": serverCert, "dc1-server-consul-0-key.pem": serverKey,
+		"ca.pem": ca.CAFile, "server.pem": serverCert, "server-key.pem": serverKey,
+	} {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := writeFiles(t, map[string]string{
+		"server.hcl":  strings.ReplaceAll(hcl, "/etc/consul.d/", certDir+"/"),
+		"server.json": strings.ReplaceAll(json, "/etc/consul.d/", certDir+"/"),
+	})
 	for _, name := range []string{"server.hcl", "server.json"} {
 		t.Run(name, func(t *testing.T) {
 			rc, warnings, err := Load(testOpts("-config-file", filepath.Join(dir, name)))

@@ -90,6 +90,21 @@ type rawConfig struct {
 
 	PrimaryDatacenter *string `cfg:"primary_datacenter" check:"datacenter"`
 	ACL               rawACL  `cfg:"acl"`
+
+	// TLS is the tls stanza; the keys below it are the top-level TLS keys
+	// of Consul before 1.12, deprecated (tls.go).
+	TLS                  rawTLS  `cfg:"tls"`
+	CAFile               *string `cfg:"ca_file"`
+	CAPath               *string `cfg:"ca_path"`
+	CertFile             *string `cfg:"cert_file"`
+	KeyFile              *string `cfg:"key_file"`
+	VerifyIncoming       *bool   `cfg:"verify_incoming"`
+	VerifyIncomingRPC    *bool   `cfg:"verify_incoming_rpc"`
+	VerifyIncomingHTTPS  *bool   `cfg:"verify_incoming_https"`
+	VerifyOutgoing       *bool   `cfg:"verify_outgoing"`
+	VerifyServerHostname *bool   `cfg:"verify_server_hostname"`
+	TLSMinVersion        *string `cfg:"tls_min_version"`
+	TLSCipherSuites      *string `cfg:"tls_cipher_suites"`
 }
 
 // ignoredKeys are the top-level Consul agent keys of features Meridian does
@@ -111,11 +126,8 @@ func (rawConfig) ignoredKeys() []string {
 		"segment", "segments", "reporting", "license_poll_base_time",
 		"license_poll_max_time", "license_update_base_time", "license_update_max_time",
 		// Auto-config, TLS, and the pre-1.12 top-level TLS keys.
-		"auto_config", "auto_encrypt", "tls", "ca_file", "ca_path", "cert_file",
-		"key_file", "server_name", "tls_cipher_suites", "tls_min_version",
-		"tls_prefer_server_cipher_suites", "verify_incoming", "verify_incoming_https",
-		"verify_incoming_rpc", "verify_outgoing", "verify_server_hostname",
-		"enable_agent_tls_for_checks",
+		"auto_config", "auto_encrypt", "server_name",
+		"tls_prefer_server_cipher_suites", "enable_agent_tls_for_checks",
 		// Service mesh, peering, cloud, xDS, config entries.
 		"connect", "config_entries", "enable_central_service_config", "peering",
 		"cloud", "xds", "primary_gateways", "primary_gateways_interval",
@@ -152,12 +164,13 @@ func (rawConfig) quietKeys() []string {
 // rawAddresses is the addresses block: per-listener bind addresses that
 // override client_addr.
 type rawAddresses struct {
-	HTTP *string `cfg:"http" check:"ips"`
-	DNS  *string `cfg:"dns" check:"ips"`
+	HTTP  *string `cfg:"http" check:"ips"`
+	DNS   *string `cfg:"dns" check:"ips"`
+	HTTPS *string `cfg:"https" check:"ips"`
 }
 
 func (rawAddresses) ignoredKeys() []string {
-	return []string{"https", "grpc", "grpc_tls"}
+	return []string{"grpc", "grpc_tls"}
 }
 
 // rawPorts is the ports block.
@@ -167,11 +180,12 @@ type rawPorts struct {
 	Server  *int `cfg:"server" check:"port"`
 	SerfLAN *int `cfg:"serf_lan" check:"port"`
 	SerfWAN *int `cfg:"serf_wan" check:"port_or_off"`
+	HTTPS   *int `cfg:"https" check:"port_or_off"`
 }
 
 func (rawPorts) ignoredKeys() []string {
 	return []string{
-		"https", "grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
+		"grpc", "grpc_tls", "proxy_min_port", "proxy_max_port",
 		"sidecar_min_port", "sidecar_max_port", "expose_min_port", "expose_max_port",
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/meridian-sd/meridian/tlsutil"
 )
 
 // Defaults, as Consul's.
@@ -46,6 +48,10 @@ const (
 // DefaultHTTPMaxConnsPerClient is limits.http_max_conns_per_client, as
 // Consul's.
 const DefaultHTTPMaxConnsPerClient = 200
+
+// DefaultHTTPSPort turns HTTPS off, as in Consul; 8501 by convention when
+// it is on.
+const DefaultHTTPSPort = -1
 
 // Raft base timings at raft_multiplier 1, as Consul's; RaftTimings scales
 // them.
@@ -139,6 +145,12 @@ type RuntimeConfig struct {
 	// DNSAddrs are the DNS listeners, UDP and TCP: addresses.dns (or
 	// ClientAddrs) with DNSPort; empty when DNSPort is -1.
 	DNSAddrs []netip.AddrPort
+	// HTTPSPort is the HTTPS API port; -1 (the default) turns it off. Key
+	// ports.https, flag -https-port.
+	HTTPSPort int
+	// HTTPSAddrs are the HTTPS listeners: addresses.https (or ClientAddrs)
+	// with HTTPSPort; empty when HTTPSPort is -1.
+	HTTPSAddrs []netip.AddrPort
 	// RPCBindAddr is the server RPC listener: BindAddr and ServerPort.
 	RPCBindAddr netip.AddrPort
 	// RPCAdvertiseAddr is the server RPC address others dial:
@@ -303,6 +315,11 @@ type RuntimeConfig struct {
 	// DNSRecursorTimeout bounds a recursive query. Key
 	// dns_config.recursor_timeout; default 2s.
 	DNSRecursorTimeout time.Duration
+
+	// TLS is the resolved tls stanza (and the deprecated top-level TLS
+	// keys): internal RPC and HTTPS, each with the defaults laid under
+	// it. See website/docs/tls.md.
+	TLS tlsutil.Config
 
 	// Services are the services defined in the config (service, services),
 	// validated and normalised, in source order.
