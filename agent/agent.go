@@ -25,6 +25,7 @@ import (
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/lib/fsutil"
 	"github.com/meridian-sd/meridian/server"
+	"github.com/meridian-sd/meridian/tlsutil"
 )
 
 // delegate is what the agent needs from a server or a client.
@@ -78,6 +79,8 @@ type Agent struct {
 	delegate delegate
 	server   *server.Server
 	client   *client.Client
+	// tls holds the certificates of every TLS endpoint; Reload updates it.
+	tls *tlsutil.Configurator
 
 	// svc holds the local services and checks, their runners and
 	// anti-entropy (agent_services.go).
@@ -148,6 +151,9 @@ func (a *Agent) datacenter() string { return a.cfg().Datacenter }
 func (a *Agent) Start() error {
 	rc := a.cfg()
 	if err := a.setupNodeID(rc); err != nil {
+		return err
+	}
+	if err := a.setupTLS(rc); err != nil {
 		return err
 	}
 	var err error
@@ -326,6 +332,7 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	}
 	sc.ACL = serverACLConfig(rc)
 	sc.Logger = a.logger
+	sc.TLS = a.tls
 	if a.opts.ServerConfig != nil {
 		a.opts.ServerConfig(sc)
 	}
@@ -356,6 +363,7 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 		cc.RPCHoldTimeout = rc.RPCHoldTimeout
 	}
 	cc.Logger = a.logger
+	cc.TLS = a.tls
 	if a.opts.ClientConfig != nil {
 		a.opts.ClientConfig(cc)
 	}

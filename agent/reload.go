@@ -34,6 +34,10 @@ func (a *Agent) Reload() error {
 	if level == hclog.NoLevel {
 		return fmt.Errorf("reload configuration: invalid log level %q", next.LogLevel)
 	}
+	// Certificates first: a reload whose TLS files are bad changes nothing.
+	if err := a.reloadTLS(next); err != nil {
+		return fmt.Errorf("reload configuration: %w", err)
+	}
 	a.cfgLock.Lock()
 	merged, restart := mergeReload(a.config, next)
 	a.config = merged

@@ -20,6 +20,7 @@ import (
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/rpc"
 	"github.com/meridian-sd/meridian/structs"
+	"github.com/meridian-sd/meridian/tlsutil"
 )
 
 // Config configures a Client.
@@ -59,6 +60,9 @@ type Config struct {
 	// PoolConfig, when set, adjusts the RPC pool's configuration (tests
 	// shorten its timeouts).
 	PoolConfig func(*rpc.ConnPoolConfig)
+	// TLS, when set, makes RPC to servers use TLS as it says
+	// (tls.internal_rpc). Nil: plaintext.
+	TLS *tlsutil.Configurator
 }
 
 // DefaultConfig returns a client configuration with Consul's defaults.
@@ -106,6 +110,9 @@ func NewClient(cfg *Config) (*Client, error) {
 	}
 	if cfg.PoolConfig != nil {
 		cfg.PoolConfig(pc)
+	}
+	if cfg.TLS != nil {
+		pc.TLS = cfg.TLS
 	}
 	var err error
 	if c.pool, err = rpc.NewConnPool(pc); err != nil {

@@ -73,6 +73,10 @@ type ConnPoolConfig struct {
 	// blocking query and closes too; this bounds what a server that does
 	// neither costs the pool. Default 10s.
 	StreamCloseTimeout time.Duration
+	// TLS, when set and asking for it, makes every dial TLS, checking the
+	// server as one of the datacenter the call is for (tls.go). Default
+	// nil: plaintext.
+	TLS ClientTLS
 }
 
 // DefaultConnPoolConfig returns a ConnPoolConfig with every default filled in.
@@ -155,6 +159,7 @@ type ConnPool struct {
 // poolSession is one server's session, or the dial that will produce it.
 type poolSession struct {
 	addr  string
+	dc    string         // the server's datacenter, for TLS
 	ready chan struct{}  // closed once the dial finished
 	sess  *yamux.Session // set before ready is closed; nil if the dial failed
 	err   error          // the dial's failure, set before ready is closed
@@ -311,7 +316,7 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 	// A session that turns out to be closed when a stream is opened on it is
 	// replaced once: nothing was sent yet.
 	for attempt := 0; ; attempt++ {
-		ps, err := p.acquire(callCtx, target)
+		ps, err := p.acquire(callCtx, dc, target)
 		if err != nil {
 			return callErr(false, cause(err))
 		}
@@ -337,6 +342,10 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 		}
 		var se netrpc.ServerError
 		if errors.As(err, &se) {
+			if IsTLSRequired(err) {
+				// The server closes a plaintext session it refused.
+				p.drop(ps)
+			}
 			return MapRemoteError(err)
 		}
 		if ps.sess.IsClosed() {
@@ -420,7 +429,7 @@ func blockingWait(args any, def, max time.Duration) (time.Duration, bool) {
 
 // acquire returns the session to addr, dialing it if there is none, and a
 // stream slot on it; release gives both back.
-func (p *ConnPool) acquire(ctx context.Context, addr string) (*poolSession, error) {
+func (p *ConnPool) acquire(ctx context.Context, dc, addr string) (*poolSession, error) {
 	for attempt := 0; ; attempt++ {
 		p.mu.Lock()
 		if p.shutdown {
@@ -431,6 +440,7 @@ func (p *ConnPool) acquire(ctx context.Context, addr string) (*poolSession, erro
 		if ps == nil {
 			ps = &poolSession{
 				addr:  addr,
+				dc:    dc,
 				ready: make(chan struct{}),
 				sem:   make(chan struct{}, p.cfg.MaxStreams),
 			}
@@ -502,7 +512,7 @@ func (p *ConnPool) drop(ps *poolSession) {
 // dials again; the calls waiting on it share its error.
 func (p *ConnPool) dial(ps *poolSession) {
 	defer p.wg.Done()
-	sess, err := p.connect(ps.addr)
+	sess, err := p.connect(ps.dc, ps.addr)
 
 	p.mu.Lock()
 	shutdown := p.shutdown
@@ -526,13 +536,17 @@ func (p *ConnPool) dial(ps *poolSession) {
 	}
 }
 
-// connect dials addr within DialTimeout and returns a client session on it.
-func (p *ConnPool) connect(addr string) (*yamux.Session, error) {
+// connect dials addr, a server of datacenter dc, within DialTimeout
+// (TLS included) and returns a client session on it.
+func (p *ConnPool) connect(dc, addr string) (*yamux.Session, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
 	defer cancel()
 	conn, err := p.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if conn, err = dialTLS(ctx, p.cfg.TLS, dc, conn, p.cfg.DialTimeout); err != nil {
+		return nil, err
 	}
 	if err := writeProtoByte(conn, ProtoMultiplex, p.cfg.DialTimeout); err != nil {
 		_ = conn.Close()

@@ -12,6 +12,8 @@
 //	0x02 ProtoRaft       hashicorp/raft's NetworkTransport stream
 //	0x03 ProtoMultiplex  a yamux session; every stream the dialer opens is
 //	                     one net/rpc connection, msgpack encoded
+//	0x04 ProtoTLS        a TLS session follows; inside it, the first byte is
+//	                     one of the above (see tls.go)
 //
 // A connection whose first byte is anything else, or that sends nothing within
 // the handshake timeout, is closed.
@@ -48,6 +50,9 @@ const (
 	// ProtoMultiplex carries a yamux session; each stream is a msgpack
 	// net/rpc connection.
 	ProtoMultiplex Protocol = 0x03
+	// ProtoTLS announces a TLS handshake; the real protocol byte follows
+	// inside the TLS session.
+	ProtoTLS Protocol = 0x04
 )
 
 // String names the protocol for logs.
@@ -59,6 +64,8 @@ func (p Protocol) String() string {
 		return "raft"
 	case ProtoMultiplex:
 		return "multiplex"
+	case ProtoTLS:
+		return "tls"
 	}
 	return fmt.Sprintf("Protocol(0x%02x)", byte(p))
 }

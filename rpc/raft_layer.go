@@ -32,6 +32,9 @@ type RaftLayer struct {
 	addr   net.Addr
 	dial   DialFunc
 	connCh chan net.Conn
+	// tls and dc, when set by UseTLS, make dials TLS to servers of dc.
+	tls ClientTLS
+	dc  string
 
 	closeOnce sync.Once
 	closeCh   chan struct{}
@@ -52,6 +55,13 @@ func NewRaftLayer(addr net.Addr, dial DialFunc) *RaftLayer {
 		connCh:  make(chan net.Conn),
 		closeCh: make(chan struct{}),
 	}
+}
+
+// UseTLS makes Dial use TLS when t asks for it, checking the peer as a
+// server of datacenter dc (this server's own: Raft never leaves it). Call
+// it before Raft starts.
+func (l *RaftLayer) UseTLS(dc string, t ClientTLS) {
+	l.dc, l.tls = dc, t
 }
 
 // Handoff passes an inbound Raft connection, its protocol byte already read,
@@ -99,6 +109,9 @@ func (l *RaftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	}
 	conn, err := l.dial(ctx, "tcp", string(address))
 	if err != nil {
+		return nil, fmt.Errorf("raft dial %s: %w", address, err)
+	}
+	if conn, err = dialTLS(ctx, l.tls, l.dc, conn, timeout); err != nil {
 		return nil, fmt.Errorf("raft dial %s: %w", address, err)
 	}
 	if err := writeProtoByte(conn, ProtoRaft, timeout); err != nil {

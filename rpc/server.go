@@ -47,6 +47,9 @@ type ServerConfig struct {
 	// WriteTimeout is how long a write to a multiplexed session may block
 	// before the session is judged broken and closed. Default 10s.
 	WriteTimeout time.Duration
+	// TLS, when set, lets the port accept TLS (ProtoTLS) and decides
+	// whether plaintext is refused (tls.go). Default nil: plaintext only.
+	TLS ServerTLS
 }
 
 // DefaultServerConfig returns a ServerConfig with every default filled in
@@ -266,24 +269,28 @@ func (s *Server) handleConn(conn net.Conn) {
 		return
 	}
 
-	switch proto := Protocol(buf[0]); proto {
+	c, proto, ok := s.acceptTLS(conn, Protocol(buf[0]))
+	if !ok {
+		return
+	}
+	switch proto {
 	case ProtoRPC:
-		s.serveRPC(conn)
+		s.serveRPC(c)
 	case ProtoMultiplex:
-		s.serveMultiplex(conn)
+		s.serveMultiplex(c)
 	case ProtoRaft:
 		if s.cfg.RaftLayer == nil {
 			s.logger.Warn("raft connection refused: no raft layer", "remote", conn.RemoteAddr())
 			return
 		}
-		tc := &trackedConn{Conn: conn, srv: s}
+		tc := &trackedConn{Conn: c, raw: conn, srv: s}
 		if err := s.cfg.RaftLayer.Handoff(s.ctx, tc); err != nil {
 			s.logger.Debug("raft connection not handed off", "remote", conn.RemoteAddr(), "error", err)
 			return
 		}
 		handedOff = true
 	default:
-		s.logger.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr(), "byte", fmt.Sprintf("0x%02x", buf[0]))
+		s.logger.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr(), "byte", fmt.Sprintf("0x%02x", byte(proto)))
 	}
 }
 
@@ -322,6 +329,9 @@ func (s *Server) serveMultiplex(conn net.Conn) {
 // it on Shutdown, and forgets it once Raft closes it.
 type trackedConn struct {
 	net.Conn
+	// raw is the accepted connection the Server tracks; Conn is the TLS
+	// session on it, or raw itself.
+	raw  net.Conn
 	srv  *Server
 	once sync.Once
 }
@@ -329,6 +339,6 @@ type trackedConn struct {
 // Close closes the connection and forgets it.
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.srv.untrack(c.Conn) })
+	c.once.Do(func() { c.srv.untrack(c.raw) })
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/structs"
+	"github.com/meridian-sd/meridian/tlsutil"
 )
 
 // Config configures a Server. DefaultConfig returns it fully populated;
@@ -105,6 +106,13 @@ type Config struct {
 
 	// Logger receives the server's logs.
 	Logger hclog.Logger
+
+	// TLS, when set, applies tls.internal_rpc to the server port (accept
+	// TLS, refuse plaintext with verify_incoming), to the RPC and Raft
+	// dials, and to adding Raft peers (with verify_server_hostname a
+	// server joins Raft only once it has proved its certificate). Nil:
+	// plaintext.
+	TLS *tlsutil.Configurator
 }
 
 // DefaultConfig returns a server configuration with Consul's defaults.

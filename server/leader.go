@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"time"
 
@@ -333,6 +334,11 @@ func (s *Server) joinRaftPeer(meta *gossip.ServerMeta) error {
 			s.logger.Info("removed stale raft peer", "id", srv.ID, "address", srv.Address)
 		}
 	}
+	if err := s.verifyRaftPeer(meta); err != nil {
+		// Not a voter, but still a member: its catalog entry is kept.
+		s.logger.Warn("server not added to raft", "server", meta.Name, "error", err)
+		return nil
+	}
 	s.removeDeadPeers(f.Configuration())
 	if err := s.await(s.raft.AddVoter(id, addr, 0, 0), "add raft voter"); err != nil {
 		return err
@@ -441,4 +447,21 @@ func (s *Server) leaderAddr() *net.TCPAddr {
 		return nil
 	}
 	return addr
+}
+
+// verifyRaftPeer, with verify_server_hostname, pings a server before it is
+// added to Raft: the TLS handshake proves that it holds a certificate for
+// server.<dc>.<domain>, so that a node that claims to be a server in its
+// gossip tags but holds only a client certificate never becomes a voter
+// (which would grow the quorum with a member that can never take part).
+func (s *Server) verifyRaftPeer(meta *gossip.ServerMeta) error {
+	if s.config.TLS == nil || !s.config.TLS.VerifyServerHostname() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if err := s.connPool.Ping(ctx, s.config.Datacenter, meta.Addr); err != nil {
+		return fmt.Errorf("it did not prove a server certificate of %s: %w", s.config.Datacenter, err)
+	}
+	return nil
 }

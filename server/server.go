@@ -187,6 +187,10 @@ func (s *Server) setupRPC() error {
 	sc.RPCServer = s.rpcServer
 	sc.RaftLayer = s.raftLayer
 	sc.Logger = s.logger.Named("rpc")
+	if s.config.TLS != nil {
+		sc.TLS = s.config.TLS
+		s.raftLayer.UseTLS(s.config.Datacenter, s.config.TLS)
+	}
 	mux, err := rpc.NewServer(sc)
 	if err != nil {
 		ln.Close()
@@ -204,6 +208,9 @@ func (s *Server) setupRPC() error {
 	// A server that does not answer a dial is given up on quickly, so a
 	// forwarded request still has time for the next one.
 	pc.DialTimeout = 3 * time.Second
+	if s.config.TLS != nil {
+		pc.TLS = s.config.TLS
+	}
 	if s.connPool, err = rpc.NewConnPool(pc); err != nil {
 		return fmt.Errorf("create connection pool: %w", err)
 	}
