@@ -91,6 +91,7 @@ type Agent struct {
 
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
+	httpsAddrs  []net.Addr
 	dns         *dnsServer
 	// httpConns limits HTTP connections per client IP, and httpLimits
 	// are the listener's other limits (http_limits.go).
@@ -176,6 +177,10 @@ func (a *Agent) Start() error {
 		return err
 	}
 	if err := a.startHTTP(rc); err != nil {
+		a.Shutdown()
+		return err
+	}
+	if err := a.startHTTPS(rc); err != nil {
 		a.Shutdown()
 		return err
 	}

@@ -1,7 +1,13 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/meridian-sd/meridian/agent/config"
 	"github.com/meridian-sd/meridian/tlsutil"
@@ -31,3 +37,39 @@ func (a *Agent) reloadTLS(rc *config.RuntimeConfig) error {
 	}
 	return nil
 }
+
+// startHTTPS listens on every HTTPS address (ports.https) with the same
+// routes as HTTP. The certificate and the client-certificate check come
+// from tls.https (over tls.defaults) and follow reloads.
+func (a *Agent) startHTTPS(rc *config.RuntimeConfig) error {
+	if len(rc.HTTPSAddrs) == 0 {
+		return nil
+	}
+	mux := a.routes()
+	for _, ap := range rc.HTTPSAddrs {
+		ln, err := net.Listen("tcp", ap.String())
+		if err != nil {
+			return fmt.Errorf("listen for https on %s: %w", ap, err)
+		}
+		srv := &http.Server{
+			Handler:           mux,
+			TLSConfig:         a.tls.IncomingHTTPSConfig(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          a.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		}
+		a.httpServers = append(a.httpServers, srv)
+		a.httpsAddrs = append(a.httpsAddrs, ln.Addr())
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("https server stopped", "addr", ln.Addr().String(), "error", err)
+			}
+		}()
+		a.logger.Info("https api listening", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// HTTPSAddrs are the addresses the HTTPS API listens on.
+func (a *Agent) HTTPSAddrs() []net.Addr { return a.httpsAddrs }

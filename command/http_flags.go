@@ -21,6 +21,7 @@ type httpFlags struct {
 	stale      bool
 	token      string
 	tokenFile  string
+	tls        httpTLSFlags
 }
 
 // addHTTPFlags registers -http-addr (and -datacenter, -stale where the verb
@@ -31,6 +32,7 @@ func (h *httpFlags) addHTTPFlags(fs *flag.FlagSet) {
 	fs.StringVar(&h.token, "token", "", "The ACL token to send. Default MERIDIAN_HTTP_TOKEN, then CONSUL_HTTP_TOKEN.")
 	fs.StringVar(&h.tokenFile, "token-file", "", "A file holding the ACL token to send (instead of -token). "+
 		"Default MERIDIAN_HTTP_TOKEN_FILE, then CONSUL_HTTP_TOKEN_FILE.")
+	h.tls.addFlags(fs)
 }
 
 // aclToken resolves the token: -token, -token-file, then the environment
@@ -88,14 +90,20 @@ func (h *httpFlags) address() string {
 func (h *httpFlags) client() (*api.Client, error) {
 	cfg := api.DefaultNonPooledConfig()
 	addr := h.address()
+	cfg.Scheme = "http"
+	if h.tls.useSSL() {
+		cfg.Scheme = "https"
+	}
 	switch {
 	case strings.HasPrefix(addr, "https://"):
 		cfg.Scheme = "https"
 		addr = strings.TrimPrefix(addr, "https://")
 	case strings.HasPrefix(addr, "http://"):
+		cfg.Scheme = "http"
 		addr = strings.TrimPrefix(addr, "http://")
 	}
 	cfg.Address = addr
+	cfg.TLSConfig = h.tls.apiConfig()
 	cfg.Datacenter = h.datacenter
 	tok, err := h.aclToken()
 	if err != nil {
@@ -159,7 +167,11 @@ func flagHelp(fs *flag.FlagSet) string {
 func (h *httpFlags) put(path string, query url.Values) error {
 	addr := h.address()
 	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
-		addr = "http://" + addr
+		if h.tls.useSSL() {
+			addr = "https://" + addr
+		} else {
+			addr = "http://" + addr
+		}
 	}
 	u, err := url.Parse(addr)
 	if err != nil {
@@ -178,7 +190,12 @@ func (h *httpFlags) put(path string, query url.Values) error {
 	if tok != "" {
 		req.Header.Set("X-Consul-Token", tok)
 	}
-	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	apiTLS := h.tls.apiConfig()
+	tlsCfg, err := api.SetupTLSConfig(&apiTLS)
+	if err != nil {
+		return fmt.Errorf("tls settings: %w", err)
+	}
+	resp, err := (&http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsCfg}}).Do(req)
 	if err != nil {
 		return err
 	}

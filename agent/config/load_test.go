@@ -68,8 +68,8 @@ func clientDefaults() *RuntimeConfig {
 		PrimaryDatacenter:         "dc1",
 		ACL: ACLConfig{DefaultPolicy: "allow", DownPolicy: "extend-cache",
 			TokenTTL: 30 * time.Second, PolicyTTL: 30 * time.Second},
-		HTTPSPort:                 -1,
-		TLS:                       tlsutil.Config{Datacenter: "dc1", Domain: "consul"},
+		HTTPSPort: -1,
+		TLS:       tlsutil.Config{Datacenter: "dc1", Domain: "consul"},
 	}
 }
 
