@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -51,10 +50,16 @@ func (a *Agent) startHTTPS(rc *config.RuntimeConfig) error {
 		if err != nil {
 			return fmt.Errorf("listen for https on %s: %w", ap, err)
 		}
+		// The HTTP listener's limits apply here too; its connection limit
+		// per client counts both listeners together. ReadHeaderTimeout
+		// also bounds the TLS handshake.
+		ln = a.httpConns.listen(ln)
 		srv := &http.Server{
 			Handler:           mux,
 			TLSConfig:         a.tls.IncomingHTTPSConfig(),
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: a.httpLimits.ReadHeaderTimeout,
+			IdleTimeout:       a.httpLimits.IdleTimeout,
+			MaxHeaderBytes:    a.httpLimits.MaxHeaderBytes,
 			ErrorLog:          a.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 		}
 		a.httpServers = append(a.httpServers, srv)

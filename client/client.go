@@ -108,11 +108,11 @@ func NewClient(cfg *Config) (*Client, error) {
 	if cfg.Dial != nil {
 		pc.Dial = cfg.Dial
 	}
-	if cfg.PoolConfig != nil {
-		cfg.PoolConfig(pc)
-	}
 	if cfg.TLS != nil {
 		pc.TLS = cfg.TLS
+	}
+	if cfg.PoolConfig != nil {
+		cfg.PoolConfig(pc)
 	}
 	var err error
 	if c.pool, err = rpc.NewConnPool(pc); err != nil {
