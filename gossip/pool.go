@@ -37,7 +37,7 @@ const (
 
 // MinQueryTimeout is the least base timeout of a serf query in a pool
 // (see serfConfig).
-const MinQueryTimeout = 2 * time.Second
+const MinQueryTimeout = 5 * time.Second
 
 // Profile picks the memberlist base configuration.
 type Profile int
@@ -265,9 +265,11 @@ func (c *Config) serfConfig() (*serf.Config, error) {
 	// answer up to GossipInterval * QueryTimeoutMult * ceil(log10(N+1)).
 	// With fast gossip timings that is under a second, less than a busy
 	// member may need to answer (it writes its keyring file first), so
-	// the base is kept at MinQueryTimeout. The default LAN and WAN
-	// timings (3.2s and 8s) are above it. A query ends as soon as every
-	// member answered.
+	// the base is kept at MinQueryTimeout (5s: on a loaded 2-core machine
+	// members were seen answering after 2s). That raises the default LAN
+	// base (3.2s) too; the WAN's (8s) is above it. A query ends as soon as
+	// every member answered, so the floor only costs time when a member
+	// does not answer.
 	if base := ml.GossipInterval * time.Duration(sc.QueryTimeoutMult); base > 0 && base < MinQueryTimeout {
 		sc.QueryTimeoutMult = int((MinQueryTimeout + ml.GossipInterval - 1) / ml.GossipInterval)
 	}
