@@ -22,7 +22,7 @@
 //	168-175 hostile_http_test.go 64 MiB bodies, abandoned blocking queries, slowloris, connections per client
 //	176-199 free
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
-//	220-239 free
+//	220-239 tls_test.go          TLS on every hop: two datacenters, clients, a client certificate posing as a server, SIGHUP reload
 //	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
 //	127.2.n.x lab_test.go    meridian lab: its own subnet 127.2.n.0/24 (agents and relays)
 //
