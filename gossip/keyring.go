@@ -238,28 +238,42 @@ type KeyringConfirmation struct {
 	Failures           map[string]string
 }
 
+// keyringSyncAttempts is how many times ConfirmKeyring sends its query
+// while members are missing from the answers: a query travels by gossip,
+// and a busy member can miss it or answer after the timeout.
+const keyringSyncAttempts = 3
+
 // ConfirmKeyring asks every member of the pool, this one included, to
 // write its keyring file now, and waits until all have answered or the
-// query times out (serf's default query timeout). relay is serf's relay
-// factor for the answers.
+// query times out (serf's default query timeout). While some members have
+// not answered and none failed, the query is sent again (at most
+// keyringSyncAttempts times in all); answers are counted once per member.
+// relay is serf's relay factor for the answers.
 func (p *Pool) ConfirmKeyring(relay uint8) (KeyringConfirmation, error) {
 	c := KeyringConfirmation{Failures: map[string]string{}}
 	params := p.serf.DefaultQueryParams()
 	params.RelayFactor = relay
 	c.Expected = p.serf.Memberlist().NumMembers()
-	resp, err := p.serf.Query(KeyringSyncQuery, nil, params)
-	if err != nil {
-		return c, fmt.Errorf("send keyring sync query: %w", err)
-	}
-	defer resp.Close()
-	for r := range resp.ResponseCh() {
-		c.Answered++
-		if len(r.Payload) > 0 && len(c.Failures) < maxKeyringSyncFailures {
-			c.Failures[r.From] = string(r.Payload)
+	answered := make(map[string]bool, c.Expected)
+	for attempt := 0; attempt < keyringSyncAttempts && len(answered) < c.Expected && len(c.Failures) == 0; attempt++ {
+		resp, err := p.serf.Query(KeyringSyncQuery, nil, params)
+		if err != nil {
+			return c, fmt.Errorf("send keyring sync query: %w", err)
 		}
-		if c.Answered >= c.Expected {
-			break
+		for r := range resp.ResponseCh() {
+			if answered[r.From] {
+				continue
+			}
+			answered[r.From] = true
+			if len(r.Payload) > 0 && len(c.Failures) < maxKeyringSyncFailures {
+				c.Failures[r.From] = string(r.Payload)
+			}
+			if len(answered) >= c.Expected {
+				break
+			}
 		}
+		resp.Close()
 	}
+	c.Answered = len(answered)
 	return c, nil
 }
