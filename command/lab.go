@@ -35,14 +35,6 @@ Usage: meridian lab <subcommand> -dir DIR [options]
     $ meridian lab partition -dir /tmp/lab dc2
     $ meridian lab heal -dir /tmp/lab
     $ meridian lab down -dir /tmp/lab
-
-Subcommands:
-
-    up          Starts the datacenters and stays in the foreground
-    status      Shows the datacenters of a running lab
-    partition   Cuts datacenters' WAN links
-    heal        Restores datacenters' WAN links
-    down        Stops a running lab
 `)
 }
 

@@ -49,16 +49,16 @@ func (c *LabUpCommand) flags() *labUpFlags {
 	fs := newFlagSet("lab up")
 	return &labUpFlags{
 		fs:      fs,
-		dcs:     fs.Int("dcs", 2, fmt.Sprintf("Number of datacenters, named dc1 to dcN (1 to %d).", lab.MaxDCs)),
-		servers: fs.Int("servers", 3, fmt.Sprintf("Servers per datacenter (1 to %d).", lab.MaxServers)),
-		clients: fs.Int("clients", 1, fmt.Sprintf("Client agents per datacenter (0 to %d).", lab.MaxClients)),
+		dcs:     fs.Int("dcs", 2, fmt.Sprintf("Number of datacenters, named dc1 to dcN (1 to %d). Default 2.", lab.MaxDCs)),
+		servers: fs.Int("servers", 3, fmt.Sprintf("Servers per datacenter (1 to %d). Default 3.", lab.MaxServers)),
+		clients: fs.Int("clients", 1, fmt.Sprintf("Client agents per datacenter (0 to %d). Default 1.", lab.MaxClients)),
 		rtt: fs.String("wan-rtt", "", "Round-trip times injected between datacenters, as dcA-dcB=DURATION "+
 			"items separated by commas (dc1-dc2=60ms,dc1-dc3=120ms). Any set of pairs can be given; "+
 			"a pair left out gets no added latency."),
 		subnet: fs.String("subnet", lab.DefaultSubnet.String(), "Loopback network (inside 127.0.0.0/8) the agents and "+
-			"their relays take addresses from, one each, in order."),
+			"their relays take addresses from, one each, in order. Default "+lab.DefaultSubnet.String()+"."),
 		dir:      fs.String("dir", "", "Directory for the lab's state, the agents' data and logs (required)."),
-		logLevel: fs.String("log-level", "info", "The agents' log level."),
+		logLevel: fs.String("log-level", "info", "The agents' log level (trace, debug, info, warn, error). Default info."),
 	}
 }
 

@@ -390,8 +390,9 @@ func (l *Lab) agentArgs(a *Agent) []string {
 	return args
 }
 
-// tcpSource finds the datacenter of the agent at the other end of c.
-func (l *Lab) tcpSource(c net.Conn) string {
+// tcpSource finds the datacenter of the agent at the other end of c, and
+// whether that end is closed already.
+func (l *Lab) tcpSource(c net.Conn) (string, bool) {
 	l.mu.Lock()
 	pids := make([]int, 0, len(l.procs))
 	byPID := map[int]string{}
@@ -402,7 +403,8 @@ func (l *Lab) tcpSource(c net.Conn) string {
 		}
 	}
 	l.mu.Unlock()
-	return byPID[tcpOwner(c, pids)]
+	pid := tcpOwner(c, pids)
+	return byPID[pid], pid < 0
 }
 
 // api is an API client for a.

@@ -65,7 +65,9 @@ func cmdline(pid int) string {
 }
 
 // tcpOwner returns the process among pids that holds the other end of c, a
-// connection accepted from a process on this machine, or 0.
+// connection accepted from a process on this machine, or 0; or -1 when the
+// other end is already closed (a caller that gave up, on a loaded
+// machine, before the relay got to its connection).
 //
 // /proc/net/tcp lists every TCP socket with its local and remote address
 // and its inode; the other end of c is the socket whose local address is
@@ -78,8 +80,11 @@ func tcpOwner(c net.Conn, pids []int) int {
 		return 0
 	}
 	inode := peerInode(procHex(ra), procHex(la))
-	if inode == "" || inode == "0" {
+	switch inode {
+	case "":
 		return 0
+	case "0": // no process holds it any more
+		return -1
 	}
 	want := "socket:[" + inode + "]"
 	for _, pid := range pids {

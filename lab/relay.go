@@ -21,8 +21,9 @@ type fabric struct {
 	// hosts maps agent addresses to datacenters (UDP sources).
 	hosts map[netip.Addr]string
 	// tcpSource finds the datacenter of the agent at the other end of an
-	// accepted connection; "" when unknown.
-	tcpSource func(c net.Conn) string
+	// accepted connection; "" when unknown, and gone when that end is
+	// closed already.
+	tcpSource func(c net.Conn) (dc string, gone bool)
 
 	mu    sync.Mutex
 	cut   map[string]bool
@@ -32,9 +33,9 @@ type fabric struct {
 	unidentified atomic.Int64
 }
 
-func newFabric(rtt map[Pair]time.Duration, hosts map[netip.Addr]string, tcpSource func(net.Conn) string) *fabric {
+func newFabric(rtt map[Pair]time.Duration, hosts map[netip.Addr]string, tcpSource func(net.Conn) (string, bool)) *fabric {
 	if tcpSource == nil {
-		tcpSource = func(net.Conn) string { return "" }
+		tcpSource = func(net.Conn) (string, bool) { return "", false }
 	}
 	return &fabric{rtt: rtt, hosts: hosts, tcpSource: tcpSource, cut: map[string]bool{}, conns: map[*link]struct{}{}}
 }
@@ -277,7 +278,11 @@ func (r *relay) proxy(client net.Conn, target string) {
 	if !r.track(client) {
 		return
 	}
-	src := r.f.tcpSource(client)
+	src, gone := r.f.tcpSource(client)
+	if gone {
+		client.Close()
+		return
+	}
 	if src == "" {
 		r.f.unidentified.Add(1)
 	}

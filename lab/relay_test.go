@@ -36,11 +36,14 @@ func newRelayRig(t *testing.T, rtt time.Duration) *relayRig {
 	self := os.Getpid()
 	// Connections from this test process count as dcA's: that exercises
 	// the /proc lookup of the connection's owner.
-	src := func(c net.Conn) string {
-		if tcpOwner(c, []int{self}) == self {
-			return "dcA"
+	src := func(c net.Conn) (string, bool) {
+		switch tcpOwner(c, []int{self}) {
+		case self:
+			return "dcA", false
+		case -1:
+			return "", true
 		}
-		return ""
+		return "", false
 	}
 	r := &relayRig{f: newFabric(map[Pair]time.Duration{NewPair("dcA", "dcB"): rtt}, hosts, src)}
 	var err error
@@ -225,5 +228,19 @@ func TestTCPOwner(t *testing.T) {
 	}
 	if pid := tcpOwner(c, []int{os.Getpid()}); pid != os.Getpid() {
 		t.Errorf("owner = %d, want this process %d", pid, os.Getpid())
+	}
+	// A caller that hung up before anybody looked: its end is orphaned.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c2.Close()
+	if pid := tcpOwner(s2, []int{os.Getpid()}); pid != -1 {
+		t.Errorf("owner of a connection closed by its caller = %d, want -1", pid)
 	}
 }
