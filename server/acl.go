@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-uuid"
 
 	"github.com/meridian-sd/meridian/acl"
+	"github.com/meridian-sd/meridian/state"
 	"github.com/meridian-sd/meridian/structs"
 )
 
@@ -69,8 +70,18 @@ type aclState struct {
 
 	mu       sync.Mutex
 	compiled map[string]compiledPolicy
+	// resolved caches, by secret, what resolveLocal answered, valid while
+	// the ACL tables and the store stay the same.
+	resolved map[string]resolvedToken
 
 	remote *acl.Cache[*structs.ACLToken]
+}
+
+type resolvedToken struct {
+	store *state.Store
+	index uint64
+	authz *acl.Authorizer
+	token *structs.ACLToken
 }
 
 type compiledPolicy struct {
@@ -86,6 +97,7 @@ func newACLState(cfg ACLConfig, dc string) *aclState {
 	return &aclState{
 		cfg:      c,
 		compiled: map[string]compiledPolicy{},
+		resolved: map[string]resolvedToken{},
 		remote:   acl.NewCache[*structs.ACLToken](c.TokenTTL, c.DownPolicy, nil),
 	}
 }
@@ -131,6 +143,7 @@ func (s *Server) isPrimary() bool { return s.acls.cfg.PrimaryDatacenter == s.con
 // A server of the primary datacenter reads its own state; a server of
 // another datacenter asks the primary and keeps the answer for token_ttl,
 // falling back on down_policy while the primary cannot be reached.
+// Answers are shared between callers: do not modify the token.
 func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken, error) {
 	if !s.acls.cfg.Enabled {
 		return acl.ManageAll(), nil, nil
@@ -152,13 +165,34 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 
 func isACLNotFound(err error) bool { return structs.IsErr(err, structs.ErrACLNotFound) }
 
-// resolveLocal resolves a secret from this server's state.
+// resolveLocal resolves a secret from this server's state. The answer is
+// cached until any ACL table changes (or a snapshot restore replaces the
+// store), so a warm resolution costs one index read.
 func (s *Server) resolveLocal(secret string) (*acl.Authorizer, *structs.ACLToken, error) {
+	st := s.fsm.State()
+	idx := st.ACLIndex()
+	a := s.acls
+	a.mu.Lock()
+	r, ok := a.resolved[secret]
+	a.mu.Unlock()
+	if ok && r.store == st && r.index == idx && !r.token.Expired(time.Now()) {
+		return r.authz, r.token, nil
+	}
 	tok, policies, err := s.lookupToken(secret)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.authorizerFor(tok, policies)
+	authz, tok, err := s.authorizerFor(tok, policies)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.mu.Lock()
+	if len(a.resolved) >= maxCompiledPolicies {
+		clear(a.resolved)
+	}
+	a.resolved[secret] = resolvedToken{store: st, index: idx, authz: authz, token: tok}
+	a.mu.Unlock()
+	return authz, tok, nil
 }
 
 // lookupToken finds a secret's token and every policy it holds, directly

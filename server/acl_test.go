@@ -209,3 +209,50 @@ func TestACLRestartKeepsEverything(t *testing.T) {
 		t.Errorf("bootstrap after the restart: %v", err)
 	}
 }
+
+// TestACLResolveSeesChangesAtOnce: the primary's cache of resolved tokens
+// never outlives a change to a token, its role or its policies.
+func TestACLResolveSeesChangesAtOnce(t *testing.T) {
+	s := startACLServer(t, "dc1", nil)
+	var boot structs.ACLToken
+	if err := s.RPC("ACL.Bootstrap", &structs.ACLBootstrapRequest{}, &boot); err != nil {
+		t.Fatal(err)
+	}
+	write := func(method string, args interface{ SetToken(string) }, reply any) {
+		t.Helper()
+		args.SetToken(boot.SecretID)
+		if err := s.RPC(method, args, reply); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	var pol structs.ACLPolicy
+	write("ACL.PolicySet", &structs.ACLPolicySetRequest{Policy: structs.ACLPolicy{Name: "p", Rules: `key_prefix "a/" { policy = "read" }`}}, &pol)
+	var role structs.ACLRole
+	write("ACL.RoleSet", &structs.ACLRoleSetRequest{Role: structs.ACLRole{Name: "r", Policies: []structs.ACLLink{{ID: pol.ID}}}}, &role)
+	var tok structs.ACLToken
+	write("ACL.TokenSet", &structs.ACLTokenSetRequest{Create: true, ACLToken: structs.ACLToken{Roles: []structs.ACLLink{{ID: role.ID}}}}, &tok)
+
+	check := func(what string, want bool) {
+		t.Helper()
+		authz, _, err := s.ResolveToken(tok.SecretID)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := authz.Allowed(acl.ResourceKey, "a/x", acl.Write); got != want {
+			t.Fatalf("%s: write on a/x = %v, want %v", what, got, want)
+		}
+	}
+	check("read-only policy", false)
+	check("read-only policy, cached", false)
+	pol.Rules = `key_prefix "a/" { policy = "write" }`
+	write("ACL.PolicySet", &structs.ACLPolicySetRequest{Policy: pol}, &pol)
+	check("policy made writable", true)
+	role.Policies = nil
+	write("ACL.RoleSet", &structs.ACLRoleSetRequest{Role: role}, &role)
+	check("role emptied", false)
+	var id string
+	write("ACL.TokenDelete", &structs.ACLTokenDeleteRequest{TokenID: tok.AccessorID}, &id)
+	if _, _, err := s.ResolveToken(tok.SecretID); !structs.IsErr(err, structs.ErrACLNotFound) {
+		t.Fatalf("deleted token resolves: %v", err)
+	}
+}

@@ -22,6 +22,12 @@ func errACL(format string, args ...any) error {
 	return fmt.Errorf("invalid "+format, args...)
 }
 
+// ACLIndex is the highest index of any ACL table: a token's rights can
+// only have changed when it moves.
+func (s *Store) ACLIndex() uint64 {
+	return s.MaxIndex(tableACLTokens, tableACLPolicies, tableACLRoles)
+}
+
 // ACLBootstrapIndex returns the index at which ACLs were bootstrapped, 0
 // when they never were.
 func (s *Store) ACLBootstrapIndex() uint64 {

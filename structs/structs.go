@@ -138,6 +138,9 @@ type WriteRequest struct {
 // IsRead is always false for writes.
 func (w WriteRequest) IsRead() bool { return false }
 
+// SetToken sets the request's ACL token.
+func (w *WriteRequest) SetToken(token string) { w.Token = token }
+
 // AllowStaleRead is always false for writes.
 func (w WriteRequest) AllowStaleRead() bool { return false }
 
