@@ -74,7 +74,7 @@ func (a *Agent) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken,
 	})
 	isNotFound := func(err error) bool { return structs.IsErr(err, structs.ErrACLNotFound) }
 	return a.acl.cache.Resolve(secret, isNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
-		args := &structs.ACLResolveRequest{Datacenter: rc.Datacenter}
+		args := &structs.ACLResolveRequest{Datacenter: rc.Datacenter, FromDatacenter: rc.Datacenter}
 		args.Token = secret
 		args.AllowStale = true
 		var out structs.ACLResolveResponse

@@ -153,7 +153,7 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 	}
 	return s.acls.remote.Resolve(secret, isACLNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
 		var out structs.ACLResolveResponse
-		args := &structs.ACLResolveRequest{Datacenter: s.acls.cfg.PrimaryDatacenter}
+		args := &structs.ACLResolveRequest{Datacenter: s.acls.cfg.PrimaryDatacenter, FromDatacenter: s.config.Datacenter}
 		args.Token = secret
 		args.AllowStale = true
 		if err := s.forwardDC("ACL.ResolveToken", args.Datacenter, args, &out); err != nil {
@@ -179,6 +179,16 @@ func (s *Server) resolveLocal(secret string) (*acl.Authorizer, *structs.ACLToken
 		return r.authz, r.token, nil
 	}
 	tok, policies, err := s.lookupToken(secret)
+	if isACLNotFound(err) && s.IsLeader() && !s.readyForConsistentReads.Load() {
+		// A new leader that has not re-applied its log yet may lack a
+		// token its predecessor created: wait for it, then look again.
+		if werr := s.waitReady(); werr != nil {
+			return nil, nil, werr
+		}
+		st = s.fsm.State()
+		idx = st.ACLIndex()
+		tok, policies, err = s.lookupToken(secret)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

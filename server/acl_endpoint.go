@@ -138,6 +138,11 @@ func (a *ACL) TokenSet(args *structs.ACLTokenSetRequest, reply *structs.ACLToken
 	if done, err := a.route("ACL.TokenSet", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
 		return err
 	}
+	if args.Create && args.ACLToken.Local && !a.s.isPrimary() {
+		// Its policies live in the primary, and nothing brings them here
+		// yet (replication), so it could never resolve.
+		return fmt.Errorf("invalid token: local tokens can only be created in the primary datacenter %q for now", a.s.acls.cfg.PrimaryDatacenter)
+	}
 	s := a.s
 	if _, _, err := s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Write); err != nil {
 		return err
@@ -755,6 +760,10 @@ func (a *ACL) ResolveToken(args *structs.ACLResolveRequest, reply *structs.ACLRe
 	tok, policies, err := s.lookupToken(args.Token)
 	if err != nil {
 		return err
+	}
+	if tok.Local && args.FromDatacenter != "" && args.FromDatacenter != s.config.Datacenter {
+		// A local token is good only in the datacenter that holds it.
+		return structs.ErrACLNotFound
 	}
 	t := tok.Clone()
 	t.SecretID = ""

@@ -82,6 +82,25 @@ func TestACLAcrossDatacenters(t *testing.T) {
 		t.Errorf("list with the app token: %v, want %q", err, want)
 	}
 
+	// Local tokens: refused in dc2 (nothing would resolve them there yet);
+	// one of dc1 works in dc1 only.
+	lt := &structs.ACLTokenSetRequest{Datacenter: "dc2", Create: true, ACLToken: structs.ACLToken{Local: true}}
+	lt.Token = boot.SecretID
+	if err := dc1.RPC("ACL.TokenSet", lt, &structs.ACLToken{}); err == nil || !strings.Contains(err.Error(), "local tokens can only be created in the primary") {
+		t.Errorf("local token in dc2: %v", err)
+	}
+	var local structs.ACLToken
+	lt.Datacenter = "dc1"
+	if err := dc2.RPC("ACL.TokenSet", lt, &local); err != nil || !local.Local {
+		t.Fatalf("local token in dc1: %+v %v", local, err)
+	}
+	if _, _, err := dc1.ResolveToken(local.SecretID); err != nil {
+		t.Errorf("local token in its datacenter: %v", err)
+	}
+	if _, _, err := dc2.ResolveToken(local.SecretID); !structs.IsErr(err, structs.ErrACLNotFound) {
+		t.Errorf("dc1's local token in dc2: %v", err)
+	}
+
 	// dc1 goes away: dc2 keeps the token it resolved (extend-cache) and
 	// cannot resolve one it never saw.
 	dc1.Shutdown()
@@ -190,11 +209,19 @@ func TestACLRestartKeepsEverything(t *testing.T) {
 	if !authz.Allowed(acl.ResourceNode, "n", acl.Read) || authz.Allowed(acl.ResourceNode, "n", acl.Write) {
 		t.Error("restored token's rights are wrong")
 	}
+	// A read through the endpoint waits until the new leader has applied
+	// its log, after which the state holds everything.
+	gp := &structs.ACLPolicyGetRequest{PolicyName: "after-snapshot"}
+	gp.Token = mgmt
+	var got structs.ACLPolicyResponse
+	if err := s.RPC("ACL.PolicyRead", gp, &got); err != nil {
+		t.Fatal(err)
+	}
 	st := s.fsm.State()
 	if st.ACLBootstrapIndex() != bootIdx {
 		t.Errorf("bootstrap index %d after the restart, want %d", st.ACLBootstrapIndex(), bootIdx)
 	}
-	if _, p, _ := st.ACLPolicyGetByName(nil, "after-snapshot"); p == nil {
+	if got.Policy == nil {
 		t.Error("policy written after the snapshot is lost")
 	}
 	_, toks, _ := st.ACLTokenList(nil, "", "")

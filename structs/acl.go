@@ -430,6 +430,9 @@ type ACLRoleListResponse struct {
 // QueryOptions.Token.
 type ACLResolveRequest struct {
 	Datacenter string
+	// FromDatacenter is the datacenter the token is used in: a local
+	// token resolves only in its own.
+	FromDatacenter string
 	QueryOptions
 }
 
