@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -110,4 +111,17 @@ func compileResolved(dc string, out *structs.ACLResolveResponse) (*acl.Authorize
 		policies = append(policies, parsed)
 	}
 	return acl.NewAuthorizer(acl.DefaultPolicy(out.DefaultPolicy), policies...), out.Token, nil
+}
+
+// redactedURL is a request URL for the log: a ?token= value reads
+// <hidden>, so that secrets never reach the log.
+func redactedURL(u *url.URL) string {
+	q := u.Query()
+	if _, ok := q["token"]; !ok {
+		return u.String()
+	}
+	q.Set("token", "<hidden>")
+	c := *u
+	c.RawQuery = q.Encode()
+	return c.String()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -449,5 +450,21 @@ func TestACLClientAgentResolves(t *testing.T) {
 	// ACL endpoints work through the client agent too.
 	if _, _, err := withToken(t, cl, boot.SecretID).ACL().TokenRead(tok.AccessorID, nil); err != nil {
 		t.Errorf("token read through the client: %v", err)
+	}
+}
+
+func TestRedactedURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/kv/a?token=s3cret&recurse": "/v1/kv/a?recurse=&token=%3Chidden%3E",
+		"/v1/kv/a?recurse":              "/v1/kv/a?recurse",
+		"/v1/acl/token/self":            "/v1/acl/token/self",
+	} {
+		u, err := url.Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redactedURL(u); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redactedURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

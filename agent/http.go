@@ -157,7 +157,7 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 		}
 		start := time.Now()
 		obj, err := fn(resp, req)
-		a.logger.Debug("request complete", "method", req.Method, "url", req.URL.String(), "duration", time.Since(start))
+		a.logger.Debug("request complete", "method", req.Method, "url", redactedURL(req.URL), "duration", time.Since(start))
 		if err != nil {
 			a.writeError(resp, req, err)
 			return
@@ -232,7 +232,7 @@ func (a *Agent) writeError(resp http.ResponseWriter, req *http.Request, err erro
 	case isBadInput(err):
 		writeText(resp, http.StatusBadRequest, err.Error())
 	default:
-		a.logger.Error("request failed", "method", req.Method, "url", req.URL.String(), "error", err)
+		a.logger.Error("request failed", "method", req.Method, "url", redactedURL(req.URL), "error", err)
 		writeText(resp, http.StatusInternalServerError, err.Error())
 	}
 }
