@@ -12,7 +12,7 @@ import (
 
 // tlsServerConfig is testConfig with TLS everywhere: verify_incoming,
 // verify_outgoing and verify_server_hostname, with the given certificate.
-func tlsServerConfig(t *testing.T, dc string, ca *tlstest.CA, cert, key string) *Config {
+func tlsServerConfig(t testing.TB, dc string, ca *tlstest.CA, cert, key string) *Config {
 	t.Helper()
 	cfg := testConfig(t, dc)
 	// TLS handshakes are slow under -race on a loaded machine: raft gets

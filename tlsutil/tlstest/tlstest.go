@@ -22,7 +22,7 @@ import (
 
 // CA is a certificate authority whose files live in a test's temp dir.
 type CA struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	name string
 	cert *x509.Certificate
@@ -33,7 +33,7 @@ type CA struct {
 }
 
 // NewCA makes a CA named name (its certificate's common name is "<name> CA").
-func NewCA(t *testing.T, name string) *CA {
+func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
