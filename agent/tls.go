@@ -31,7 +31,12 @@ func (a *Agent) reloadTLS(rc *config.RuntimeConfig) error {
 	if a.tls == nil {
 		return nil
 	}
-	if err := a.tls.Update(rc.TLS); err != nil {
+	// The datacenter and domain need a restart: certificates are checked
+	// against the running ones until then.
+	tc := rc.TLS
+	cur := a.cfg().TLS
+	tc.Datacenter, tc.Domain = cur.Datacenter, cur.Domain
+	if err := a.tls.Update(tc); err != nil {
 		return fmt.Errorf("reload tls configuration: %w", err)
 	}
 	return nil

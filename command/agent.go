@@ -46,7 +46,8 @@ Usage: meridian agent [options]
   leave unless skip_leave_on_interrupt is false); SIGTERM shuts down without
   leaving on servers (leave_on_terminate changes it); SIGHUP reloads the
   configuration (log level, node meta, services and checks, DNS answer
-  settings; other changes are logged and wait for a restart).
+  settings, TLS certificates; other changes are logged and wait for a
+  restart).
 
 Options:
 
