@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-sd/meridian/agent/config"
 )
 
 // countingReader counts the bytes read from it; it yields size bytes of
@@ -315,5 +317,29 @@ func TestHTTPConnLimitPerClient(t *testing.T) {
 	}
 	if line, err := get(from("127.0.0.1")); err != nil || line != "HTTP/1.1 200 OK" {
 		t.Fatalf("fifth connection after raising the limit to 6: %q, %v", line, err)
+	}
+}
+
+// TestHTTPMaxConnsPerClientConfig: limits.http_max_conns_per_client is a
+// real key now (no "ignored" warning), 200 by default, 0 for no limit, and
+// a negative value is an error naming the key.
+func TestHTTPMaxConnsPerClientConfig(t *testing.T) {
+	base := []string{"-data-dir=" + t.TempDir(), "-bind=127.0.0.1"}
+	rc, warnings, err := config.Load(config.LoadOpts{Args: base})
+	if err != nil || rc.HTTPMaxConnsPerClient != 200 {
+		t.Fatalf("default: %v, %v; want 200", rc, err)
+	}
+	rc, warnings, err = config.Load(config.LoadOpts{Args: append(base, "-hcl=limits { http_max_conns_per_client = 0 }")})
+	if err != nil || rc.HTTPMaxConnsPerClient != 0 {
+		t.Fatalf("0: %v, %v", rc, err)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "http_max_conns_per_client") {
+			t.Fatalf("warning for a supported key: %q", w)
+		}
+	}
+	_, _, err = config.Load(config.LoadOpts{Args: append(base, "-hcl=limits { http_max_conns_per_client = -1 }")})
+	if err == nil || !strings.Contains(err.Error(), "limits.http_max_conns_per_client") || !strings.Contains(err.Error(), "must not be negative") {
+		t.Fatalf("-1: %v, want an error naming the key", err)
 	}
 }
