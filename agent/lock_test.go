@@ -147,9 +147,12 @@ func TestLockHolderNodeKilled(t *testing.T) {
 	notHeld(t, "contender on the server", waiting)
 
 	// Kill the holder's agent: no leave, its session dies with its
-	// serfHealth check.
-	cl.Shutdown()
+	// serfHealth check. The kill time is taken before Shutdown: the agent
+	// stops answering gossip as Shutdown begins, and under load Shutdown
+	// itself can take longer than failure detection, so a time taken after
+	// it could fall after the session's invalidation.
 	killed := time.Now()
+	cl.Shutdown()
 	var released time.Time
 	takenAlready := false
 	WaitFor(t, "the dead holder's lock released", 20*time.Second, func() error {
