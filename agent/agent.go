@@ -331,6 +331,9 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	if rc.KVMaxValueSize > 0 {
 		sc.KVMaxValueSize = rc.KVMaxValueSize
 	}
+	if rc.TxnMaxReqLen > 0 {
+		sc.TxnMaxReqLen = rc.TxnMaxReqLen
+	}
 	if rc.DevMode {
 		sc.ReconcileInterval = 5 * time.Second
 		sc.CoordinateUpdatePeriod = time.Second

@@ -229,6 +229,8 @@ func (a *Agent) writeError(resp http.ResponseWriter, req *http.Request, err erro
 		writeText(resp, http.StatusInternalServerError, contractText(err))
 	case aclErrorStatus(err) != 0:
 		writeText(resp, aclErrorStatus(err), err.Error())
+	case structs.IsTooLarge(err):
+		writeText(resp, http.StatusRequestEntityTooLarge, err.Error())
 	case isBadInput(err):
 		writeText(resp, http.StatusBadRequest, err.Error())
 	default:

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -113,5 +114,37 @@ func TestRaisedKVLimit(t *testing.T) {
 	}
 	if code, _, _ := httpDo(t, a, "PUT", "/v1/kv/raised/over", bytes.Repeat([]byte("v"), 1048577)); code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("PUT over the raised limit: %d, want 413", code)
+	}
+}
+
+// TestOversizedRegistrationIs413: a catalog registration over the
+// servers' bound for one (structs.MaxRegisterSize) is answered 413 with
+// a sentence, is not applied, and the next registration works.
+func TestOversizedRegistrationIs413(t *testing.T) {
+	a := startKVServer(t)
+	tags := make([]string, 5*1024)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 1019))
+	}
+	body, err := json.Marshal(&api.CatalogRegistration{Node: "big-node", Address: "10.0.0.9",
+		Service: &api.AgentService{ID: "big", Service: "big", Tags: tags}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, text, _ := httpDo(t, a, "PUT", "/v1/catalog/register", body)
+	if code != http.StatusRequestEntityTooLarge || !strings.HasPrefix(text, "Request too large: ") {
+		t.Fatalf("registration of %d bytes: %d %.200q, want 413 Request too large", len(body), code, text)
+	}
+	nodes, _, err := a.Client.Catalog().Nodes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Node == "big-node" {
+			t.Fatalf("the refused registration is in the catalog")
+		}
+	}
+	if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: "small-node", Address: "10.0.0.10"}, nil); err != nil {
+		t.Fatalf("registration after the refusal: %v", err)
 	}
 }

@@ -92,6 +92,12 @@ type Config struct {
 	// (limits.kv_max_value_size), in KVS.Apply and in transactions.
 	// Default structs.MaxKVSize, 512 KiB.
 	KVMaxValueSize int
+	// TxnMaxReqLen caps the sum of the values of one transaction, in bytes
+	// (limits.txn_max_req_len); a KVMaxValueSize above it raises the cap
+	// to KVMaxValueSize, as Consul keeps a raised value limit usable in a
+	// transaction. Both are at most structs.MaxValueSizeLimit. Default
+	// 512 KiB.
+	TxnMaxReqLen int
 
 	// CoordinateUpdatePeriod is how often the leader writes queued
 	// coordinate updates. Default 5s.
@@ -143,6 +149,7 @@ func DefaultConfig() *Config {
 		DefaultQueryTime:           structs.DefaultQueryTime,
 		MaxQueryTime:               structs.MaxQueryTime,
 		KVMaxValueSize:             structs.MaxKVSize,
+		TxnMaxReqLen:               structs.MaxKVSize,
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
 		CoordinateUpdateMaxBatches: 5,
@@ -183,8 +190,13 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server config: default query time %s and max query time %s must be positive", c.DefaultQueryTime, c.MaxQueryTime)
 	case c.DefaultQueryTime > c.MaxQueryTime:
 		return fmt.Errorf("server config: default query time %s exceeds max query time %s", c.DefaultQueryTime, c.MaxQueryTime)
-	case c.KVMaxValueSize <= 0:
-		return fmt.Errorf("server config: kv max value size must be positive, got %d", c.KVMaxValueSize)
+	case c.KVMaxValueSize <= 0 || c.KVMaxValueSize > structs.MaxValueSizeLimit:
+		return fmt.Errorf("server config: kv max value size must be between 1 and %d bytes, got %d", structs.MaxValueSizeLimit, c.KVMaxValueSize)
+	case c.TxnMaxReqLen <= 0 || c.TxnMaxReqLen > structs.MaxValueSizeLimit:
+		return fmt.Errorf("server config: txn max request length must be between 1 and %d bytes, got %d", structs.MaxValueSizeLimit, c.TxnMaxReqLen)
+	case c.CoordinateUpdateBatchSize <= 0 || coordinateBatchLimit(c.CoordinateUpdateBatchSize) > structs.MaxRaftEntrySize:
+		return fmt.Errorf("server config: coordinate update batch size must be between 1 and %d, got %d",
+			(structs.MaxRaftEntrySize-1024)/(structs.MaxCoordinateSize+64), c.CoordinateUpdateBatchSize)
 	}
 	return nil
 }

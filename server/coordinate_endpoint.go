@@ -32,9 +32,23 @@ func (c *Coordinate) Update(args *structs.CoordinateUpdateRequest, reply *struct
 	if c.s.config.Datacenter != "" && args.Datacenter != "" && args.Datacenter != c.s.config.Datacenter {
 		return fmt.Errorf("coordinate update for datacenter %q sent to %q", args.Datacenter, c.s.config.Datacenter)
 	}
+	if own, err := c.s.serfLAN.Serf().GetCoordinate(); err == nil && !own.IsCompatibleWith(args.Coord) {
+		return fmt.Errorf("invalid coordinate: %d dimensions, this datacenter's have %d", len(args.Coord.Vec), len(own.Vec))
+	}
+	update := &structs.Coordinate{Node: args.Node, Segment: args.Segment, Coord: args.Coord}
+	if _, err := structs.EncodeLimited(c.s.fsm.handle, structs.CoordinateBatchUpdateType, update, structs.MaxCoordinateSize); err != nil {
+		return err
+	}
+	key := args.Node + "\x00" + args.Segment
 	c.s.coordLock.Lock()
-	c.s.coordUpdates[args.Node+"\x00"+args.Segment] = &structs.Coordinate{Node: args.Node, Segment: args.Segment, Coord: args.Coord}
-	c.s.coordLock.Unlock()
+	defer c.s.coordLock.Unlock()
+	// The leader writes at most this many updates per period and drops
+	// the rest; holding more than that for new nodes only costs memory.
+	queueCap := c.s.config.CoordinateUpdateBatchSize * c.s.config.CoordinateUpdateMaxBatches
+	if _, ok := c.s.coordUpdates[key]; !ok && len(c.s.coordUpdates) >= queueCap {
+		return fmt.Errorf("coordinate update queue is full (%d nodes): this update is dropped, try again after the next write", queueCap)
+	}
+	c.s.coordUpdates[key] = update
 	return nil
 }
 

@@ -28,7 +28,7 @@ func newFSM(logger hclog.Logger) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create state store: %w", err)
 	}
-	f := &FSM{logger: logger, handle: structs.NewMsgpackHandle()}
+	f := &FSM{logger: logger, handle: structs.NewLogHandle()}
 	f.state.Store(st)
 	return f, nil
 }

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/meridian-sd/meridian/structs"
 )
 
 // TestLogStoreSurvivesTailTruncation: a follower whose last entries are
@@ -48,6 +53,45 @@ func TestLogStoreSurvivesTailTruncation(t *testing.T) {
 		}
 		if idx == 20 && (l.Term != 2 || string(l.Data) != "replacement") {
 			t.Fatalf("entry 20 = term %d %q, want the replacement", l.Term, l.Data)
+		}
+	}
+}
+
+// TestLogStoreHoldsLargestEntry: the log store reads back, after a
+// reopen, an entry whose command is structs.MaxRaftEntrySize bytes (with
+// the longest term raft could give it; the 1 MiB margin dwarfs what any
+// index adds). raft-wal v0.4.1 writes a larger entry without complaint and
+// then refuses to read it ("frame header indicates a record larger than
+// MaxEntrySize"), which is why raftApply bounds every entry.
+func TestLogStoreHoldsLargestEntry(t *testing.T) {
+	dir := t.TempDir()
+	wal, meta, err := openLogStore(dir, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wal.StoreLogs([]*raft.Log{
+		{Index: 1, Term: math.MaxUint64, Type: raft.LogCommand, Data: []byte("small")},
+		{Index: 2, Term: math.MaxUint64, Type: raft.LogCommand, Data: bytes.Repeat([]byte("e"), structs.MaxRaftEntrySize), AppendedAt: time.Now()},
+		{Index: 3, Term: math.MaxUint64, Type: raft.LogCommand, Data: []byte("after")},
+	}); err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	wal.Close()
+	meta.Close()
+
+	wal, meta, err = openLogStore(dir, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer meta.Close()
+	defer wal.Close()
+	for idx, want := range map[uint64]int{1: 5, 2: structs.MaxRaftEntrySize, 3: 5} {
+		var l raft.Log
+		if err := wal.GetLog(idx, &l); err != nil {
+			t.Fatalf("entry %d after reopening: %v", idx, err)
+		}
+		if len(l.Data) != want {
+			t.Fatalf("entry %d read back with %d bytes, want %d", idx, len(l.Data), want)
 		}
 	}
 }

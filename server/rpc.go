@@ -190,27 +190,6 @@ func (s *Server) wanCoordinateOf(member string) (*coordinate.Coordinate, bool) {
 	return s.wan().Serf().GetCachedCoordinate(member)
 }
 
-// raftApply writes an entry through Raft and returns the FSM's response.
-func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
-	buf, err := structs.Encode(s.fsm.handle, t, msg)
-	if err != nil {
-		return nil, err
-	}
-	f := s.raft.Apply(buf, raftApplyTimeout)
-	err = s.await(f, fmt.Sprintf("apply %s", t))
-	if err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, structs.ErrNoLeader
-		}
-		return nil, fmt.Errorf("apply %s: %w", t, err)
-	}
-	resp := f.Response()
-	if err, ok := resp.(error); ok && err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
 // Bounds of one Raft write: enqueueing it, and waiting for its outcome.
 const (
 	raftApplyTimeout = 30 * time.Second

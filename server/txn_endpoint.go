@@ -22,6 +22,9 @@ func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error 
 		reply.Errors = errs
 		return nil
 	}
+	if err := t.s.checkTxnSize(args.Ops); err != nil {
+		return err
+	}
 	if errs := t.s.txnLockPreCheck(args.Ops); len(errs) > 0 {
 		reply.Errors = errs
 		return nil
@@ -59,6 +62,22 @@ func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse)
 	}
 	t.s.setQueryMeta(&args.QueryOptions, &reply.QueryMeta)
 	reply.Results, reply.Errors = t.s.fsm.State().TxnRO(args.Ops)
+	return nil
+}
+
+// checkTxnSize refuses a transaction whose values add up to more than
+// limits.txn_max_req_len (or kv_max_value_size when that is larger), as
+// the agent's /v1/txn does with the body, so that an RPC cannot bring the
+// servers more than the HTTP API would.
+func (s *Server) checkTxnSize(ops structs.TxnOps) error {
+	limit := max(s.config.TxnMaxReqLen, s.config.KVMaxValueSize)
+	total := 0
+	for _, op := range ops {
+		total += len(op.KV.DirEnt.Value)
+	}
+	if total > limit {
+		return fmt.Errorf("%w: the values of the transaction add up to %d bytes, over the limit of %d", structs.ErrRequestTooLarge, total, limit)
+	}
 	return nil
 }
 

@@ -36,9 +36,15 @@ import (
 const (
 	snapshotMagic   = "MRDNSNAP"
 	snapshotVersion = 1
-	// maxRecordSize bounds one record's payload; the largest records are
-	// KV entries, whose values the API caps at structs.MaxKVSize.
-	maxRecordSize = 64 << 20
+	// maxRecordSize bounds one record's payload, in Persist and in Restore
+	// alike, so that a snapshot that could be written can be read back.
+	// A record holds what at most two Raft entries brought (a check record
+	// carries its service's name and tags; any other record comes from one
+	// entry), and
+	// every entry is at most structs.MaxRaftEntrySize: so no record a
+	// store can hold is refused. Restore does not allocate a record's
+	// length up front, so a corrupt length costs nothing extra.
+	maxRecordSize = 2 * structs.MaxRaftEntrySize
 )
 
 // recordType says what a snapshot record holds. Values are part of the
@@ -199,7 +205,7 @@ func Restore(r io.Reader) (st *Store, err error) {
 	}
 	tx := st.db.Txn(true)
 	defer tx.Abort()
-	rr := &restorer{tx: tx, h: structs.NewMsgpackHandle()}
+	rr := &restorer{tx: tx, h: structs.NewLogHandle()}
 	var payload bytes.Buffer
 	for n := 0; ; n++ {
 		typ, err := readRecord(br, &payload)

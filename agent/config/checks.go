@@ -172,8 +172,8 @@ func checkInt(check string, n int64) string {
 			return fmt.Sprintf("%d must be greater than zero", n)
 		}
 	case "value_size":
-		// Snapshot records are capped at 64 MiB; a value must fit one with
-		// room to spare.
+		// A KV value or a transaction's values of this size must leave
+		// room in one Raft entry (structs.MaxRaftEntrySize) for the keys.
 		if n <= 0 || n > MaxKVValueSize {
 			return fmt.Sprintf("%d is not a valid size (want 1 to %d bytes)", n, MaxKVValueSize)
 		}

@@ -67,6 +67,13 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`config file "{dir}/a.hcl": limits.kv_max_value_size: 67108864 is not a valid size (want 1 to 33554432 bytes)`},
 			key:   "limits.kv_max_value_size",
 		},
+		{
+			name:  "txn request length beyond a raft entry",
+			files: map[string]string{"a.hcl": `data_dir = "/d"` + "\nlimits { txn_max_req_len = 67108864 }"},
+			args:  []string{"-config-file", "{dir}/a.hcl"},
+			want:  []string{`config file "{dir}/a.hcl": limits.txn_max_req_len: 67108864 is not a valid size (want 1 to 33554432 bytes)`},
+			key:   "limits.txn_max_req_len",
+		},
 
 		// Ports.
 		{

@@ -210,7 +210,7 @@ type rawPerformance struct {
 // rawLimits is the limits block.
 type rawLimits struct {
 	KVMaxValueSize *int `cfg:"kv_max_value_size" check:"value_size"`
-	TxnMaxReqLen   *int `cfg:"txn_max_req_len" check:"positive"`
+	TxnMaxReqLen   *int `cfg:"txn_max_req_len" check:"value_size"`
 
 	HTTPMaxConnsPerClient *int `cfg:"http_max_conns_per_client" check:"nonneg"`
 }

@@ -36,8 +36,9 @@ const (
 	DefaultQueryTime              = 5 * time.Minute
 	DefaultMaxQueryTime           = 10 * time.Minute
 	DefaultKVMaxValueSize         = 512 * 1024
-	// MaxKVValueSize bounds limits.kv_max_value_size: larger values would
-	// not fit a state snapshot record (64 MiB).
+	// MaxKVValueSize bounds limits.kv_max_value_size and txn_max_req_len:
+	// larger values would not leave room for their keys in one Raft entry
+	// (structs.MaxValueSizeLimit).
 	MaxKVValueSize            = 32 * 1024 * 1024
 	DefaultTxnMaxReqLen       = 512 * 1024
 	DefaultDNSMaxStale        = 87600 * time.Hour
