@@ -7,6 +7,16 @@ package agent
 // restarted agent keeps its registrations. TTL checks also keep their last
 // status in data_dir/checks/state/<hash> until it would have expired.
 // Config-file definitions are never written: the files are their record.
+//
+// A registration is saved before it is applied, and a deregistration
+// removes its files before it is applied: when the data dir cannot be
+// written, the API answers an error and the agent's services and checks
+// stay as they were, so that what a restart brings back is always what
+// the API last acknowledged. The files of one registration change
+// together (persistTxn): a failure puts back the ones already changed.
+// A TTL check's saved status is the exception: it only outlives a restart
+// until it would have expired, so failing to save it is logged, not
+// answered.
 
 import (
 	"crypto/sha256"
@@ -70,35 +80,146 @@ func (a *Agent) persist(dir, id string, v any) error {
 	return fsutil.WriteFileAtomic(filepath.Join(a.svc.dataDir, dir, fileName(id)), data, 0o600)
 }
 
-// forget removes the file of an ID, if any.
+// persistTxn changes the files of one registration so that they can be
+// put back as they were if a later one fails. Its methods do nothing in
+// -dev (no data dir). Callers hold s.mu, so nothing else changes the
+// files meanwhile.
+type persistTxn struct {
+	a *Agent
+	// undo puts back, in reverse order, what each change replaced.
+	undo []func() error
+}
+
+func (a *Agent) newPersistTxn() *persistTxn { return &persistTxn{a: a} }
+
+// previous reads what path holds now, to put it back later.
+func previous(path string) (data []byte, existed bool, err error) {
+	data, err = os.ReadFile(path)
+	switch {
+	case err == nil:
+		return data, true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return nil, false, nil
+	}
+	return nil, false, err
+}
+
+// restoreFile puts back what previous returned: the old content, or no
+// file.
+func restoreFile(path string, data []byte, existed bool) error {
+	if existed {
+		return fsutil.WriteFileAtomic(path, data, 0o600)
+	}
+	return removeFile(path)
+}
+
+// removeFile removes path durably (the directory is synced); a missing
+// file is not an error.
+func removeFile(path string) error {
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fsutil.SyncDir(filepath.Dir(path))
+}
+
+// write saves v as the file of id in dir.
+func (t *persistTxn) write(dir, id string, v any) error {
+	if t.a.svc.dataDir == "" {
+		return nil
+	}
+	path := filepath.Join(t.a.svc.dataDir, dir, fileName(id))
+	old, existed, err := previous(path)
+	if err != nil {
+		return err
+	}
+	if err := t.a.persist(dir, id, v); err != nil {
+		return err
+	}
+	t.undo = append(t.undo, func() error { return restoreFile(path, old, existed) })
+	return nil
+}
+
+// remove deletes the file of id in dir, if there is one.
+func (t *persistTxn) remove(dir, id string) error {
+	if t.a.svc.dataDir == "" {
+		return nil
+	}
+	path := filepath.Join(t.a.svc.dataDir, dir, fileName(id))
+	old, existed, err := previous(path)
+	if err != nil || !existed {
+		return err
+	}
+	if err := removeFile(path); err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	t.undo = append(t.undo, func() error { return restoreFile(path, old, true) })
+	return nil
+}
+
+// rollback puts back every file changed so far. A file that cannot be
+// put back is logged: the data dir refused a write a moment ago, and may
+// refuse this one too.
+func (t *persistTxn) rollback() {
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		if err := t.undo[i](); err != nil {
+			t.a.logger.Error("put back a saved registration file", "error", err)
+		}
+	}
+	t.undo = nil
+}
+
+// forget removes the file of an ID, if any, where a failure only leaves a
+// file that is harmless (it is logged): the files of an ID the config
+// files define, which a restart removes, and a TTL check's saved status.
 func (a *Agent) forget(dir, id string) {
 	if a.svc.dataDir == "" {
 		return
 	}
 	path := filepath.Join(a.svc.dataDir, dir, fileName(id))
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeFile(path); err != nil {
 		a.logger.Warn("remove persisted file", "path", path, "error", err)
 	}
 }
 
-// persistService writes an API-registered service (without its checks).
-func (a *Agent) persistService(def *config.ServiceDefinition) error {
+// saveService saves an API-registered service (without its checks).
+func (t *persistTxn) saveService(def *config.ServiceDefinition) error {
 	d := *def
 	d.Checks = nil
-	return a.persist(servicesDir, d.ID, persistedService{Service: d})
+	if err := t.write(servicesDir, d.ID, persistedService{Service: d}); err != nil {
+		return fmt.Errorf("save service %q in the data dir: %w", d.ID, err)
+	}
+	return nil
 }
 
-// persistCheck writes an API-registered check.
-func (a *Agent) persistCheck(p *preparedCheck) error {
-	return a.persist(checksDir, p.hc.CheckID, persistedCheck{Check: p.hc, Definition: p.def})
+// saveCheck saves an API-registered check.
+func (t *persistTxn) saveCheck(p *preparedCheck) error {
+	if err := t.write(checksDir, p.hc.CheckID, persistedCheck{Check: p.hc, Definition: p.def}); err != nil {
+		return fmt.Errorf("save check %q in the data dir: %w", p.hc.CheckID, err)
+	}
+	return nil
+}
+
+// dropService removes a service's saved file.
+func (t *persistTxn) dropService(id string) error {
+	if err := t.remove(servicesDir, id); err != nil {
+		return fmt.Errorf("remove service %q from the data dir: %w", id, err)
+	}
+	return nil
+}
+
+// dropCheck removes a check's saved file.
+func (t *persistTxn) dropCheck(id string) error {
+	if err := t.remove(checksDir, id); err != nil {
+		return fmt.Errorf("remove check %q from the data dir: %w", id, err)
+	}
+	return nil
 }
 
 func (a *Agent) forgetPersistedService(id string) { a.forget(servicesDir, id) }
-
-func (a *Agent) forgetPersistedCheck(id string) {
-	a.forget(checksDir, id)
-	a.forget(checkStateDir, id)
-}
 
 // persistCheckState saves the status of a TTL check until it expires.
 // Failures are logged: the status itself is set already.
@@ -192,7 +313,8 @@ func (a *Agent) restorePersisted() error {
 		}
 		if pc.Check.ServiceID != "" && s.state.Service(pc.Check.ServiceID) == nil {
 			a.logger.Warn("dropping saved check of a service that is gone", "check", id, "service", pc.Check.ServiceID)
-			a.forgetPersistedCheck(id)
+			a.forget(checksDir, id)
+			a.forget(checkStateDir, id)
 			continue
 		}
 		if pc.Definition != nil {

@@ -432,8 +432,7 @@ func (a *Agent) agentNodeMaintenance(resp http.ResponseWriter, req *http.Request
 	if enable {
 		return nil, a.enableNodeMaintenance(req.URL.Query().Get("reason"))
 	}
-	a.disableNodeMaintenance()
-	return nil, nil
+	return nil, a.disableNodeMaintenance()
 }
 
 func (a *Agent) agentServiceMaintenance(resp http.ResponseWriter, req *http.Request) (any, error) {

@@ -404,7 +404,8 @@ func (a *Agent) stopRunner(id string) {
 
 // addService registers a validated, normalised service definition with its
 // checks, replacing a service with the same ID. The service's other checks
-// stay unless replaceChecks is set.
+// stay unless replaceChecks is set. A service from the API is saved in the
+// data dir first; if that fails, nothing changes and the error says so.
 func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChecks bool) error {
 	rc := a.cfg()
 	ns := def.NodeService()
@@ -426,20 +427,49 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 	for _, p := range prepared {
 		keep[p.hc.CheckID] = true
 	}
+	var drop []string
 	if replaceChecks {
 		for _, c := range s.state.ChecksForService(ns.ID, false) {
 			if !keep[c.CheckID] && !isMaintCheck(c.CheckID) {
-				a.removeCheckLocked(c.CheckID)
+				drop = append(drop, c.CheckID)
 			}
 		}
 	}
 	hcs := make([]*structs.HealthCheck, len(prepared))
 	for i, p := range prepared {
 		a.keepStatus(p)
-		a.stopRunner(p.hc.CheckID)
 		hcs[i] = p.hc
 	}
+	if err := local.ValidateService(ns, hcs); err != nil {
+		return badRequest("Invalid service %q: %v", ns.ID, err)
+	}
+	txn := a.newPersistTxn()
+	if src == sourceAPI {
+		err := txn.saveService(def)
+		for _, p := range prepared {
+			if err == nil {
+				err = txn.saveCheck(p)
+			}
+		}
+		for _, id := range drop {
+			if err == nil {
+				err = txn.dropCheck(id)
+			}
+		}
+		if err != nil {
+			txn.rollback()
+			return err
+		}
+	}
+
+	for _, id := range drop {
+		a.unregisterCheckLocked(id)
+	}
+	for _, p := range prepared {
+		a.stopRunner(p.hc.CheckID)
+	}
 	if err := s.state.AddServiceWithChecks(ns, hcs); err != nil {
+		txn.rollback()
 		return badRequest("Invalid service %q: %v", ns.ID, err)
 	}
 	s.svcSrc[ns.ID] = src
@@ -452,15 +482,6 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 		a.forgetPersistedService(ns.ID)
 		for _, p := range prepared {
 			a.forget(checksDir, p.hc.CheckID)
-		}
-		return nil
-	}
-	if err := a.persistService(def); err != nil {
-		return err
-	}
-	for _, p := range prepared {
-		if err := a.persistCheck(p); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -479,24 +500,39 @@ func (a *Agent) removeService(id string) error {
 	return a.removeServiceLocked(id)
 }
 
+// removeServiceLocked deregisters a service and its checks. Their files
+// go first: if one cannot be removed, the others are put back and the
+// service stays registered, so that a restart cannot bring back a service
+// the API said was gone.
 func (a *Agent) removeServiceLocked(id string) error {
 	s := &a.svc
 	if s.state.Service(id) == nil {
 		return notFound("Unknown service ID %q. Ensure that the service ID is passed, not the service name.", id)
 	}
 	owned := s.state.ChecksForService(id, false)
+	txn := a.newPersistTxn()
+	err := txn.dropService(id)
+	for _, c := range owned {
+		if err == nil {
+			err = txn.dropCheck(c.CheckID)
+		}
+	}
+	if err != nil {
+		txn.rollback()
+		return fmt.Errorf("%w; the service stays registered", err)
+	}
 	for _, c := range owned {
 		a.stopRunner(c.CheckID)
 	}
 	if err := s.state.RemoveService(id); err != nil {
+		txn.rollback()
 		return fmt.Errorf("remove service %q: %w", id, err)
 	}
 	for _, c := range owned {
 		delete(s.chkSrc, c.CheckID)
-		a.forgetPersistedCheck(c.CheckID)
+		a.forget(checkStateDir, c.CheckID)
 	}
 	delete(s.svcSrc, id)
-	a.forgetPersistedService(id)
 	return nil
 }
 
@@ -513,7 +549,8 @@ func (a *Agent) addCheck(def *config.CheckDefinition, src source) error {
 	return a.installCheckLocked(p, src)
 }
 
-// installCheckLocked puts a prepared check in place. Callers hold s.mu.
+// installCheckLocked puts a prepared check in place; one from the API is
+// saved in the data dir first. Callers hold s.mu.
 func (a *Agent) installCheckLocked(p *preparedCheck, src source) error {
 	s := &a.svc
 	if s.closed {
@@ -525,16 +562,26 @@ func (a *Agent) installCheckLocked(p *preparedCheck, src source) error {
 	if p.def != nil {
 		a.keepStatus(p)
 	}
+	if err := local.ValidateCheck(p.hc); err != nil {
+		return badRequest("Invalid check %q: %v", p.hc.CheckID, err)
+	}
+	txn := a.newPersistTxn()
+	if src == sourceAPI {
+		if err := txn.saveCheck(p); err != nil {
+			txn.rollback()
+			return err
+		}
+	}
 	a.stopRunner(p.hc.CheckID)
 	if err := s.state.AddCheck(p.hc); err != nil {
+		txn.rollback()
 		return badRequest("Invalid check %q: %v", p.hc.CheckID, err)
 	}
 	a.installRunner(p, src)
 	if src == sourceConfig {
 		a.forget(checksDir, p.hc.CheckID)
-		return nil
 	}
-	return a.persistCheck(p)
+	return nil
 }
 
 // removeCheck deregisters a check.
@@ -545,19 +592,29 @@ func (a *Agent) removeCheck(id string) error {
 	if s.state.Check(id) == nil {
 		return notFound("Unknown check ID %q", id)
 	}
-	a.removeCheckLocked(id)
+	return a.removeCheckLocked(id)
+}
+
+// removeCheckLocked removes a check that exists, its file first: if that
+// cannot be removed, the check stays registered. Callers hold s.mu.
+func (a *Agent) removeCheckLocked(id string) error {
+	if err := a.newPersistTxn().dropCheck(id); err != nil {
+		return fmt.Errorf("%w; the check stays registered", err)
+	}
+	a.unregisterCheckLocked(id)
 	return nil
 }
 
-// removeCheckLocked removes a check that exists. Callers hold s.mu.
-func (a *Agent) removeCheckLocked(id string) {
+// unregisterCheckLocked stops and forgets a check whose file is gone
+// already. Callers hold s.mu.
+func (a *Agent) unregisterCheckLocked(id string) {
 	s := &a.svc
 	a.stopRunner(id)
 	if err := s.state.RemoveCheck(id); err != nil {
 		a.logger.Debug("remove check", "check", id, "error", err)
 	}
 	delete(s.chkSrc, id)
-	a.forgetPersistedCheck(id)
+	a.forget(checkStateDir, id)
 }
 
 // updateTTL sets the status of a TTL check, as /v1/agent/check/pass|warn|
@@ -608,15 +665,18 @@ func (a *Agent) enableNodeMaintenance(reason string) error {
 }
 
 // disableNodeMaintenance lifts node maintenance; a no-op when it is off.
-func (a *Agent) disableNodeMaintenance() {
+func (a *Agent) disableNodeMaintenance() error {
 	s := &a.svc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state.Check(structs.NodeMaintCheckID) == nil {
-		return
+		return nil
 	}
-	a.removeCheckLocked(structs.NodeMaintCheckID)
+	if err := a.removeCheckLocked(structs.NodeMaintCheckID); err != nil {
+		return err
+	}
 	a.logger.Info("node left maintenance mode")
+	return nil
 }
 
 // enableServiceMaintenance puts one service in maintenance mode.
@@ -662,7 +722,9 @@ func (a *Agent) disableServiceMaintenance(serviceID string) error {
 	if s.state.Check(id) == nil {
 		return nil
 	}
-	a.removeCheckLocked(id)
+	if err := a.removeCheckLocked(id); err != nil {
+		return err
+	}
 	a.logger.Info("service left maintenance mode", "service", serviceID)
 	return nil
 }

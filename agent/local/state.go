@@ -215,16 +215,8 @@ func (l *State) AddService(svc *structs.NodeService) error {
 // step, so that a sync never sees the service without them. Checks name the
 // service through their ServiceID, which is set here.
 func (l *State) AddServiceWithChecks(svc *structs.NodeService, checks []*structs.HealthCheck) error {
-	if svc == nil || svc.ID == "" || svc.Service == "" {
-		return errors.New("a service needs an ID and a name")
-	}
-	if svc.ID == structs.ConsulServiceID {
-		return fmt.Errorf("service ID %q is reserved for the servers", svc.ID)
-	}
-	for _, c := range checks {
-		if err := validCheck(c); err != nil {
-			return err
-		}
+	if err := ValidateService(svc, checks); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -251,6 +243,27 @@ func (l *State) AddServiceWithChecks(svc *structs.NodeService, checks []*structs
 	l.trigger()
 	return nil
 }
+
+// ValidateService returns the error AddServiceWithChecks would refuse svc
+// and checks with, so that a caller can check them before it saves them.
+func ValidateService(svc *structs.NodeService, checks []*structs.HealthCheck) error {
+	if svc == nil || svc.ID == "" || svc.Service == "" {
+		return errors.New("a service needs an ID and a name")
+	}
+	if svc.ID == structs.ConsulServiceID {
+		return fmt.Errorf("service ID %q is reserved for the servers", svc.ID)
+	}
+	for _, c := range checks {
+		if err := validCheck(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateCheck returns the error AddCheck would refuse hc with for what
+// it holds (the service it names is AddCheck's to check).
+func ValidateCheck(hc *structs.HealthCheck) error { return validCheck(hc) }
 
 // validCheck refuses checks State cannot record.
 func validCheck(c *structs.HealthCheck) error {
