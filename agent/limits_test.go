@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/hashicorp/serf/coordinate"
 )
 
 // TestQueryTimesFromConfig: default_query_time and max_query_time decide
@@ -117,34 +118,27 @@ func TestRaisedKVLimit(t *testing.T) {
 	}
 }
 
-// TestOversizedRegistrationIs413: a catalog registration over the
-// servers' bound for one (structs.MaxRegisterSize) is answered 413 with
-// a sentence, is not applied, and the next registration works.
-func TestOversizedRegistrationIs413(t *testing.T) {
+// TestOverServerBoundIs413: a request that passes the agent's body limit
+// but not the servers' bound for its kind (here a coordinate update of a
+// 5 KiB node name, over structs.MaxCoordinateSize) is answered 413 with the
+// servers' sentence.
+func TestOverServerBoundIs413(t *testing.T) {
 	a := startKVServer(t)
-	tags := make([]string, 5*1024)
-	for i := range tags {
-		tags[i] = fmt.Sprintf("%04d-%s", i, strings.Repeat("t", 1019))
-	}
-	body, err := json.Marshal(&api.CatalogRegistration{Node: "big-node", Address: "10.0.0.9",
-		Service: &api.AgentService{ID: "big", Service: "big", Tags: tags}})
+	coord := coordinate.NewCoordinate(coordinate.DefaultConfig())
+	body, err := json.Marshal(&api.CoordinateEntry{Node: strings.Repeat("n", 5<<10), Coord: coord})
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, text, _ := httpDo(t, a, "PUT", "/v1/catalog/register", body)
+	code, text, _ := httpDo(t, a, "PUT", "/v1/coordinate/update", body)
 	if code != http.StatusRequestEntityTooLarge || !strings.HasPrefix(text, "Request too large: ") {
-		t.Fatalf("registration of %d bytes: %d %.200q, want 413 Request too large", len(body), code, text)
+		t.Fatalf("coordinate update of %d bytes: %d %.200q, want 413 Request too large", len(body), code, text)
 	}
-	nodes, _, err := a.Client.Catalog().Nodes(nil)
+	// A normal update through the same agent still works.
+	body, err = json.Marshal(&api.CoordinateEntry{Node: a.Name, Coord: coord})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range nodes {
-		if n.Node == "big-node" {
-			t.Fatalf("the refused registration is in the catalog")
-		}
-	}
-	if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: "small-node", Address: "10.0.0.10"}, nil); err != nil {
-		t.Fatalf("registration after the refusal: %v", err)
+	if code, text, _ := httpDo(t, a, "PUT", "/v1/coordinate/update", body); code != http.StatusOK {
+		t.Fatalf("coordinate update after the refusal: %d %q", code, text)
 	}
 }
