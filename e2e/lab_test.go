@@ -2,9 +2,10 @@ package e2e
 
 // meridian lab as a user runs it (issue 15): two datacenters of three
 // servers and a client with 60ms of WAN round trip, on a subnet of its own
-// (127.2.n.0/24, n the suite's network): the WAN pool, the injected
-// latency as rtt -wan estimates it, a partition and its healing, and that
-// nothing is left running after ^C, or after the lab is killed outright.
+// (127.2.n.0/24, n the suite's network; TestLabKilled takes its upper
+// half): the WAN pool, the injected latency as rtt -wan estimates it, a
+// partition and its healing, and that nothing is left running after ^C,
+// or after the lab is killed outright.
 
 import (
 	"bytes"
@@ -23,8 +24,11 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// labSubnet is the lab tests' network.
-func labSubnet() string { return fmt.Sprintf("127.2.%d.0/24", suite.net) }
+// labSubnet is TestLab's network; TestLabKilled takes its upper half, so
+// that a lab left dying by one test cannot hold an address of the other.
+func labSubnet() string { return fmt.Sprintf("127.2.%d.0/25", suite.net) }
+
+func labKilledSubnet() string { return fmt.Sprintf("127.2.%d.128/25", suite.net) }
 
 // labHost is address x of the lab subnet.
 func labHost(x int) string { return fmt.Sprintf("127.2.%d.%d", suite.net, x) }
@@ -60,9 +64,9 @@ var dcLine = regexp.MustCompile(`(?m)^(dc[0-9]+)  (http://\S+)$`)
 
 // startLab runs `meridian lab up -dir dir args...` and waits until it
 // prints its datacenters; the process is killed when the test ends.
-func startLab(t *testing.T, dir string, args ...string) (*labProc, map[string]string) {
+func startLab(t *testing.T, dir, subnet string, args ...string) (*labProc, map[string]string) {
 	t.Helper()
-	all := append([]string{"lab", "up", "-dir", dir, "-subnet", labSubnet(), "-log-level", suite.logLevel}, args...)
+	all := append([]string{"lab", "up", "-dir", dir, "-subnet", subnet, "-log-level", suite.logLevel}, args...)
 	l := &labProc{dir: dir, out: &syncBuffer{}, exited: make(chan struct{})}
 	l.cmd = exec.Command(suite.bin, all...)
 	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
@@ -79,6 +83,12 @@ func startLab(t *testing.T, dir string, args ...string) (*labProc, map[string]st
 		default:
 			l.cmd.Process.Signal(syscall.SIGKILL)
 			<-l.exited
+		}
+		// The agents die with the lab (parent-death signal); wait for
+		// them before the directory is removed.
+		deadline := time.Now().Add(15 * time.Second)
+		for len(processesNaming(dir)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(pollEvery)
 		}
 		if t.Failed() {
 			t.Logf("---- lab output ----\n%s", l.out.String())
@@ -158,7 +168,7 @@ func apiClient(t *testing.T, httpURL string) *api.Client {
 
 func TestLab(t *testing.T) {
 	dir := t.TempDir()
-	l, dcs := startLab(t, dir, "-dcs", "2", "-servers", "3", "-clients", "1", "-wan-rtt", "dc1-dc2=60ms")
+	l, dcs := startLab(t, dir, labSubnet(), "-dcs", "2", "-servers", "3", "-clients", "1", "-wan-rtt", "dc1-dc2=60ms")
 	// The plan: per datacenter its client (the entry point), then its
 	// servers; relays after every agent.
 	if dcs["dc1"] != "http://"+labHost(1)+":8500" || dcs["dc2"] != "http://"+labHost(5)+":8500" || len(dcs) != 2 {
@@ -288,6 +298,31 @@ func TestLab(t *testing.T) {
 		})
 	})
 
+	step(t, "partitioning both datacenters and healing one at a time", func(t *testing.T) {
+		if r := lab("partition", "-dir", dir, "dc1", "dc2"); r.Code != 0 {
+			t.Fatalf("%s", r)
+		}
+		r := lab("heal", "-dir", dir, "dc2")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "dc2 healed: the servers of dc2 see each other") {
+			t.Fatalf("heal dc2 while dc1 is still cut: %s", r)
+		}
+		r = lab("status", "-dir", dir)
+		if rows := parseTable(t, strings.Split(r.Stdout, "\n\n")[0]); len(rows) != 2 || rows[0]["WAN"] != "partitioned" || rows[1]["WAN"] != "connected" {
+			t.Errorf("status with dc1 cut:\n%s", r.Stdout)
+		}
+		if _, _, err := dc2.KV().Get("x", &api.QueryOptions{Datacenter: "dc1"}); err == nil {
+			t.Error("dc2 reaches dc1 while dc1 is partitioned")
+		}
+		r = lab("heal", "-dir", dir)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "dc1 healed: every server sees every other") {
+			t.Fatalf("heal the rest: %s", r)
+		}
+		waitFor(t, 30*time.Second, "dc2's request for dc1 to succeed", func() error {
+			_, _, err := dc2.KV().Get("x", &api.QueryOptions{Datacenter: "dc1"})
+			return err
+		})
+	})
+
 	step(t, "a second lab in the same directory is refused", func(t *testing.T) {
 		r := runMeridian(t, cliTimeout, "lab", "up", "-dir", dir, "-subnet", labSubnet())
 		if r.Code != 1 || oneSentence(r.Stderr) != nil || !strings.Contains(r.Stderr, "is in use by a running lab") {
@@ -317,7 +352,7 @@ func TestLab(t *testing.T) {
 // A lab killed outright takes its agents with it.
 func TestLabKilled(t *testing.T) {
 	dir := t.TempDir()
-	l, _ := startLab(t, dir, "-dcs", "1", "-servers", "1", "-clients", "0")
+	l, _ := startLab(t, dir, labKilledSubnet(), "-dcs", "1", "-servers", "1", "-clients", "0")
 	if ps := processesNaming(dir); len(ps) != 2 {
 		t.Fatalf("want the lab and its agent naming the lab's directory, got:\n%s", strings.Join(ps, "\n"))
 	}

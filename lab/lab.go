@@ -496,8 +496,20 @@ func (l *Lab) nameOf(addr string) string {
 
 // waitWAN waits until every server sees every server alive in the WAN pool.
 func (l *Lab) waitWAN(ctx context.Context) error {
-	servers := l.plan.Servers("")
-	want := len(servers)
+	return l.waitWANAmong(ctx, l.plan.DCNames())
+}
+
+// waitWANAmong waits until every server of dcs sees every server of dcs
+// alive in the WAN pool (servers of other datacenters may be failed).
+func (l *Lab) waitWANAmong(ctx context.Context, dcs []string) error {
+	var servers []*Agent
+	want := map[string]bool{}
+	for _, dc := range dcs {
+		for _, s := range l.plan.Servers(dc) {
+			servers = append(servers, s)
+			want[s.Name+"."+s.DC] = true
+		}
+	}
 	for _, s := range servers {
 		err := l.poll(ctx, s.Name+" seeing the whole WAN pool", func() error {
 			ms, err := l.api(s).Agent().Members(true)
@@ -506,12 +518,12 @@ func (l *Lab) waitWAN(ctx context.Context) error {
 			}
 			alive := 0
 			for _, m := range ms {
-				if m.Status == 1 { // serf.StatusAlive
+				if m.Status == 1 && want[m.Name] { // serf.StatusAlive
 					alive++
 				}
 			}
-			if alive != want {
-				return fmt.Errorf("%d of %d servers alive", alive, want)
+			if alive != len(want) {
+				return fmt.Errorf("%d of %d servers alive", alive, len(want))
 			}
 			return nil
 		})
