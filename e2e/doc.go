@@ -21,7 +21,7 @@
 //	160-167 free
 //	168-175 hostile_http_test.go 64 MiB bodies, abandoned blocking queries, slowloris, connections per client
 //	176-191 acl_test.go          ACL management over two datacenters and a client
-//	192-199 free
+//	192-199 entry_limits_test.go a 64 MiB Catalog.Register over RPC, the largest KV value, restart after SIGKILL
 //	200-219 measure_test.go      figures, run with MERIDIAN_MEASURE=1
 //	220-239 tls_test.go          TLS on every hop: two datacenters, clients, a client certificate posing as a server, SIGHUP reload
 //	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
