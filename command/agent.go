@@ -139,7 +139,15 @@ func (c *AgentCommand) banner(rc *config.RuntimeConfig, a *agent.Agent) {
 		{"HTTP addr", strings.Join(httpAddrs, ", ")},
 		{"DNS addr", strings.Join(dnsAddrs, ", ") + " (UDP and TCP)"},
 		{"Cluster addr", rc.SerfAdvertiseAddrLAN.String()},
-		{"Encrypt", fmt.Sprintf("Gossip: %v", a.GossipEncrypted())},
+		{"Encrypt", fmt.Sprintf("Gossip: %v, TLS-Outgoing: %v, TLS-Incoming: %v",
+			a.GossipEncrypted(), rc.TLS.InternalRPC.VerifyOutgoing, rc.TLS.InternalRPC.VerifyIncoming)},
+	}
+	if httpsAddrs := a.HTTPSAddrs(); len(httpsAddrs) > 0 {
+		addrs := make([]string, 0, len(httpsAddrs))
+		for _, addr := range httpsAddrs {
+			addrs = append(addrs, addr.String())
+		}
+		lines = append(lines[:6], append([][2]string{{"HTTPS addr", strings.Join(addrs, ", ")}}, lines[6:]...)...)
 	}
 	c.UI.Output("    Meridian agent configuration:\n")
 	for _, l := range lines {
