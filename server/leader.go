@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/gossip"
+	"github.com/meridian-sd/meridian/rpc"
 	"github.com/meridian-sd/meridian/structs"
 )
 
@@ -460,7 +461,9 @@ func (s *Server) verifyRaftPeer(meta *gossip.ServerMeta) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	if err := s.connPool.Ping(ctx, s.config.Datacenter, meta.Addr); err != nil {
+	// A remote error (an endpoint not registered yet on a server that is
+	// starting) still came over a handshake that proved the certificate.
+	if err := s.connPool.Ping(ctx, s.config.Datacenter, meta.Addr); err != nil && !rpc.IsRemoteError(err) {
 		return fmt.Errorf("it did not prove a server certificate of %s: %w", s.config.Datacenter, err)
 	}
 	return nil
