@@ -20,6 +20,9 @@ import (
 type agentACL struct {
 	once  sync.Once
 	cache *acl.Cache[*structs.ACLToken]
+	// routes are the HTTP routes registered, pattern to methods, for the
+	// test that every route has an ACL rule (acl_routes.go).
+	routes map[string]string
 }
 
 // serverACLConfig maps the acl block onto the server's configuration.

@@ -430,8 +430,20 @@ func TestACLClientAgentResolves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := StartTestAgent(t, "-hcl="+aclDenyHCL)
-	joinAndWait(t, srv, cl)
+	const recovery = "5e0c7a1d-7b8e-4f3a-9c2d-1e0f2a3b4c5d"
+	cl := StartTestAgent(t, "-hcl="+aclDenyHCL, "-hcl=acl { tokens { agent_recovery = \""+recovery+"\" } }")
+	// Knowing no server, the client can resolve nothing: anonymous joins
+	// fail, the agent recovery token works.
+	if err := cl.Client.Agent().Join(srv.LANAddr(), false); err == nil {
+		t.Fatal("anonymous join without a server to ask succeeded")
+	}
+	if err := withToken(t, cl, recovery).Agent().Join(srv.LANAddr(), false); err != nil {
+		t.Fatalf("join with the agent recovery token: %v", err)
+	}
+	// The recovery token is only for the agent's own endpoints.
+	if _, _, err := withToken(t, cl, recovery).KV().Get("x", nil); err == nil {
+		t.Error("the recovery token reads KV")
+	}
 	var authz *acl.Authorizer
 	WaitFor(t, "the client to resolve", 10e9, func() error {
 		var err error

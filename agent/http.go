@@ -40,13 +40,14 @@ type handlerFunc func(resp http.ResponseWriter, req *http.Request) (any, error)
 // routes builds the API's mux.
 func (a *Agent) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	aclTable := aclRouteTable()
 	handle := func(pattern string, methods string, fn handlerFunc) {
-		mux.Handle(pattern, a.wrap(methods, a.defaultBodyLimit, fn))
+		mux.Handle(pattern, a.wrap(methods, a.defaultBodyLimit, a.aclGuard(aclTable, pattern, methods, fn)))
 	}
 	// handleBody is handle for a route whose bodies have a cap of their
 	// own (http_limits.go).
 	handleBody := func(pattern string, methods string, limit bodyLimitFunc, fn handlerFunc) {
-		mux.Handle(pattern, a.wrap(methods, limit, fn))
+		mux.Handle(pattern, a.wrap(methods, limit, a.aclGuard(aclTable, pattern, methods, fn)))
 	}
 	// agent
 	handle("/v1/agent/self", "GET", a.agentSelf)

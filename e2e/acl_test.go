@@ -4,8 +4,9 @@ package e2e
 // with ACLs on (dc1 primary, an initial management token from the config
 // file) and a client agent. Policies, roles and tokens are managed with
 // the CLI through dc2 and the client, answered by dc1; refusals carry
-// Consul's sentences; every server restarted keeps every token and
-// policy; no secret ever reaches an agent's log.
+// Consul's sentences; anonymous member lists are empty; every server
+// restarted keeps every token and policy; no secret ever reaches an
+// agent's log.
 
 import (
 	"errors"
@@ -43,12 +44,36 @@ func cliField(t *testing.T, out, name string) string {
 func TestACLManagement(t *testing.T) {
 	c := newCluster(t, 176, 191)
 	dc1 := c.start(agentOpts{Name: "acl-dc1", Server: true, Bootstrap: true, HCL: aclHCL("")})
-	dc2 := c.start(agentOpts{Name: "acl-dc2", DC: "dc2", Server: true, Bootstrap: true, HCL: aclHCL("")})
+	// Joining over the API needs agent:write, which dc2 can only resolve
+	// once it reaches dc1: dc2 joins the WAN pool from its flags.
+	dc2 := c.start(agentOpts{Name: "acl-dc2", DC: "dc2", Server: true, Bootstrap: true, HCL: aclHCL(""), Args: []string{"-join-wan=" + dc1.WANAddr}})
 	// The client logs every request (debug), URLs with ?token= included.
 	cl := c.start(agentOpts{Name: "acl-c1", Join: []string{dc1.LANAddr}, HCL: aclHCL(""), Args: []string{"-log-level=debug"}})
-	dc2.mustCLI("join", "-wan", dc1.Host)
-	waitPool(t, gossipTimeout, true, allAlive(wanName(dc1), wanName(dc2)), dc1, dc2)
+	// The harness's API clients read members: give them the management
+	// token (anonymous reads see no members under default deny).
+	for _, a := range []*agentProc{dc1, dc2, cl} {
+		cfg := api.DefaultNonPooledConfig()
+		cfg.Address, cfg.Token = a.HTTPAddr, aclMgmtSecret
+		var err error
+		if a.API, err = api.NewClient(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitLeader(t, 20*time.Second, dc1, cl)
+	waitFor(t, 20*time.Second, "the initial management token", func() error {
+		_, _, err := dc1.API.ACL().TokenReadSelf(nil)
+		return err
+	})
+	waitPool(t, gossipTimeout, true, allAlive(wanName(dc1), wanName(dc2)), dc1, dc2)
+	// Anonymous, the pools look empty.
+	anon, _ := api.NewClient(&api.Config{Address: cl.HTTPAddr})
+	if ms, err := anon.Agent().Members(false); err != nil || len(ms) != 0 {
+		t.Errorf("anonymous members: %d %v", len(ms), err)
+	}
+	r0 := runMeridian(t, cliTimeout, "members", "-http-addr="+cl.HTTPAddr)
+	if strings.Contains(r0.Stdout, "acl-dc1") {
+		t.Errorf("anonymous meridian members shows servers: %s", r0)
+	}
 
 	mgmt := []string{"MERIDIAN_HTTP_TOKEN=" + aclMgmtSecret}
 	cli := func(a *agentProc, env []string, verb string, args ...string) cliResult {
@@ -65,15 +90,7 @@ func TestACLManagement(t *testing.T) {
 		return r.Stdout
 	}
 
-	// The initial management token exists once dc1's leader is up; a
-	// bootstrap is refused with the reset index.
-	waitFor(t, 20*time.Second, "the initial management token", func() error {
-		r := cli(dc1, mgmt, "acl token read", "-self")
-		if r.Code != 0 {
-			return errors.New(r.Stderr)
-		}
-		return nil
-	})
+	// A bootstrap is refused with the reset index.
 	r := cli(dc2, nil, "acl bootstrap")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "Permission denied: ACL bootstrap no longer allowed (reset index: ") {
 		t.Errorf("bootstrap: %s", r)

@@ -488,7 +488,9 @@ func (a *agentProc) waitReady() time.Duration {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 403: the API answers, refusing an anonymous read under
+			// ACLs with default deny.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusForbidden {
 				d := time.Since(started)
 				a.mu.Lock()
 				a.readyAfter = d

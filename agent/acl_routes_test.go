@@ -1,0 +1,174 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// TestACLRouteTableCoversRouter: every route and method the router serves
+// has an ACL rule, and every rule names a real route, so a new endpoint
+// without an ACL rule fails here (and answers 500 rather than serving
+// unchecked).
+func TestACLRouteTableCoversRouter(t *testing.T) {
+	ta := StartTestAgent(t, "-server", "-bootstrap")
+	routes := ta.acl.routes
+	if len(routes) < 60 {
+		t.Fatalf("only %d routes recorded: the guard does not see the router", len(routes))
+	}
+	table := aclRouteTable()
+	var problems []string
+	for pattern, methods := range routes {
+		rules, ok := table[pattern]
+		if !ok {
+			problems = append(problems, "no ACL rule for route "+pattern)
+			continue
+		}
+		for _, m := range strings.Split(methods, ",") {
+			rule, ok := rules[m]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("no ACL rule for %s %s", m, pattern))
+			case rule.public == "" && rule.check == nil && !rule.filter:
+				problems = append(problems, fmt.Sprintf("the rule of %s %s neither checks, filters nor says why not", m, pattern))
+			}
+		}
+		for m := range rules {
+			if !strings.Contains(","+methods+",", ","+m+",") {
+				problems = append(problems, fmt.Sprintf("rule for %s %s, a method the route does not serve", m, pattern))
+			}
+		}
+	}
+	for pattern := range table {
+		if _, ok := routes[pattern]; !ok {
+			problems = append(problems, "ACL rule for "+pattern+", which is not a route")
+		}
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	// With ACLs off every answer still says the default policy.
+	resp, err := http.Get("http://" + ta.HTTPAddr + "/v1/catalog/datacenters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Consul-Default-Acl-Policy"); got != "allow" {
+		t.Errorf("X-Consul-Default-Acl-Policy = %q, want allow", got)
+	}
+}
+
+func TestACLEnforcementHTTP(t *testing.T) {
+	ta := startACLAgent(t)
+	boot, _, err := ta.Client.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := withToken(t, ta, boot.SecretID)
+	if _, err := mgmt.KV().Put(&api.KVPair{Key: "app/seed", Value: []byte("1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgmt.KV().Put(&api.KVPair{Key: "other/seed", Value: []byte("1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "app", Rules: `key_prefix "app/" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := withToken(t, ta, tok.SecretID)
+
+	// Anonymous writes: Consul's sentence, nothing written.
+	_, err = ta.Client.KV().Put(&api.KVPair{Key: "app/x", Value: []byte("v")}, nil)
+	wantStatus(t, "anonymous write", err, 403,
+		`Permission denied: anonymous token lacks permission 'key:write' on "app/x". The anonymous token is used implicitly when a request does not specify a token.`)
+	if kv, _, _ := mgmt.KV().Get("app/x", nil); kv != nil {
+		t.Error("the refused write was applied")
+	}
+	// The app token writes app/ but not other/.
+	if _, err := app.KV().Put(&api.KVPair{Key: "app/x", Value: []byte("v")}, nil); err != nil {
+		t.Fatalf("app write: %v", err)
+	}
+	_, err = app.KV().Put(&api.KVPair{Key: "other/z", Value: []byte("v")}, nil)
+	wantStatus(t, "app writes other/z", err, 403,
+		fmt.Sprintf(`Permission denied: token with AccessorID '%s' lacks permission 'key:write' on "other/z"`, tok.AccessorID))
+	_, err = app.KV().DeleteTree("", nil)
+	wantStatus(t, "app deletes everything", err, 403, `lacks permission 'key:write' on ""`)
+	// A recursive read shows only what the token may read, flagged.
+	pairs, _, err := app.KV().List("", nil)
+	if err == nil {
+		t.Fatalf("listing the root needs key:list on it: %v", pairs)
+	}
+	pairs, _, err = app.KV().List("app/", nil)
+	if err != nil || len(pairs) != 2 {
+		t.Fatalf("app list: %v %v", pairs, err)
+	}
+	// An unknown secret.
+	_, _, err = withToken(t, ta, "2f0f4f1e-0000-4000-8000-000000000000").KV().Get("app/x", nil)
+	wantStatus(t, "unknown secret", err, 403, "ACL not found")
+
+	get := func(path, token string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", "http://"+ta.HTTPAddr+path, nil)
+		if token != "" {
+			req.Header.Set("X-Consul-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
+	}
+	// Catalog reads: anonymous sees nothing and no filter header; a token
+	// that may see nothing gets the header; management sees the node.
+	code, h, body := get("/v1/catalog/nodes", "")
+	if code != 200 || body != "[]" || h.Get("X-Consul-Results-Filtered-By-ACLs") != "" || h.Get("X-Consul-Default-Acl-Policy") != "deny" {
+		t.Errorf("anonymous nodes: %d %q %v", code, body, h)
+	}
+	code, h, body = get("/v1/catalog/nodes", tok.SecretID)
+	if code != 200 || body != "[]" || h.Get("X-Consul-Results-Filtered-By-ACLs") != "true" {
+		t.Errorf("app token nodes: %d %q %v", code, body, h)
+	}
+	WaitFor(t, "the node in the catalog", 10e9, func() error {
+		nodes, _, err := mgmt.Catalog().Nodes(nil)
+		if err != nil || len(nodes) != 1 {
+			return fmt.Errorf("%d nodes, %v", len(nodes), err)
+		}
+		return nil
+	})
+	if ms, err := ta.Client.Agent().Members(false); err != nil || len(ms) != 0 {
+		t.Errorf("anonymous members: %v %v", ms, err)
+	}
+	if ms, err := mgmt.Agent().Members(false); err != nil || len(ms) != 1 {
+		t.Errorf("management members: %v %v", ms, err)
+	}
+	_, err = ta.Client.Agent().Self()
+	wantStatus(t, "anonymous agent self", err, 403, "lacks permission 'agent:read' on \""+ta.Name+"\"")
+	// Public routes stay open.
+	if _, err := ta.Client.Status().Leader(); err != nil {
+		t.Errorf("status leader: %v", err)
+	}
+	// Operator and service writes.
+	_, err = app.Operator().RaftGetConfiguration(nil)
+	wantStatus(t, "raft configuration", err, 403, "lacks permission 'operator:read'")
+	err = app.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "web", Port: 80})
+	wantStatus(t, "service register", err, 403, `lacks permission 'service:write' on "web"`)
+	// A transaction is checked op by op.
+	ok, _, _, err := app.Txn().Txn(api.TxnOps{
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: "app/t", Value: []byte("1")}},
+		{KV: &api.KVTxnOp{Verb: api.KVSet, Key: "other/t", Value: []byte("1")}},
+	}, nil)
+	if ok || err == nil || !strings.Contains(err.Error(), `lacks permission 'key:write' on "other/t"`) {
+		t.Errorf("txn: ok=%v err=%v", ok, err)
+	}
+}
