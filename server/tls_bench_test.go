@@ -35,11 +35,11 @@ func tlsBenchFederation(b *testing.B, useTLS bool) (follower *Server) {
 			b.Fatal(err)
 		}
 	}
-	leader := waitForLeader(b, dc1)
+	leader := tlsWaitLeader(b, dc1)
 	c2 := cfg("dc2")
 	c2.Bootstrap = true
 	dc2 := startServer(b, c2)
-	waitForLeader(b, []*Server{dc2})
+	tlsWaitLeader(b, []*Server{dc2})
 	if _, err := dc2.JoinWAN([]string{wanAddr(dc1[0])}); err != nil {
 		b.Fatal(err)
 	}

@@ -52,13 +52,13 @@ func TestTLSClusterAndFederation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	leader := waitForLeader(t, dc1)
+	leader := tlsWaitLeader(t, dc1)
 
 	cert, key := ca.Server("dc2")
 	dc2cfg := tlsServerConfig(t, "dc2", ca, cert, key)
 	dc2cfg.Bootstrap = true
 	dc2 := startServer(t, dc2cfg)
-	waitForLeader(t, []*Server{dc2})
+	tlsWaitLeader(t, []*Server{dc2})
 	joinWAN(t, dc2, dc1...)
 	waitWANMembers(t, dc1[0], 4)
 
@@ -118,4 +118,32 @@ func TestTLSClusterAndFederation(t *testing.T) {
 	if err := leader.RPC("Catalog.Register", &structs.RegisterRequest{Datacenter: "dc1", Node: "after", Address: "10.1.0.9"}, &struct{}{}); err != nil {
 		t.Fatalf("write after the fake server came: %v", err)
 	}
+}
+
+// tlsWaitLeader is waitForLeader with room for slow handshakes: under
+// -race on a loaded machine a TLS election takes longer.
+func tlsWaitLeader(t testing.TB, servers []*Server) *Server {
+	t.Helper()
+	var leader *Server
+	waitFor(t, "one leader known to all", 60*time.Second, func() error {
+		leader = nil
+		for _, s := range servers {
+			if s.IsLeader() {
+				leader = s
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("no leader")
+		}
+		for _, s := range servers {
+			if string(s.raft.Leader()) != leader.RPCAddr().String() {
+				return fmt.Errorf("%s does not know the leader yet", s.NodeName())
+			}
+			if n, err := s.numPeers(); err != nil || n != len(servers) {
+				return fmt.Errorf("%s has %d peers", s.NodeName(), n)
+			}
+		}
+		return nil
+	})
+	return leader
 }
