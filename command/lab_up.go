@@ -135,6 +135,7 @@ func (c *LabUpCommand) Run(args []string) int {
 		if err := <-upErr; err == nil {
 			l.Close()
 		}
+		c.UI.Output("==> Every agent of the lab stopped")
 		return 1
 	}
 	defer l.Close()
