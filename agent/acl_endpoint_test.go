@@ -28,7 +28,7 @@ func startACLAgent(t *testing.T, args ...string) *TestAgent {
 }
 
 // withToken returns a client of ta that sends token.
-func withToken(t *testing.T, ta *TestAgent, token string) *api.Client {
+func withToken(t testing.TB, ta *TestAgent, token string) *api.Client {
 	t.Helper()
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = ta.HTTPAddr
