@@ -23,6 +23,8 @@ type agentACL struct {
 	// routes are the HTTP routes registered, pattern to methods, for the
 	// test that every route has an ACL rule (acl_routes.go).
 	routes map[string]string
+	// tokens are the agent's tokens set through the API (acl_tokens.go).
+	tokens agentTokens
 }
 
 // serverACLConfig maps the acl block onto the server's configuration.
@@ -56,7 +58,7 @@ func (a *Agent) requestToken(req *http.Request) string {
 			}
 		}
 	}
-	return a.cfg().ACL.DefaultToken
+	return a.agentToken("default")
 }
 
 // ResolveToken turns a secret into an Authorizer and the token's identity

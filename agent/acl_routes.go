@@ -282,6 +282,7 @@ func aclRouteTable() map[string]map[string]aclRoute {
 		}))),
 		"/v1/agent/health/service/name/": get(r(need(acl.ResourceService, acl.Read, suffix("/v1/agent/health/service/name/")))),
 		"/v1/agent/maintenance":          put(r(need(acl.ResourceNode, acl.Write, thisNode))),
+		"/v1/agent/token/":               put(r(need(acl.ResourceACL, acl.Write, nil))),
 		"/v1/catalog/register":           put(r(catalogRegisterCheck)),
 		"/v1/catalog/deregister":         put(r(catalogDeregisterCheck)),
 		"/v1/catalog/datacenters":        get(pub("datacenter names are public, as in Consul")),
@@ -361,7 +362,7 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 			return fn(resp, req)
 		}
 		secret := a.requestToken(req)
-		if rec := a.cfg().ACL.AgentRecoveryToken; rec != "" && secret == rec && strings.HasPrefix(pattern, "/v1/agent/") {
+		if rec := a.agentToken("agent_recovery"); rec != "" && secret == rec && strings.HasPrefix(pattern, "/v1/agent/") && !isAgentTokenRoute(pattern) {
 			// acl.tokens.agent_recovery works on this agent's own
 			// endpoints without asking a server, so that an agent that
 			// knows none yet can still be joined and inspected.

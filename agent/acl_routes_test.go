@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -171,4 +173,65 @@ func TestACLEnforcementHTTP(t *testing.T) {
 	if ok || err == nil || !strings.Contains(err.Error(), `lacks permission 'key:write' on "other/t"`) {
 		t.Errorf("txn: ok=%v err=%v", ok, err)
 	}
+}
+
+func TestACLAgentTokens(t *testing.T) {
+	dir := t.TempDir()
+	persist := "-hcl=acl { enable_token_persistence = true }"
+	ta := startACLAgent(t, "-data-dir="+dir, persist)
+	boot, _, err := ta.Client.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := withToken(t, ta, boot.SecretID)
+	p, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "app", Rules: `key_prefix "app/" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ta.Client.Agent().UpdateDefaultACLToken(tok.SecretID, nil)
+	wantStatus(t, "anonymous token update", err, 403, "lacks permission 'acl:write'")
+	for _, f := range []func(string, *api.WriteOptions) (*api.WriteMeta, error){
+		mgmt.Agent().UpdateAgentACLToken, mgmt.Agent().UpdateAgentRecoveryACLToken,
+		mgmt.Agent().UpdateAgentMasterACLToken, mgmt.Agent().UpdateReplicationACLToken,
+	} {
+		if _, err := f("9a1b2c3d-0000-4000-8000-000000000000", nil); err != nil {
+			t.Fatalf("update: %v", err)
+		}
+	}
+	if _, err := mgmt.Agent().UpdateDefaultACLToken(tok.SecretID, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Requests without a token now act with the default token.
+	if _, err := ta.Client.KV().Put(&api.KVPair{Key: "app/x", Value: []byte("v")}, nil); err != nil {
+		t.Fatalf("write with the default token: %v", err)
+	}
+	_, err = ta.Client.KV().Put(&api.KVPair{Key: "other/x", Value: []byte("v")}, nil)
+	wantStatus(t, "default token writes other/", err, 403, "token with AccessorID '"+tok.AccessorID+"'")
+	req, _ := http.NewRequest("PUT", "http://"+ta.HTTPAddr+"/v1/agent/token/nope", strings.NewReader(`{"Token": "x"}`))
+	req.Header.Set("X-Consul-Token", boot.SecretID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("unknown token kind: %d", resp.StatusCode)
+	}
+	buf, err := os.ReadFile(filepath.Join(dir, "acl-tokens.json"))
+	if err != nil || !strings.Contains(string(buf), tok.SecretID) {
+		t.Fatalf("persisted tokens: %s %v", buf, err)
+	}
+
+	// After a restart on the same data dir the default token is back.
+	ta.Shutdown()
+	ta2 := StartTestAgent(t, "-server", "-bootstrap", "-hcl="+aclDenyHCL, "-data-dir="+dir, persist)
+	ta2.WaitForLeader(t)
+	WaitFor(t, "a write with the persisted default token", 10e9, func() error {
+		_, err := ta2.Client.KV().Put(&api.KVPair{Key: "app/y", Value: []byte("v")}, nil)
+		return err
+	})
 }

@@ -73,6 +73,7 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/agent/health/service/id/", "GET", a.agentHealthServiceByID)
 	handle("/v1/agent/health/service/name/", "GET", a.agentHealthServiceByName)
 	handle("/v1/agent/maintenance", "PUT", a.agentNodeMaintenance)
+	handle("/v1/agent/token/", "PUT", a.agentTokenUpdate)
 	// catalog
 	handle("/v1/catalog/register", "PUT", a.catalogRegister)
 	handle("/v1/catalog/deregister", "PUT", a.catalogDeregister)

@@ -377,26 +377,69 @@ func aclCommands(ui cli.Ui) map[string]cli.CommandFactory {
 		return func() (cli.Command, error) { return &aclParent{noun: noun, synopsis: syn}, nil }
 	}
 	return map[string]cli.CommandFactory{
-		"acl":               func() (cli.Command, error) { return &ACLCommand{}, nil },
-		"acl bootstrap":     verb(newACLBootstrap),
-		"acl policy":        parent("policy", "Manage ACL policies"),
-		"acl policy create": verb(newACLPolicyCreate),
-		"acl policy read":   verb(newACLPolicyRead),
-		"acl policy update": verb(newACLPolicyUpdate),
-		"acl policy delete": verb(newACLPolicyDelete),
-		"acl policy list":   verb(newACLPolicyList),
-		"acl token":         parent("token", "Manage ACL tokens"),
-		"acl token create":  verb(newACLTokenCreate),
-		"acl token read":    verb(newACLTokenRead),
-		"acl token update":  verb(newACLTokenUpdate),
-		"acl token clone":   verb(newACLTokenClone),
-		"acl token delete":  verb(newACLTokenDelete),
-		"acl token list":    verb(newACLTokenList),
-		"acl role":          parent("role", "Manage ACL roles"),
-		"acl role create":   verb(newACLRoleCreate),
-		"acl role read":     verb(newACLRoleRead),
-		"acl role update":   verb(newACLRoleUpdate),
-		"acl role delete":   verb(newACLRoleDelete),
-		"acl role list":     verb(newACLRoleList),
+		"acl":                 func() (cli.Command, error) { return &ACLCommand{}, nil },
+		"acl bootstrap":       verb(newACLBootstrap),
+		"acl set-agent-token": verb(newACLSetAgentToken),
+		"acl policy":          parent("policy", "Manage ACL policies"),
+		"acl policy create":   verb(newACLPolicyCreate),
+		"acl policy read":     verb(newACLPolicyRead),
+		"acl policy update":   verb(newACLPolicyUpdate),
+		"acl policy delete":   verb(newACLPolicyDelete),
+		"acl policy list":     verb(newACLPolicyList),
+		"acl token":           parent("token", "Manage ACL tokens"),
+		"acl token create":    verb(newACLTokenCreate),
+		"acl token read":      verb(newACLTokenRead),
+		"acl token update":    verb(newACLTokenUpdate),
+		"acl token clone":     verb(newACLTokenClone),
+		"acl token delete":    verb(newACLTokenDelete),
+		"acl token list":      verb(newACLTokenList),
+		"acl role":            parent("role", "Manage ACL roles"),
+		"acl role create":     verb(newACLRoleCreate),
+		"acl role read":       verb(newACLRoleRead),
+		"acl role update":     verb(newACLRoleUpdate),
+		"acl role delete":     verb(newACLRoleDelete),
+		"acl role list":       verb(newACLRoleList),
 	}
+}
+
+// newACLSetAgentToken builds "meridian acl set-agent-token".
+func newACLSetAgentToken(ui cli.Ui) *aclVerb {
+	v := &aclVerb{UI: ui, name: "set-agent-token", synopsis: "Set one of the agent's ACL tokens",
+		usage: `
+Usage: meridian acl set-agent-token [options] TYPE TOKEN
+
+  Replaces one of the tokens the agent itself uses, while it runs; with
+  acl.enable_token_persistence the agent keeps it across restarts. TYPE
+  is one of:
+
+    default          the token of requests that carry none (DNS too)
+    agent            the agent's own token (anti-entropy)
+    agent_recovery   works on the agent's own endpoints without a server
+    replication      what a secondary datacenter replicates with
+
+    $ meridian acl set-agent-token agent 3f6e5c1a-1b2c-4d3e-8f4a-5b6c7d8e9f00`}
+	v.do = func(c *api.Client, args []string) (string, error) {
+		if len(args) != 2 {
+			return "", usagef("give a token TYPE and the TOKEN, as: meridian acl set-agent-token agent <secret>")
+		}
+		kind, tok := args[0], args[1]
+		var err error
+		switch kind {
+		case "default":
+			_, err = c.Agent().UpdateDefaultACLToken(tok, nil)
+		case "agent":
+			_, err = c.Agent().UpdateAgentACLToken(tok, nil)
+		case "agent_recovery", "agent_master":
+			_, err = c.Agent().UpdateAgentRecoveryACLToken(tok, nil)
+		case "replication":
+			_, err = c.Agent().UpdateReplicationACLToken(tok, nil)
+		default:
+			return "", usagef("unknown token type %q: use default, agent, agent_recovery or replication", kind)
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("ACL token %q set successfully", kind), nil
+	}
+	return v
 }

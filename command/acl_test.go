@@ -193,6 +193,20 @@ func TestACLCommands(t *testing.T) {
 	t.Setenv("MERIDIAN_HTTP_TOKEN", "")
 	t.Setenv("CONSUL_HTTP_TOKEN", "")
 
+	// The agent's default token: requests without one act with it.
+	if out := mustRun(t, addr, "acl set-agent-token", tk, "default", appSecret); out != `ACL token "default" set successfully`+"\n" {
+		t.Errorf("set-agent-token: %q", out)
+	}
+	if out := mustRun(t, addr, "acl token read", "-self"); field(t, out, "AccessorID") != acc {
+		t.Errorf("self with the default token:\n%s", out)
+	}
+	code, _, errOut = aclRun(t, addr, "acl set-agent-token", tk, "dns", "x")
+	if code != 1 {
+		t.Fatal("unknown token type accepted")
+	}
+	oneLineError(t, errOut, `unknown token type "dns"`)
+	mustRun(t, addr, "acl set-agent-token", tk, "default", "")
+
 	// Deletes by name.
 	mustRun(t, addr, "acl role delete", tk, "-name=apps")
 	mustRun(t, addr, "acl policy delete", tk, "-name=app")
