@@ -234,3 +234,46 @@ func TestDeregistrationThatCannotRemoveItsFile(t *testing.T) {
 		t.Fatalf("checks after a restart = %v, want none", got)
 	}
 }
+
+// TestRestoreDoesNotRewriteFiles: at start the agent registers again what
+// its data dir holds without writing those files again, so that a full or
+// read-only disk at start cannot make it drop them (a registration that
+// cannot be saved is refused).
+func TestRestoreDoesNotRewriteFiles(t *testing.T) {
+	dataDir := t.TempDir()
+	a := StartTestAgent(t, "-server", "-bootstrap", "-data-dir="+dataDir)
+	if err := a.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "web", Name: "web", Check: &api.AgentServiceCheck{TTL: "30s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Client.Agent().EnableNodeMaintenance("drain"); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{
+		filepath.Join(dataDir, servicesDir, fileName("web")),
+		filepath.Join(dataDir, checksDir, fileName("service:web")),
+		filepath.Join(dataDir, checksDir, fileName("_node_maintenance")),
+	}
+	before := make([]os.FileInfo, len(files))
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[i] = fi
+	}
+	a.Shutdown()
+	b := StartTestAgent(t, "-server", "-bootstrap", "-data-dir="+dataDir)
+	if got := checkIDs(t, b); !slices.Equal(got, []string{"_node_maintenance", "service:web"}) {
+		t.Fatalf("checks after a restart = %v", got)
+	}
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An atomic write replaces the file: a new inode.
+		if !os.SameFile(before[i], fi) {
+			t.Errorf("%s was written again at start", filepath.Base(filepath.Dir(f))+"/"+fi.Name())
+		}
+	}
+}

@@ -118,7 +118,8 @@ type agentServices struct {
 	started bool
 	closed  bool
 	// restoring is set while the agent loads its services at start: TTL
-	// checks then take back their saved status.
+	// checks then take back their saved status, and the saved files,
+	// which the registrations come from, are not written again.
 	restoring bool
 	runners   map[string]checks.Runner
 	ttls      map[string]*checks.CheckTTL
@@ -444,7 +445,9 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 		return badRequest("Invalid service %q: %v", ns.ID, err)
 	}
 	txn := a.newPersistTxn()
-	if src == sourceAPI {
+	// At start the files are where the registrations come from: writing
+	// them again would only make a full or read-only disk drop them.
+	if src == sourceAPI && !s.restoring {
 		err := txn.saveService(def)
 		for _, p := range prepared {
 			if err == nil {
@@ -566,7 +569,7 @@ func (a *Agent) installCheckLocked(p *preparedCheck, src source) error {
 		return badRequest("Invalid check %q: %v", p.hc.CheckID, err)
 	}
 	txn := a.newPersistTxn()
-	if src == sourceAPI {
+	if src == sourceAPI && !s.restoring {
 		if err := txn.saveCheck(p); err != nil {
 			txn.rollback()
 			return err
