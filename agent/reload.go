@@ -107,6 +107,7 @@ func reloadFields() map[string]reloadField {
 		"Checks":              live,
 		"Sources":             live,
 		"TLS":                 live,
+		"UIEnabled":           live, // read per request (ui.go)
 
 		"HTTPMaxConnsPerClient": live,
 

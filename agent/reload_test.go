@@ -155,7 +155,7 @@ func TestReloadKeepsIdentity(t *testing.T) {
 	var logs logCapture
 	ta.logger.RegisterSink(hclog.NewSinkAdapter(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}))
 
-	writeConfig(t, path, `{"datacenter": "dc2", "node_meta": {"rack": "r2"}, "telemetry": {}, "ui_config": {},
+	writeConfig(t, path, `{"datacenter": "dc2", "node_meta": {"rack": "r2"}, "telemetry": {}, "connect": {},
   "retry_join": ["127.0.0.1:1"], "dns_config": {"only_passing": true}}`)
 	if err := ta.Client.Agent().Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
@@ -180,7 +180,7 @@ func TestReloadKeepsIdentity(t *testing.T) {
 	for _, want := range []string{
 		`reload: datacenter changed from "dc1" to "dc2"; it takes effect only after a restart`,
 		`reload: retry_join changed from [] to [127.0.0.1:1]; it takes effect only after a restart`,
-		`config key "ui_config" is not supported by Meridian`,
+		`config key "connect" is not supported by Meridian`,
 	} {
 		if strings.Count(first, want) != 1 {
 			t.Errorf("first reload logged %q %d times, want once; logs:\n%s", want, strings.Count(first, want), first)

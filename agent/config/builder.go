@@ -214,6 +214,7 @@ func (l *loader) build(dev bool) {
 	rc.DNSRecursorTimeout = or(c.DNSConfig.RecursorTimeout, DefaultDNSRecursorTimeout)
 
 	l.buildACL(rc, c, fail)
+	l.buildUI(rc, c)
 	l.buildTLS(rc, c)
 	l.buildDefinitions(rc)
 	if len(l.errs) == 0 {

@@ -27,10 +27,10 @@
 //
 //   - supported: decoded, validated and carried into RuntimeConfig;
 //   - known but ignored: a Consul key for a feature Meridian does not have
-//     (acl, connect, telemetry, ui_config, tls, ...). It is accepted and
+//     (connect, telemetry, ui_dir, ...). It is accepted and
 //     reported once in the warnings Load returns, naming the key and the
 //     sources that set it. Whatever is nested inside an ignored block is
-//     not looked at. The Consul flags of such features (-ui, -grpc-port,
+//     not looked at. The Consul flags of such features (-ui-dir, -grpc-port,
 //     ...) are accepted and reported the same way;
 //   - quiet: disable_update_check and disable_anonymous_signature, accepted
 //     without a warning since Meridian never phones home anyway;

@@ -163,13 +163,13 @@ func NewFlags() *Flags {
 	key("recursor", "recursors", kindList, "An upstream DNS server. May be given several times.")
 	key("default-query-time", "default_query_time", kindString, "A blocking query's wait when it names none. Default 5m.")
 	key("max-query-time", "max_query_time", kindString, "The longest wait of a blocking query. Default 10m.")
+	key("ui", "ui_config.enabled", kindBool, "Serve the web UI at /ui/ on the HTTP API.")
 
 	// Consul flags of features Meridian lacks: accepted and reported as
 	// ignored, like their config keys.
 	ignored := func(name, cfgKey string, kind int) {
 		key(name, cfgKey, kind, "Accepted for compatibility with Consul and ignored.")
 	}
-	ignored("ui", "ui", kindBool)
 	ignored("ui-dir", "ui_dir", kindString)
 	ignored("ui-content-path", "ui_content_path", kindString)
 	ignored("grpc-port", "ports.grpc", kindInt)

@@ -540,14 +540,16 @@ func TestLoadIgnoredKeyWarnings(t *testing.T) {
 			"services": [{"name": "a", "connect": {"native": true}}, {"name": "b", "connect": {}}]}`,
 		"b.hcl": "acl { enabled = false }\nports { grpc = 8502 }\nlimits { rpc_rate = 100 }",
 	})
-	_, warnings := mustLoad(t, "-config-dir", dir, "-ui", "-grpc-port", "8503")
+	rc, warnings := mustLoad(t, "-config-dir", dir, "-ui", "-grpc-port", "8503")
+	if !rc.UIEnabled {
+		t.Error("-ui did not enable the UI")
+	}
 	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.hcl")
 	want := []string{
 		`config key "limits.rpc_rate" is not supported by Meridian and is ignored (set in config file "` + b + `")`,
 		`config key "ports.grpc" is not supported by Meridian and is ignored (set in config file "` + b + `", flag -grpc-port)`,
 		`config key "services.connect" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
 		`config key "telemetry" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
-		`config key "ui" is not supported by Meridian and is ignored (set in flag -ui)`,
 	}
 	if !reflect.DeepEqual(warnings, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", warnings, want)
@@ -686,7 +688,10 @@ auto_encrypt {
 			if !rc.ACL.Enabled || rc.ACL.DefaultPolicy != "deny" || rc.PrimaryDatacenter != "dc1" {
 				t.Errorf("acl = %+v, primary_datacenter %q", rc.ACL, rc.PrimaryDatacenter)
 			}
-			for _, key := range []string{"connect", "telemetry", "ui_config"} {
+			if !rc.UIEnabled {
+				t.Error("ui_config { enabled = true } did not enable the UI")
+			}
+			for _, key := range []string{"connect", "telemetry"} {
 				if !strings.Contains(joined, `"`+key+`"`) {
 					t.Errorf("no warning about %q in %q", key, warnings)
 				}
@@ -894,5 +899,29 @@ func TestLoadCloudAutoJoinIsIgnored(t *testing.T) {
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], `retry_join entry "provider=aws`) {
 		t.Errorf("warnings = %q, want one about the cloud auto-join entry", warnings)
+	}
+}
+
+// TestLoadUI: the UI is off by default; ui_config.enabled, the deprecated
+// ui key and -ui turn it on, and ui_config.enabled wins over ui.
+func TestLoadUI(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"default", nil, false},
+		{"flag", []string{"-ui"}, true},
+		{"ui_config", []string{"-hcl", "ui_config { enabled = true }"}, true},
+		{"deprecated ui", []string{"-hcl", "ui = true"}, true},
+		{"ui_config wins", []string{"-hcl", "ui = true\nui_config { enabled = false }"}, false},
+		{"flag false", []string{"-ui=false", "-hcl", "ui = true"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc, _ := mustLoad(t, append([]string{"-data-dir", "/d"}, c.args...)...)
+			if rc.UIEnabled != c.want {
+				t.Errorf("UIEnabled = %v, want %v", rc.UIEnabled, c.want)
+			}
+		})
 	}
 }

@@ -91,6 +91,11 @@ type rawConfig struct {
 	PrimaryDatacenter *string `cfg:"primary_datacenter" check:"datacenter"`
 	ACL               rawACL  `cfg:"acl"`
 
+	// UI is the deprecated top-level ui key; UIConfig the ui_config block
+	// (ui.go).
+	UI       *bool       `cfg:"ui"`
+	UIConfig rawUIConfig `cfg:"ui_config"`
+
 	// TLS is the tls stanza; the keys below it are the top-level TLS keys
 	// of Consul before 1.12, deprecated (tls.go).
 	TLS                  rawTLS  `cfg:"tls"`
@@ -131,8 +136,8 @@ func (rawConfig) ignoredKeys() []string {
 		// Service mesh, peering, cloud, xDS, config entries.
 		"connect", "config_entries", "enable_central_service_config", "peering",
 		"cloud", "xds", "primary_gateways", "primary_gateways_interval",
-		// UI.
-		"ui", "ui_config", "ui_dir", "ui_content_path",
+		// UI: ui and ui_config are supported (ui.go); these are not.
+		"ui_dir", "ui_content_path",
 		// Logging destinations other than stderr.
 		"enable_syslog", "syslog_facility", "log_file", "log_rotate_bytes",
 		"log_rotate_duration", "log_rotate_max_files", "log_sublevels",

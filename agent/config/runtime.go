@@ -335,6 +335,10 @@ type RuntimeConfig struct {
 	// ACL is the acl block (acl.go).
 	ACL ACLConfig
 
+	// UIEnabled serves the web UI at /ui/. Key ui_config.enabled (or the
+	// deprecated ui), flag -ui; default false.
+	UIEnabled bool
+
 	// Sources are the config files read, in the order they were merged.
 	Sources []string
 }
