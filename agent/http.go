@@ -234,8 +234,8 @@ func (a *Agent) writeError(resp http.ResponseWriter, req *http.Request, err erro
 		writeText(resp, aclErrorStatus(err), err.Error())
 	case structs.IsTooLarge(err):
 		writeText(resp, http.StatusRequestEntityTooLarge, err.Error())
-	case isBadInput(err):
-		writeText(resp, http.StatusBadRequest, err.Error())
+	case structs.CodeOf(err) != "":
+		writeText(resp, codeStatus(structs.CodeOf(err)), err.Error())
 	default:
 		a.logger.Error("request failed", "method", req.Method, "url", redactedURL(req.URL), "error", err)
 		writeText(resp, http.StatusInternalServerError, err.Error())
@@ -252,16 +252,22 @@ func contractText(err error) string {
 	return err.Error()
 }
 
-// isBadInput recognises the validation errors servers return (they cross
-// RPC as text): these are the caller's fault and deserve a 400.
-func isBadInput(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"missing ", "Missing ", "invalid ", "Invalid ", "must ", "needs a session", "larger than"} {
-		if strings.HasPrefix(msg, p) || strings.Contains(msg, ": "+p) {
-			return true
-		}
+// codeStatus is the HTTP status of an error code: errors carry a code
+// across RPC (structs.ErrorCode), never a sentence to be matched.
+func codeStatus(code structs.ErrorCode) int {
+	switch code {
+	case structs.CodeBadRequest:
+		return http.StatusBadRequest
+	case structs.CodePermissionDenied:
+		return http.StatusForbidden
+	case structs.CodeNotFound:
+		return http.StatusNotFound
+	case structs.CodeConflict:
+		return http.StatusConflict
+	case structs.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
 	}
-	return false
+	return http.StatusInternalServerError
 }
 
 // parseDC reads ?dc=.

@@ -52,19 +52,24 @@ func (c *msgpackCodec) Close() error {
 }
 
 // MapRemoteError turns an error returned by a remote method back into
-// something callers can test: the text of a contract error (structs.ErrNoLeader,
-// structs.ErrNoDCPath, ...) becomes its sentinel, so errors.Is works; any
-// other remote error is returned unchanged (as an rpc.ServerError, whose text
-// is exactly the remote one). Errors that did not come from a remote method
-// are returned unchanged.
+// something callers can test: a coded error (see structs.EncodeRPCError)
+// becomes a *structs.Error with its code and message, so structs.CodeOf
+// works and the text is the message alone; the text of a contract error
+// (structs.ErrNoLeader, structs.ErrNoDCPath, ...) becomes its sentinel, so
+// errors.Is works; any other remote error is returned unchanged (as an
+// rpc.ServerError, whose text is exactly the remote one). Errors that did
+// not come from a remote method are returned unchanged.
 //
 // Remote errors are deliberately not wrapped: a server that forwards a call
-// returns the answer's error from its own endpoint, and only an unchanged text
-// is still recognised after the next hop.
+// returns the answer's error from its own endpoint, and only an unchanged
+// text and code are still recognised after the next hop.
 func MapRemoteError(err error) error {
 	var se netrpc.ServerError
 	if !errors.As(err, &se) {
 		return err
+	}
+	if coded := structs.DecodeRPCError(string(se)); structs.CodeOf(coded) != "" {
+		return coded
 	}
 	if mapped := structs.ContractError(se); mapped != error(se) {
 		return mapped

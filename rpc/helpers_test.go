@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	netrpc "net/rpc"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +40,20 @@ type FailArgs struct {
 	Msg string
 }
 
+// Validate implements structs.Validator: everything is valid.
+func (a *EchoArgs) Validate() error { return nil }
+
+// Validate implements structs.Validator: a negative sleep is refused.
+func (a *SleepArgs) Validate() error {
+	if a.D < 0 {
+		return structs.BadRequest("invalid sleep %s: must not be negative", a.D)
+	}
+	return nil
+}
+
+// Validate implements structs.Validator: everything is valid.
+func (a *FailArgs) Validate() error { return nil }
+
 // testEndpoint is the toy "Test" endpoint the tests call.
 type testEndpoint struct {
 	addr     string
@@ -50,7 +63,7 @@ type testEndpoint struct {
 }
 
 // Echo returns the message and the server's address.
-func (e *testEndpoint) Echo(args *EchoArgs, reply *EchoReply) error {
+func (e *testEndpoint) Echo(ctx context.Context, args *EchoArgs, reply *EchoReply) error {
 	e.calls.Add(1)
 	reply.Msg = args.Msg
 	reply.Server = e.addr
@@ -58,7 +71,7 @@ func (e *testEndpoint) Echo(args *EchoArgs, reply *EchoReply) error {
 }
 
 // Sleep waits for args.D or until the test stops the endpoint.
-func (e *testEndpoint) Sleep(args *SleepArgs, reply *struct{}) error {
+func (e *testEndpoint) Sleep(ctx context.Context, args *SleepArgs, reply *struct{}) error {
 	e.calls.Add(1)
 	e.sleeping.Add(1)
 	defer e.sleeping.Add(-1)
@@ -67,12 +80,13 @@ func (e *testEndpoint) Sleep(args *SleepArgs, reply *struct{}) error {
 	select {
 	case <-t.C:
 	case <-e.stop:
+	case <-ctx.Done():
 	}
 	return nil
 }
 
 // Fail returns an error with the given text.
-func (e *testEndpoint) Fail(args *FailArgs, reply *struct{}) error {
+func (e *testEndpoint) Fail(ctx context.Context, args *FailArgs, reply *struct{}) error {
 	e.calls.Add(1)
 	return errors.New(args.Msg)
 }
@@ -81,7 +95,7 @@ func (e *testEndpoint) Fail(args *FailArgs, reply *struct{}) error {
 type statusEndpoint struct{}
 
 // Ping answers.
-func (statusEndpoint) Ping(args struct{}, reply *struct{}) error { return nil }
+func (statusEndpoint) Ping(ctx context.Context, args struct{}, reply *struct{}) error { return nil }
 
 // testLogger logs to t until the test ends; later lines (from goroutines of
 // libraries that outlive a session briefly) are dropped instead of failing.
@@ -135,16 +149,16 @@ func startServerAt(t testing.TB, addr string, mutate ...func(*ServerConfig)) *te
 		t.Fatalf("listen on %s: %v", addr, err)
 	}
 	ep := &testEndpoint{addr: ln.Addr().String(), stop: make(chan struct{})}
-	rs := netrpc.NewServer()
-	if err := rs.RegisterName("Test", ep); err != nil {
+	rs := NewDispatcher(testLogger(t))
+	if err := rs.Register("Test", ep); err != nil {
 		t.Fatalf("register Test: %v", err)
 	}
-	if err := rs.RegisterName("Status", statusEndpoint{}); err != nil {
+	if err := rs.Register("Status", statusEndpoint{}); err != nil {
 		t.Fatalf("register Status: %v", err)
 	}
 	cfg := DefaultServerConfig()
 	cfg.Listener = ln
-	cfg.RPCServer = rs
+	cfg.Dispatcher = rs
 	cfg.Logger = testLogger(t)
 	cfg.HandshakeTimeout = time.Second
 	for _, m := range mutate {

@@ -21,9 +21,16 @@
 // On a net/rpc connection each call is a request header (rpc.Request) followed
 // by the argument, and each answer a response header (rpc.Response) followed
 // by the reply, all msgpack encoded with structs.NewMsgpackHandle. An error
-// returned by a remote method crosses the wire as its text only;
-// MapRemoteError turns the texts of Meridian's contract errors back into the
-// sentinels of package structs so that errors.Is works on the caller's side.
+// returned by a remote method crosses the wire as text: a coded error
+// (structs.Error: bad request, too large, ...) as "rpc-error-code=<code>: "
+// and its message, any other error as its bare text (so Consul's contract
+// texts such as "No cluster leader" are unchanged). MapRemoteError turns
+// both back into errors the caller can test: a *structs.Error with its code,
+// or the sentinel of a contract text, so that errors.Is works.
+//
+// The server side is a Dispatcher: it decodes each request into the
+// endpoint's own argument type, validates it, and runs the method under a
+// recover with a context that ends when the connection or stream does.
 //
 // The client side (ConnPool) keeps one yamux session per server and opens one
 // stream per call, so a slow call never holds up another and a single TCP

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	netrpc "net/rpc"
 	"sync"
 	"time"
 
@@ -26,9 +25,10 @@ type ServerConfig struct {
 	// BindAddr is the TCP address to listen on when Listener is nil, as
 	// host:port. Default "127.0.0.1:8300"; use port 0 in tests.
 	BindAddr string
-	// RPCServer holds the endpoints; the server package registers them with
-	// RegisterName. Required: DefaultServerConfig leaves it nil.
-	RPCServer *netrpc.Server
+	// Dispatcher holds the endpoints and runs every call (see Dispatcher);
+	// the server package registers them with Register. Required:
+	// DefaultServerConfig leaves it nil.
+	Dispatcher *Dispatcher
 	// RaftLayer receives the connections whose first byte is ProtoRaft. When
 	// nil such connections are logged and closed. Default nil.
 	RaftLayer *RaftLayer
@@ -53,7 +53,7 @@ type ServerConfig struct {
 }
 
 // DefaultServerConfig returns a ServerConfig with every default filled in
-// except RPCServer, which the caller must provide.
+// except Dispatcher, which the caller must provide.
 func DefaultServerConfig() *ServerConfig {
 	return &ServerConfig{
 		BindAddr:          fmt.Sprintf("127.0.0.1:%d", DefaultPort),
@@ -68,8 +68,8 @@ func DefaultServerConfig() *ServerConfig {
 // validate reports the first unusable setting.
 func (c *ServerConfig) validate() error {
 	switch {
-	case c.RPCServer == nil:
-		return errors.New("rpc server config: RPCServer is required")
+	case c.Dispatcher == nil:
+		return errors.New("rpc server config: Dispatcher is required")
 	case c.Listener == nil && c.BindAddr == "":
 		return errors.New("rpc server config: one of Listener or BindAddr is required")
 	case c.Logger == nil:
@@ -98,7 +98,7 @@ func yamuxConfig(logger hclog.Logger, backlog int, keepAlive, writeTimeout time.
 }
 
 // Server accepts connections on the server port and dispatches each by its
-// first byte: net/rpc, a yamux session of net/rpc streams, or Raft.
+// first byte: RPC, a yamux session of RPC streams, or Raft.
 type Server struct {
 	cfg    *ServerConfig
 	ln     net.Listener
@@ -294,10 +294,11 @@ func (s *Server) handleConn(conn net.Conn) {
 	}
 }
 
-// serveRPC serves net/rpc on rw until the peer hangs up. net/rpc runs the
-// calls of one connection concurrently and waits for them before returning.
+// serveRPC serves RPC calls on rw until the peer hangs up or the server
+// shuts down. The dispatcher runs the calls of one connection concurrently,
+// cancels their context when rw ends, and waits for them before returning.
 func (s *Server) serveRPC(rw io.ReadWriteCloser) {
-	s.cfg.RPCServer.ServeCodec(NewServerCodec(rw, s.handle))
+	s.cfg.Dispatcher.ServeCodec(s.ctx, NewServerCodec(rw, s.handle))
 }
 
 // serveMultiplex runs a yamux server session on conn and serves every

@@ -129,7 +129,7 @@ func TestServerShutdownClosesConnections(t *testing.T) {
 func TestNewServerListensOnBindAddr(t *testing.T) {
 	cfg := DefaultServerConfig()
 	cfg.BindAddr = "127.0.0.1:0"
-	cfg.RPCServer = netrpc.NewServer()
+	cfg.Dispatcher = NewDispatcher(nil)
 	cfg.Logger = testLogger(t)
 	s, err := NewServer(cfg)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestServerConfigValidate(t *testing.T) {
 		want   string
 	}{
 		{"complete", func(*ServerConfig) {}, ""},
-		{"no rpc server", func(c *ServerConfig) { c.RPCServer = nil }, "RPCServer"},
+		{"no dispatcher", func(c *ServerConfig) { c.Dispatcher = nil }, "Dispatcher"},
 		{"no address", func(c *ServerConfig) { c.BindAddr = "" }, "BindAddr"},
 		{"no logger", func(c *ServerConfig) { c.Logger = nil }, "Logger"},
 		{"zero handshake", func(c *ServerConfig) { c.HandshakeTimeout = 0 }, "HandshakeTimeout"},
@@ -159,7 +159,7 @@ func TestServerConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultServerConfig()
-			cfg.RPCServer = netrpc.NewServer()
+			cfg.Dispatcher = NewDispatcher(nil)
 			tt.mutate(cfg)
 			err := cfg.validate()
 			switch {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/hashicorp/go-memdb"
@@ -13,8 +14,8 @@ import (
 type Catalog struct{ s *Server }
 
 // Register adds or updates a node and optionally a service and checks.
-func (c *Catalog) Register(args *structs.RegisterRequest, reply *struct{}) error {
-	if done, err := c.s.forward("Catalog.Register", args, args, reply); done {
+func (c *Catalog) Register(ctx context.Context, args *structs.RegisterRequest, reply *struct{}) error {
+	if done, err := c.s.forward(ctx, "Catalog.Register", args, args, reply); done {
 		return err
 	}
 	if err := validateRegister(args); err != nil {
@@ -27,20 +28,20 @@ func (c *Catalog) Register(args *structs.RegisterRequest, reply *struct{}) error
 // validateRegister refuses what the state store should never see.
 func validateRegister(args *structs.RegisterRequest) error {
 	if args.Node == "" {
-		return fmt.Errorf("missing node name")
+		return structs.BadRequest("missing node name")
 	}
 	if args.Address == "" && !args.SkipNodeUpdate {
-		return fmt.Errorf("missing node address")
+		return structs.BadRequest("missing node address")
 	}
 	if svc := args.Service; svc != nil {
 		if svc.Service == "" {
-			return fmt.Errorf("missing service name")
+			return structs.BadRequest("missing service name")
 		}
 		if svc.ID == "" {
 			svc.ID = svc.Service
 		}
 		if svc.Port < 0 || svc.Port > 65535 {
-			return fmt.Errorf("invalid service port %d", svc.Port)
+			return structs.BadRequest("invalid service port %d", svc.Port)
 		}
 	}
 	checks := args.Checks
@@ -52,7 +53,7 @@ func validateRegister(args *structs.RegisterRequest) error {
 			chk.CheckID = chk.Name
 		}
 		if chk.CheckID == "" {
-			return fmt.Errorf("missing check id")
+			return structs.BadRequest("missing check id")
 		}
 		if chk.Node == "" {
 			chk.Node = args.Node
@@ -64,36 +65,36 @@ func validateRegister(args *structs.RegisterRequest) error {
 			chk.Status = structs.HealthCritical
 		}
 		if !structs.ValidHealthStatus(chk.Status) {
-			return fmt.Errorf("invalid check status %q: must be passing, warning or critical", chk.Status)
+			return structs.BadRequest("invalid check status %q: must be passing, warning or critical", chk.Status)
 		}
 	}
 	return nil
 }
 
 // Deregister removes a node, a service or a check.
-func (c *Catalog) Deregister(args *structs.DeregisterRequest, reply *struct{}) error {
-	if done, err := c.s.forward("Catalog.Deregister", args, args, reply); done {
+func (c *Catalog) Deregister(ctx context.Context, args *structs.DeregisterRequest, reply *struct{}) error {
+	if done, err := c.s.forward(ctx, "Catalog.Deregister", args, args, reply); done {
 		return err
 	}
 	if args.Node == "" {
-		return fmt.Errorf("missing node name")
+		return structs.BadRequest("missing node name")
 	}
 	_, err := c.s.raftApply(structs.DeregisterRequestType, args)
 	return err
 }
 
 // ListDatacenters lists the known datacenters, nearest first.
-func (c *Catalog) ListDatacenters(args *struct{}, reply *[]string) error {
+func (c *Catalog) ListDatacenters(ctx context.Context, args *struct{}, reply *[]string) error {
 	*reply = c.s.sortedDCs()
 	return nil
 }
 
 // ListNodes lists the nodes of a datacenter.
-func (c *Catalog) ListNodes(args *structs.DCSpecificRequest, reply *structs.IndexedNodes) error {
-	if done, err := c.s.forward("Catalog.ListNodes", args, args, reply); done {
+func (c *Catalog) ListNodes(ctx context.Context, args *structs.DCSpecificRequest, reply *structs.IndexedNodes) error {
+	if done, err := c.s.forward(ctx, "Catalog.ListNodes", args, args, reply); done {
 		return err
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, nodes, err := st.Nodes(ws, args.NodeMetaFilters)
 		if err != nil {
 			return err
@@ -104,11 +105,11 @@ func (c *Catalog) ListNodes(args *structs.DCSpecificRequest, reply *structs.Inde
 }
 
 // ListServices lists service names with their tags.
-func (c *Catalog) ListServices(args *structs.DCSpecificRequest, reply *structs.IndexedServices) error {
-	if done, err := c.s.forward("Catalog.ListServices", args, args, reply); done {
+func (c *Catalog) ListServices(ctx context.Context, args *structs.DCSpecificRequest, reply *structs.IndexedServices) error {
+	if done, err := c.s.forward(ctx, "Catalog.ListServices", args, args, reply); done {
 		return err
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, services, err := st.Services(ws, args.NodeMetaFilters)
 		reply.Index, reply.Services = idx, services
 		return err
@@ -116,14 +117,14 @@ func (c *Catalog) ListServices(args *structs.DCSpecificRequest, reply *structs.I
 }
 
 // ServiceNodes lists the instances of one service.
-func (c *Catalog) ServiceNodes(args *structs.ServiceSpecificRequest, reply *structs.IndexedServiceNodes) error {
-	if done, err := c.s.forward("Catalog.ServiceNodes", args, args, reply); done {
+func (c *Catalog) ServiceNodes(ctx context.Context, args *structs.ServiceSpecificRequest, reply *structs.IndexedServiceNodes) error {
+	if done, err := c.s.forward(ctx, "Catalog.ServiceNodes", args, args, reply); done {
 		return err
 	}
 	if args.ServiceName == "" {
-		return fmt.Errorf("missing service name")
+		return structs.BadRequest("missing service name")
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var tags []string
 		if args.TagFilter {
 			tags = args.ServiceTags
@@ -138,14 +139,14 @@ func (c *Catalog) ServiceNodes(args *structs.ServiceSpecificRequest, reply *stru
 }
 
 // NodeServices returns one node with its services.
-func (c *Catalog) NodeServices(args *structs.NodeSpecificRequest, reply *structs.IndexedNodeServices) error {
-	if done, err := c.s.forward("Catalog.NodeServices", args, args, reply); done {
+func (c *Catalog) NodeServices(ctx context.Context, args *structs.NodeSpecificRequest, reply *structs.IndexedNodeServices) error {
+	if done, err := c.s.forward(ctx, "Catalog.NodeServices", args, args, reply); done {
 		return err
 	}
 	if args.Node == "" {
-		return fmt.Errorf("missing node name")
+		return structs.BadRequest("missing node name")
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, ns, err := st.NodeServices(ws, args.Node)
 		reply.Index, reply.NodeServices = idx, ns
 		return err

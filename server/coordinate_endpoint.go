@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -19,15 +20,15 @@ type Coordinate struct{ s *Server }
 
 // Update queues an agent's LAN coordinate; the leader writes the queue
 // through Raft every CoordinateUpdatePeriod.
-func (c *Coordinate) Update(args *structs.CoordinateUpdateRequest, reply *struct{}) error {
-	if done, err := c.s.forward("Coordinate.Update", args, args, reply); done {
+func (c *Coordinate) Update(ctx context.Context, args *structs.CoordinateUpdateRequest, reply *struct{}) error {
+	if done, err := c.s.forward(ctx, "Coordinate.Update", args, args, reply); done {
 		return err
 	}
 	if args.Node == "" {
-		return fmt.Errorf("missing node name")
+		return structs.BadRequest("missing node name")
 	}
 	if args.Coord == nil || !args.Coord.IsValid() {
-		return fmt.Errorf("invalid coordinate")
+		return structs.BadRequest("invalid coordinate")
 	}
 	if c.s.config.Datacenter != "" && args.Datacenter != "" && args.Datacenter != c.s.config.Datacenter {
 		return fmt.Errorf("coordinate update for datacenter %q sent to %q", args.Datacenter, c.s.config.Datacenter)
@@ -53,7 +54,7 @@ func (c *Coordinate) Update(args *structs.CoordinateUpdateRequest, reply *struct
 }
 
 // ListDatacenters returns the WAN coordinates of every DC's servers.
-func (c *Coordinate) ListDatacenters(args *struct{}, reply *[]structs.DatacenterMap) error {
+func (c *Coordinate) ListDatacenters(ctx context.Context, args *struct{}, reply *[]structs.DatacenterMap) error {
 	byDC := make(map[string]*structs.DatacenterMap)
 	wan := c.s.wan().Serf()
 	for _, m := range wan.Members() {
@@ -89,11 +90,11 @@ func (c *Coordinate) ListDatacenters(args *struct{}, reply *[]structs.Datacenter
 }
 
 // ListNodes returns every node's LAN coordinate.
-func (c *Coordinate) ListNodes(args *structs.DCSpecificRequest, reply *structs.IndexedCoordinates) error {
-	if done, err := c.s.forward("Coordinate.ListNodes", args, args, reply); done {
+func (c *Coordinate) ListNodes(ctx context.Context, args *structs.DCSpecificRequest, reply *structs.IndexedCoordinates) error {
+	if done, err := c.s.forward(ctx, "Coordinate.ListNodes", args, args, reply); done {
 		return err
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, coords, err := st.Coordinates(ws)
 		reply.Index, reply.Coordinates = idx, coords
 		return err
@@ -101,11 +102,11 @@ func (c *Coordinate) ListNodes(args *structs.DCSpecificRequest, reply *structs.I
 }
 
 // Node returns one node's LAN coordinates.
-func (c *Coordinate) Node(args *structs.NodeSpecificRequest, reply *structs.IndexedCoordinates) error {
-	if done, err := c.s.forward("Coordinate.Node", args, args, reply); done {
+func (c *Coordinate) Node(ctx context.Context, args *structs.NodeSpecificRequest, reply *structs.IndexedCoordinates) error {
+	if done, err := c.s.forward(ctx, "Coordinate.Node", args, args, reply); done {
 		return err
 	}
-	return c.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, coords, err := st.Coordinate(ws, args.Node)
 		reply.Index, reply.Coordinates = idx, coords
 		return err

@@ -2,8 +2,10 @@ package server
 
 import "fmt"
 
-// registerEndpoints registers every RPC endpoint on the server's net/rpc
-// server, one type per API area.
+// registerEndpoints registers every RPC endpoint with the server's
+// dispatcher, one type per API area. The dispatcher validates every
+// request before its method runs and refuses to register a method whose
+// arguments cannot be validated (see rpc.Dispatcher).
 func (s *Server) registerEndpoints() error {
 	endpoints := map[string]any{
 		"Status":     &Status{s},
@@ -17,7 +19,7 @@ func (s *Server) registerEndpoints() error {
 		"ACL":        &ACL{s},
 	}
 	for name, e := range endpoints {
-		if err := s.rpcServer.RegisterName(name, e); err != nil {
+		if err := s.dispatcher.Register(name, e); err != nil {
 			return fmt.Errorf("register rpc endpoint %s: %w", name, err)
 		}
 	}

@@ -27,7 +27,7 @@ func (s *Server) federationProbe(ctx context.Context) {
 			}
 			var leader string
 			args := &structs.StatusRequest{Datacenter: dc}
-			if err := s.forwardDC("Status.Leader", dc, args, &leader); err != nil {
+			if err := s.forwardDC(ctx, "Status.Leader", dc, args, &leader); err != nil {
 				s.logger.Debug("federation probe failed", "dc", dc, "error", err)
 			}
 		}

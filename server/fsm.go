@@ -159,7 +159,7 @@ func (f *FSM) applyKVS(data []byte, index uint64) any {
 		}
 		return ok
 	}
-	return fmt.Errorf("invalid kv operation %q", req.Op)
+	return structs.BadRequest("invalid kv operation %q", req.Op)
 }
 
 func (f *FSM) applySession(data []byte, index uint64) any {
@@ -177,7 +177,7 @@ func (f *FSM) applySession(data []byte, index uint64) any {
 	case structs.SessionDestroy:
 		return st.SessionDestroy(index, req.Session.ID)
 	}
-	return fmt.Errorf("invalid session operation %q", req.Op)
+	return structs.BadRequest("invalid session operation %q", req.Op)
 }
 
 func (f *FSM) applyTombstone(data []byte, index uint64) any {
@@ -186,7 +186,7 @@ func (f *FSM) applyTombstone(data []byte, index uint64) any {
 		return err
 	}
 	if req.Op != structs.TombstoneReap {
-		return fmt.Errorf("invalid tombstone operation %q", req.Op)
+		return structs.BadRequest("invalid tombstone operation %q", req.Op)
 	}
 	return f.State().ReapTombstones(req.ReapIndex)
 }

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -13,14 +13,14 @@ import (
 type Health struct{ s *Server }
 
 // ChecksInState lists checks in one state, or all with "any".
-func (h *Health) ChecksInState(args *structs.ChecksInStateRequest, reply *structs.IndexedHealthChecks) error {
-	if done, err := h.s.forward("Health.ChecksInState", args, args, reply); done {
+func (h *Health) ChecksInState(ctx context.Context, args *structs.ChecksInStateRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward(ctx, "Health.ChecksInState", args, args, reply); done {
 		return err
 	}
 	if args.State != structs.HealthAny && !structs.ValidHealthStatus(args.State) {
-		return fmt.Errorf("invalid state %q: must be any, passing, warning or critical", args.State)
+		return structs.BadRequest("invalid state %q: must be any, passing, warning or critical", args.State)
 	}
-	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.ChecksInState(ws, args.State, args.NodeMetaFilters)
 		if err != nil {
 			return err
@@ -31,11 +31,11 @@ func (h *Health) ChecksInState(args *structs.ChecksInStateRequest, reply *struct
 }
 
 // NodeChecks lists the checks of one node.
-func (h *Health) NodeChecks(args *structs.NodeSpecificRequest, reply *structs.IndexedHealthChecks) error {
-	if done, err := h.s.forward("Health.NodeChecks", args, args, reply); done {
+func (h *Health) NodeChecks(ctx context.Context, args *structs.NodeSpecificRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward(ctx, "Health.NodeChecks", args, args, reply); done {
 		return err
 	}
-	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.NodeChecks(ws, args.Node)
 		reply.Index, reply.HealthChecks = idx, checks
 		return err
@@ -43,11 +43,11 @@ func (h *Health) NodeChecks(args *structs.NodeSpecificRequest, reply *structs.In
 }
 
 // ServiceChecks lists the checks of one service's instances.
-func (h *Health) ServiceChecks(args *structs.ServiceSpecificRequest, reply *structs.IndexedHealthChecks) error {
-	if done, err := h.s.forward("Health.ServiceChecks", args, args, reply); done {
+func (h *Health) ServiceChecks(ctx context.Context, args *structs.ServiceSpecificRequest, reply *structs.IndexedHealthChecks) error {
+	if done, err := h.s.forward(ctx, "Health.ServiceChecks", args, args, reply); done {
 		return err
 	}
-	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.ServiceChecks(ws, args.ServiceName, args.NodeMetaFilters)
 		if err != nil {
 			return err
@@ -59,14 +59,14 @@ func (h *Health) ServiceChecks(args *structs.ServiceSpecificRequest, reply *stru
 
 // ServiceNodes lists a service's instances with their node and checks,
 // optionally only those whose checks all pass.
-func (h *Health) ServiceNodes(args *structs.ServiceSpecificRequest, reply *structs.IndexedCheckServiceNodes) error {
-	if done, err := h.s.forward("Health.ServiceNodes", args, args, reply); done {
+func (h *Health) ServiceNodes(ctx context.Context, args *structs.ServiceSpecificRequest, reply *structs.IndexedCheckServiceNodes) error {
+	if done, err := h.s.forward(ctx, "Health.ServiceNodes", args, args, reply); done {
 		return err
 	}
 	if args.ServiceName == "" {
-		return fmt.Errorf("missing service name")
+		return structs.BadRequest("missing service name")
 	}
-	return h.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var tags []string
 		if args.TagFilter {
 			tags = args.ServiceTags

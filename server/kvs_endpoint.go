@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"context"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -23,8 +23,8 @@ type KVS struct{ s *Server }
 // does not exist is refused with an error, so that no entry is written.
 // The FSM checks the session again, which covers a session destroyed in
 // between.
-func (k *KVS) Apply(args *structs.KVSRequest, reply *bool) error {
-	if done, err := k.s.forward("KVS.Apply", args, args, reply); done {
+func (k *KVS) Apply(ctx context.Context, args *structs.KVSRequest, reply *bool) error {
+	if done, err := k.s.forward(ctx, "KVS.Apply", args, args, reply); done {
 		return err
 	}
 	if err := validateKVSOp(args.Op, &args.DirEnt, k.s.config.KVMaxValueSize); err != nil {
@@ -66,7 +66,7 @@ func (s *Server) lockPreCheck(e *structs.DirEntry) (bool, error) {
 		return false, err
 	}
 	if sess == nil {
-		return false, fmt.Errorf("%w %q: no such session (it may have expired or been destroyed)", structs.ErrSessionNotFound, e.Session)
+		return false, structs.BadRequest("%w %q: no such session (it may have expired or been destroyed)", structs.ErrSessionNotFound, e.Session)
 	}
 	return true, nil
 }
@@ -78,27 +78,27 @@ func validateKVSOp(op structs.KVSOp, e *structs.DirEntry, maxValue int) error {
 	switch op {
 	case structs.KVSSet, structs.KVSCAS, structs.KVSDelete, structs.KVSDeleteCAS, structs.KVSLock, structs.KVSUnlock:
 		if e.Key == "" {
-			return fmt.Errorf("missing key name")
+			return structs.BadRequest("missing key name")
 		}
 	case structs.KVSDeleteTree:
 	default:
-		return fmt.Errorf("invalid kv operation %q", op)
+		return structs.BadRequest("invalid kv operation %q", op)
 	}
 	if len(e.Value) > maxValue {
-		return fmt.Errorf("invalid value for key %q: %d bytes is larger than the %d byte limit", e.Key, len(e.Value), maxValue)
+		return structs.BadRequest("invalid value for key %q: %d bytes is larger than the %d byte limit", e.Key, len(e.Value), maxValue)
 	}
 	if (op == structs.KVSLock || op == structs.KVSUnlock) && e.Session == "" {
-		return fmt.Errorf("missing session: %s of key %q needs a session", op, e.Key)
+		return structs.BadRequest("missing session: %s of key %q needs a session", op, e.Key)
 	}
 	return nil
 }
 
 // Get reads one key.
-func (k *KVS) Get(args *structs.KeyRequest, reply *structs.IndexedDirEntries) error {
-	if done, err := k.s.forward("KVS.Get", args, args, reply); done {
+func (k *KVS) Get(ctx context.Context, args *structs.KeyRequest, reply *structs.IndexedDirEntries) error {
+	if done, err := k.s.forward(ctx, "KVS.Get", args, args, reply); done {
 		return err
 	}
-	return k.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return k.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, ent, err := st.KVSGet(ws, args.Key)
 		if err != nil {
 			return err
@@ -113,11 +113,11 @@ func (k *KVS) Get(args *structs.KeyRequest, reply *structs.IndexedDirEntries) er
 }
 
 // List reads every key under a prefix.
-func (k *KVS) List(args *structs.KeyRequest, reply *structs.IndexedDirEntries) error {
-	if done, err := k.s.forward("KVS.List", args, args, reply); done {
+func (k *KVS) List(ctx context.Context, args *structs.KeyRequest, reply *structs.IndexedDirEntries) error {
+	if done, err := k.s.forward(ctx, "KVS.List", args, args, reply); done {
 		return err
 	}
-	return k.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return k.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, ents, err := st.KVSList(ws, args.Key)
 		reply.Index, reply.Entries = idx, ents
 		return err
@@ -125,11 +125,11 @@ func (k *KVS) List(args *structs.KeyRequest, reply *structs.IndexedDirEntries) e
 }
 
 // ListKeys lists key names under a prefix, up to a separator.
-func (k *KVS) ListKeys(args *structs.KeyListRequest, reply *structs.IndexedKeyList) error {
-	if done, err := k.s.forward("KVS.ListKeys", args, args, reply); done {
+func (k *KVS) ListKeys(ctx context.Context, args *structs.KeyListRequest, reply *structs.IndexedKeyList) error {
+	if done, err := k.s.forward(ctx, "KVS.ListKeys", args, args, reply); done {
 		return err
 	}
-	return k.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return k.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, keys, err := st.KVSListKeys(ws, args.Prefix, args.Seperator)
 		reply.Index, reply.Keys = idx, keys
 		return err

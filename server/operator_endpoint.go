@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"time"
@@ -16,8 +17,8 @@ import (
 type Operator struct{ s *Server }
 
 // RaftGetConfiguration lists the Raft servers with their node names.
-func (o *Operator) RaftGetConfiguration(args *structs.DCSpecificRequest, reply *structs.RaftConfigurationResponse) error {
-	if done, err := o.s.forward("Operator.RaftGetConfiguration", args, args, reply); done {
+func (o *Operator) RaftGetConfiguration(ctx context.Context, args *structs.DCSpecificRequest, reply *structs.RaftConfigurationResponse) error {
+	if done, err := o.s.forward(ctx, "Operator.RaftGetConfiguration", args, args, reply); done {
 		return err
 	}
 	f := o.s.raft.GetConfiguration()
@@ -50,12 +51,12 @@ func (o *Operator) RaftGetConfiguration(args *structs.DCSpecificRequest, reply *
 // RaftRemovePeer removes a server from the Raft configuration, by ID or
 // address. It refuses a server that is still alive in the LAN pool, as
 // Consul's does, because it would come straight back.
-func (o *Operator) RaftRemovePeer(args *structs.RaftRemovePeerRequest, reply *struct{}) error {
-	if done, err := o.s.forward("Operator.RaftRemovePeer", args, args, reply); done {
+func (o *Operator) RaftRemovePeer(ctx context.Context, args *structs.RaftRemovePeerRequest, reply *struct{}) error {
+	if done, err := o.s.forward(ctx, "Operator.RaftRemovePeer", args, args, reply); done {
 		return err
 	}
 	if args.ID == "" && args.Address == "" {
-		return fmt.Errorf("missing peer: give an id or an address")
+		return structs.BadRequest("missing peer: give an id or an address")
 	}
 	f := o.s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -70,15 +71,15 @@ func (o *Operator) RaftRemovePeer(args *structs.RaftRemovePeerRequest, reply *st
 	}
 	if target == nil {
 		if args.ID != "" {
-			return fmt.Errorf("invalid peer: id %q is not in the raft configuration", args.ID)
+			return structs.BadRequest("invalid peer: id %q is not in the raft configuration", args.ID)
 		}
-		return fmt.Errorf("invalid peer: address %q is not in the raft configuration", args.Address)
+		return structs.BadRequest("invalid peer: address %q is not in the raft configuration", args.Address)
 	}
 	o.s.localLock.RLock()
 	meta, known := o.s.localServers[target.Address]
 	o.s.localLock.RUnlock()
 	if known && meta.Status == serf.StatusAlive {
-		return fmt.Errorf("invalid peer: server %s at %s is alive in the lan pool; stop it or make it leave first", meta.Name, target.Address)
+		return structs.BadRequest("invalid peer: server %s at %s is alive in the lan pool; stop it or make it leave first", meta.Name, target.Address)
 	}
 	if err := o.s.await(o.s.raft.RemoveServer(target.ID, 0, 0), "remove raft peer"); err != nil {
 		return fmt.Errorf("remove raft peer %s: %w", target.ID, err)
@@ -88,9 +89,9 @@ func (o *Operator) RaftRemovePeer(args *structs.RaftRemovePeerRequest, reply *st
 }
 
 // FederationStatus returns every datacenter as this server sees it.
-func (o *Operator) FederationStatus(args *structs.DCSpecificRequest, reply *[]structs.FederationDC) error {
+func (o *Operator) FederationStatus(ctx context.Context, args *structs.DCSpecificRequest, reply *[]structs.FederationDC) error {
 	if dc := args.Datacenter; dc != "" && dc != o.s.config.Datacenter {
-		return o.s.forwardDC("Operator.FederationStatus", dc, args, reply)
+		return o.s.forwardDC(ctx, "Operator.FederationStatus", dc, args, reply)
 	}
 	local := o.s.wanCoordinate()
 	out := []structs.FederationDC{}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	netrpc "net/rpc"
 	"reflect"
 	"sort"
 	"time"
@@ -22,7 +21,7 @@ import (
 
 // Forwarding, as every endpoint uses it:
 //
-//	if done, err := s.forward("Catalog.Register", args, args, reply); done {
+//	if done, err := s.forward(ctx, "Catalog.Register", args, args, reply); done {
 //		return err
 //	}
 //
@@ -33,20 +32,23 @@ import (
 //   - anything else is answered by the leader: here if this server leads,
 //     otherwise forwarded to it, waiting up to RPCHoldTimeout for one to
 //     be elected.
-func (s *Server) forward(method string, info structs.RPCInfo, args, reply any) (bool, error) {
+//
+// ctx is the call's: a forwarded call ends when it ends (its caller hung
+// up), which closes the forwarded stream, so the next server stops too.
+func (s *Server) forward(ctx context.Context, method string, info structs.RPCInfo, args, reply any) (bool, error) {
 	dc := info.RequestDatacenter()
 	if dc != "" && dc != s.config.Datacenter {
-		return true, s.forwardDC(method, dc, args, reply)
+		return true, s.forwardDC(ctx, method, dc, args, reply)
 	}
 	if info.IsRead() && info.AllowStaleRead() {
 		return false, nil
 	}
-	return s.forwardLeader(method, info, args, reply)
+	return s.forwardLeader(ctx, method, info, args, reply)
 }
 
 // forwardLeader sends the request to the leader, waiting for one within
 // the hold timeout.
-func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply any) (bool, error) {
+func (s *Server) forwardLeader(ctx context.Context, method string, info structs.RPCInfo, args, reply any) (bool, error) {
 	deadline := time.Now().Add(s.config.RPCHoldTimeout)
 	var lastErr error
 	for {
@@ -59,8 +61,10 @@ func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply 
 			if err != nil {
 				return true, fmt.Errorf("leader address %q: %w", leader, err)
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, s.rpcTimeout(args))
-			err = s.connPool.RPC(ctx, s.config.Datacenter, addr, method, args, reply)
+			callCtx, cancel := s.callContext(ctx)
+			callCtx, cancelTimeout := context.WithTimeout(callCtx, s.rpcTimeout(args))
+			err = s.connPool.RPC(callCtx, s.config.Datacenter, addr, method, args, reply)
+			cancelTimeout()
 			cancel()
 			if err == nil || !rpc.CanRetry(args, err) {
 				return true, rpc.MapRemoteError(err)
@@ -78,6 +82,8 @@ func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply 
 		select {
 		case <-s.ctx.Done():
 			return true, errShutdown
+		case <-ctx.Done():
+			return true, fmt.Errorf("%s: %w", method, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
@@ -88,7 +94,7 @@ func (s *Server) forwardLeader(method string, info structs.RPCInfo, args, reply 
 // one after a failure to reach a server (even a dial timeout, which leaves
 // the request unsent), and after a read that broke off; never after a write
 // that may have been applied.
-func (s *Server) forwardDC(method, dc string, args, reply any) error {
+func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply any) error {
 	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
 	if !ok {
 		return structs.ErrNoDCPath
@@ -101,9 +107,11 @@ func (s *Server) forwardDC(method, dc string, args, reply any) error {
 	deadline := time.Now().Add(s.config.CrossDCTimeout + s.blockingTime(args))
 	var lastErr error
 	for _, srv := range servers {
-		ctx, cancel := context.WithDeadline(s.ctx, deadline)
-		err := s.connPool.RPC(ctx, dc, srv.Addr, method, args, reply)
-		spent := ctx.Err() != nil
+		callCtx, cancel := s.callContext(ctx)
+		callCtx, cancelDeadline := context.WithDeadline(callCtx, deadline)
+		err := s.connPool.RPC(callCtx, dc, srv.Addr, method, args, reply)
+		spent := callCtx.Err() != nil
+		cancelDeadline()
 		cancel()
 		if err == nil || rpc.IsRemoteError(err) {
 			err = rpc.MapRemoteError(err)
@@ -124,10 +132,13 @@ func (s *Server) forwardDC(method, dc string, args, reply any) error {
 			// could apply it twice.
 			return err
 		}
-		if spent || s.ctx.Err() != nil {
+		if spent || s.ctx.Err() != nil || ctx.Err() != nil {
 			break
 		}
 		s.logger.Debug("forward to remote dc failed, trying next server", "dc", dc, "server", srv.Name, "error", err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("forward %s to datacenter %s: %w", method, dc, ctx.Err())
 	}
 	s.logger.Warn("no server of remote datacenter answered", "dc", dc, "error", lastErr)
 	return structs.ErrDCNoServers
@@ -223,7 +234,10 @@ type queryFn func(ws memdb.WatchSet, st *state.Store) error
 // passes the request's, or the wait is over: the request's, or
 // DefaultQueryTime when it names none, capped at MaxQueryTime, plus up to
 // a JitterFraction of it.
-func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMeta, fn queryFn) error {
+//
+// It also ends, answering what it has, as soon as ctx ends: the call's
+// caller hung up (its stream closed) or the server is shutting down.
+func (s *Server) blockingQuery(ctx context.Context, opts *structs.QueryOptions, meta *structs.QueryMeta, fn queryFn) error {
 	switch {
 	case opts.RequireConsistent:
 		if err := s.consistentRead(); err != nil {
@@ -240,7 +254,11 @@ func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMe
 		wait := s.config.queryWait(opts.MaxQueryTime)
 		wait += time.Duration(rand.Int64N(int64(wait/structs.JitterFraction) + 1))
 		deadline = time.Now().Add(wait)
+		s.blockingQueries.Add(1)
+		defer s.blockingQueries.Add(-1)
 	}
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	for {
 		st := s.fsm.State()
 		ws := memdb.NewWatchSet()
@@ -261,11 +279,12 @@ func (s *Server) blockingQuery(opts *structs.QueryOptions, meta *structs.QueryMe
 		if opts.MinQueryIndex == 0 || meta.Index > opts.MinQueryIndex {
 			return nil
 		}
-		ctx, cancel := context.WithDeadline(s.ctx, deadline)
-		err = ws.WatchCtx(ctx)
-		cancel()
+		waitCtx, cancelWait := context.WithDeadline(ctx, deadline)
+		err = ws.WatchCtx(waitCtx)
+		cancelWait()
 		if err != nil {
-			// Timed out (or shutting down): answer with what we have.
+			// Timed out, the caller is gone, or shutting down: answer
+			// with what we have.
 			return nil
 		}
 		if opts.RequireConsistent {
@@ -336,57 +355,26 @@ func (s *Server) waitReady() error {
 }
 
 // RPC calls an endpoint of this server in-process, with the same
-// forwarding as a call arriving over the network.
+// validation, recover and forwarding as a call arriving over the network.
 func (s *Server) RPC(method string, args, reply any) error {
-	codec := &inmemCodec{method: method, args: args, reply: reply}
-	if err := s.rpcServer.ServeRequest(codec); err != nil {
-		return err
-	}
-	return codec.err
+	return s.RPCContext(context.Background(), method, args, reply)
 }
 
-// inmemCodec serves one call without encoding: args are handed over and
-// the reply is copied back by reflection.
-type inmemCodec struct {
-	method string
-	args   any
-	reply  any
-	err    error
+// RPCContext is RPC with the caller's context: a blocking query ends, and a
+// forwarded call is abandoned, when ctx ends.
+func (s *Server) RPCContext(ctx context.Context, method string, args, reply any) error {
+	return s.dispatcher.Call(ctx, method, args, reply)
 }
 
-func (c *inmemCodec) ReadRequestHeader(req *netrpc.Request) error {
-	req.ServiceMethod = c.method
-	return nil
+// callContext returns a context that ends when ctx or the server's ends.
+func (s *Server) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
-
-func (c *inmemCodec) ReadRequestBody(body any) error {
-	if body == nil {
-		return nil
-	}
-	src := reflect.Indirect(reflect.ValueOf(c.args))
-	dst := reflect.Indirect(reflect.ValueOf(body))
-	if src.Type() != dst.Type() {
-		return fmt.Errorf("rpc %s: args are %s, endpoint wants %s", c.method, src.Type(), dst.Type())
-	}
-	dst.Set(src)
-	return nil
-}
-
-func (c *inmemCodec) WriteResponse(resp *netrpc.Response, body any) error {
-	if resp.Error != "" {
-		c.err = structs.ContractError(errors.New(resp.Error))
-		return nil
-	}
-	src := reflect.Indirect(reflect.ValueOf(body))
-	dst := reflect.Indirect(reflect.ValueOf(c.reply))
-	if src.Type() != dst.Type() {
-		return fmt.Errorf("rpc %s: reply is %s, caller wants %s", c.method, src.Type(), dst.Type())
-	}
-	dst.Set(src)
-	return nil
-}
-
-func (c *inmemCodec) Close() error { return nil }
 
 // sortedDCs returns the known datacenters sorted by median WAN RTT from this
 // server, the local one first.

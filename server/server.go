@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	netrpc "net/rpc"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,7 +54,7 @@ type Server struct {
 	raftInmem     *raft.InmemStore
 	leaderNotify  chan bool
 
-	rpcServer   *netrpc.Server
+	dispatcher  *rpc.Dispatcher
 	rpcListener net.Listener
 	rpcMux      *rpc.Server
 	connPool    *rpc.ConnPool
@@ -92,6 +91,8 @@ type Server struct {
 	// applied everything of earlier terms (see consistentRead).
 	readyForConsistentReads atomic.Bool
 	leaving                 atomic.Bool
+	// blockingQueries counts blocking queries waiting now.
+	blockingQueries atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,7 +166,7 @@ func (s *Server) setupRPC() error {
 	// listens before that (Raft rides on it), and a request arriving in
 	// between (a peer still forwarding to this address after a quick
 	// restart) must fail as unknown rather than find no Raft.
-	s.rpcServer = netrpc.NewServer()
+	s.dispatcher = rpc.NewDispatcher(s.logger.Named("rpc"))
 	ln, err := net.ListenTCP("tcp", s.config.RPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on server port %s: %w", s.config.RPCAddr, err)
@@ -184,7 +185,7 @@ func (s *Server) setupRPC() error {
 	s.raftLayer = rpc.NewRaftLayer(s.config.RPCAdvertise, nil)
 	sc := rpc.DefaultServerConfig()
 	sc.Listener = ln
-	sc.RPCServer = s.rpcServer
+	sc.Dispatcher = s.dispatcher
 	sc.RaftLayer = s.raftLayer
 	sc.Logger = s.logger.Named("rpc")
 	if s.config.TLS != nil {
@@ -605,6 +606,11 @@ func (s *Server) Stats() map[string]map[string]string {
 			"leader_addr":       string(s.raft.Leader()),
 			"bootstrap":         strconv.FormatBool(s.config.Bootstrap),
 			"known_datacenters": strconv.Itoa(numKnownDCs),
+		},
+		"rpc": {
+			"rpc_panics":       strconv.FormatUint(s.dispatcher.Panics(), 10),
+			"rpc_in_flight":    strconv.FormatInt(s.dispatcher.InFlight(), 10),
+			"blocking_queries": strconv.FormatInt(s.blockingQueries.Load(), 10),
 		},
 		"raft":     s.raft.Stats(),
 		"serf_lan": s.serfLAN.Serf().Stats(),

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -19,8 +20,8 @@ type Session struct{ s *Server }
 // The session's checks are taken as given: defaults (the node's serfHealth
 // check) are the HTTP layer's business, as in Consul, so that an empty
 // list can mean "no checks".
-func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
-	if done, err := e.s.forward("Session.Apply", args, args, reply); done {
+func (e *Session) Apply(ctx context.Context, args *structs.SessionRequest, reply *string) error {
+	if done, err := e.s.forward(ctx, "Session.Apply", args, args, reply); done {
 		return err
 	}
 	sess := &args.Session
@@ -31,10 +32,10 @@ func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
 		}
 	case structs.SessionDestroy:
 		if sess.ID == "" {
-			return fmt.Errorf("missing session id")
+			return structs.BadRequest("missing session id")
 		}
 	default:
-		return fmt.Errorf("invalid session operation %q", args.Op)
+		return structs.BadRequest("invalid session operation %q", args.Op)
 	}
 	resp, err := e.s.raftApply(structs.SessionRequestType, args)
 	if err != nil {
@@ -60,29 +61,29 @@ func (e *Session) Apply(args *structs.SessionRequest, reply *string) error {
 // answers 400.
 func (s *Server) prepareSession(sess *structs.Session) error {
 	if sess.Node == "" {
-		return fmt.Errorf("missing node name for session")
+		return structs.BadRequest("missing node name for session")
 	}
 	switch sess.Behavior {
 	case "":
 		sess.Behavior = structs.SessionKeysRelease
 	case structs.SessionKeysRelease, structs.SessionKeysDelete:
 	default:
-		return fmt.Errorf("invalid session behavior %q: must be release or delete", sess.Behavior)
+		return structs.BadRequest("invalid session behavior %q: must be release or delete", sess.Behavior)
 	}
 	if sess.TTL != "" {
 		ttl, err := time.ParseDuration(sess.TTL)
 		if err != nil {
-			return fmt.Errorf("invalid session TTL %q: must be a duration such as 30s", sess.TTL)
+			return structs.BadRequest("invalid session TTL %q: must be a duration such as 30s", sess.TTL)
 		}
 		if ttl != 0 && (ttl < s.config.SessionTTLMin || ttl > structs.SessionTTLMax) {
-			return fmt.Errorf("invalid session TTL %q: must be between %s and %s", sess.TTL, s.config.SessionTTLMin, structs.SessionTTLMax)
+			return structs.BadRequest("invalid session TTL %q: must be between %s and %s", sess.TTL, s.config.SessionTTLMin, structs.SessionTTLMax)
 		}
 		if ttl == 0 {
 			sess.TTL = ""
 		}
 	}
 	if sess.LockDelay < 0 {
-		return fmt.Errorf("invalid lock delay %s: must not be negative", sess.LockDelay)
+		return structs.BadRequest("invalid lock delay %s: must not be negative", sess.LockDelay)
 	}
 	if sess.LockDelay > structs.MaxLockDelay {
 		sess.LockDelay = structs.MaxLockDelay
@@ -107,9 +108,9 @@ func (s *Server) prepareSession(sess *structs.Session) error {
 // Renew resets a session's TTL timer; the reply is empty when the session
 // does not exist. Renewals always go to the leader, which owns the timers,
 // even when the request allows a stale read.
-func (e *Session) Renew(args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
+func (e *Session) Renew(ctx context.Context, args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
 	args.AllowStale = false
-	if done, err := e.s.forward("Session.Renew", args, args, reply); done {
+	if done, err := e.s.forward(ctx, "Session.Renew", args, args, reply); done {
 		return err
 	}
 	idx, sess, err := e.s.fsm.State().SessionGet(nil, args.SessionID)
@@ -127,11 +128,11 @@ func (e *Session) Renew(args *structs.SessionSpecificRequest, reply *structs.Ind
 }
 
 // Get reads one session.
-func (e *Session) Get(args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
-	if done, err := e.s.forward("Session.Get", args, args, reply); done {
+func (e *Session) Get(ctx context.Context, args *structs.SessionSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward(ctx, "Session.Get", args, args, reply); done {
 		return err
 	}
-	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return e.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, sess, err := st.SessionGet(ws, args.SessionID)
 		if err != nil {
 			return err
@@ -146,11 +147,11 @@ func (e *Session) Get(args *structs.SessionSpecificRequest, reply *structs.Index
 }
 
 // List reads every session.
-func (e *Session) List(args *structs.DCSpecificRequest, reply *structs.IndexedSessions) error {
-	if done, err := e.s.forward("Session.List", args, args, reply); done {
+func (e *Session) List(ctx context.Context, args *structs.DCSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward(ctx, "Session.List", args, args, reply); done {
 		return err
 	}
-	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return e.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, sessions, err := st.SessionList(ws)
 		reply.Index, reply.Sessions = idx, sessions
 		return err
@@ -158,11 +159,11 @@ func (e *Session) List(args *structs.DCSpecificRequest, reply *structs.IndexedSe
 }
 
 // NodeSessions reads the sessions of one node.
-func (e *Session) NodeSessions(args *structs.NodeSpecificRequest, reply *structs.IndexedSessions) error {
-	if done, err := e.s.forward("Session.NodeSessions", args, args, reply); done {
+func (e *Session) NodeSessions(ctx context.Context, args *structs.NodeSpecificRequest, reply *structs.IndexedSessions) error {
+	if done, err := e.s.forward(ctx, "Session.NodeSessions", args, args, reply); done {
 		return err
 	}
-	return e.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return e.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, sessions, err := st.NodeSessions(ws, args.Node)
 		reply.Index, reply.Sessions = idx, sessions
 		return err

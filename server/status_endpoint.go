@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sort"
 
 	"github.com/meridian-sd/meridian/structs"
@@ -11,22 +12,22 @@ import (
 type Status struct{ s *Server }
 
 // Ping answers immediately, to check reachability.
-func (e *Status) Ping(args struct{}, reply *struct{}) error { return nil }
+func (e *Status) Ping(ctx context.Context, args struct{}, reply *struct{}) error { return nil }
 
 // Leader returns the Raft leader's server address of the requested DC, or
 // "" when none is known.
-func (e *Status) Leader(args *structs.StatusRequest, reply *string) error {
+func (e *Status) Leader(ctx context.Context, args *structs.StatusRequest, reply *string) error {
 	if dc := args.Datacenter; dc != "" && dc != e.s.config.Datacenter {
-		return e.s.forwardDC("Status.Leader", dc, args, reply)
+		return e.s.forwardDC(ctx, "Status.Leader", dc, args, reply)
 	}
 	*reply = string(e.s.raft.Leader())
 	return nil
 }
 
 // Peers returns the server addresses of the Raft voters.
-func (e *Status) Peers(args *structs.StatusRequest, reply *[]string) error {
+func (e *Status) Peers(ctx context.Context, args *structs.StatusRequest, reply *[]string) error {
 	if dc := args.Datacenter; dc != "" && dc != e.s.config.Datacenter {
-		return e.s.forwardDC("Status.Peers", dc, args, reply)
+		return e.s.forwardDC(ctx, "Status.Peers", dc, args, reply)
 	}
 	f := e.s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -42,7 +43,7 @@ func (e *Status) Peers(args *structs.StatusRequest, reply *[]string) error {
 }
 
 // RaftStats returns this server's Raft progress.
-func (e *Status) RaftStats(args *structs.StatusRequest, reply *structs.RaftStats) error {
+func (e *Status) RaftStats(ctx context.Context, args *structs.StatusRequest, reply *structs.RaftStats) error {
 	reply.LastIndex = e.s.raft.LastIndex()
 	reply.AppliedIndex = e.s.raft.AppliedIndex()
 	reply.LastTerm = e.s.raft.CurrentTerm()

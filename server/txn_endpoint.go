@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -14,8 +15,8 @@ const MaxTxnOps = 64
 type Txn struct{ s *Server }
 
 // Apply runs a transaction in one Raft entry: all operations or none.
-func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error {
-	if done, err := t.s.forward("Txn.Apply", args, args, reply); done {
+func (t *Txn) Apply(ctx context.Context, args *structs.TxnRequest, reply *structs.TxnResponse) error {
+	if done, err := t.s.forward(ctx, "Txn.Apply", args, args, reply); done {
 		return err
 	}
 	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {
@@ -42,8 +43,8 @@ func (t *Txn) Apply(args *structs.TxnRequest, reply *structs.TxnResponse) error 
 }
 
 // Read runs a read-only transaction without Raft.
-func (t *Txn) Read(args *structs.TxnReadRequest, reply *structs.TxnReadResponse) error {
-	if done, err := t.s.forward("Txn.Read", args, args, reply); done {
+func (t *Txn) Read(ctx context.Context, args *structs.TxnReadRequest, reply *structs.TxnReadResponse) error {
+	if done, err := t.s.forward(ctx, "Txn.Read", args, args, reply); done {
 		return err
 	}
 	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -17,10 +16,10 @@ import (
 var (
 	// ErrMissingNode is returned when a write refers to a node that is not
 	// registered.
-	ErrMissingNode = errors.New("Missing node registration")
+	ErrMissingNode = structs.BadRequest("Missing node registration")
 	// ErrMissingService is returned when a check refers to a service that
 	// is not registered on its node.
-	ErrMissingService = errors.New("Missing service registration")
+	ErrMissingService = structs.BadRequest("Missing service registration")
 )
 
 // EnsureRegistration applies a catalog registration in one transaction:
@@ -33,7 +32,7 @@ func (s *Store) EnsureRegistration(idx uint64, req *structs.RegisterRequest) err
 
 func (s *Store) ensureRegistrationTxn(tx *memdb.Txn, idx uint64, req *structs.RegisterRequest) error {
 	if req.Node == "" {
-		return errors.New("register: missing node name")
+		return structs.BadRequest("register: missing node name")
 	}
 	existing, err := getNodeTxn(tx, req.Node)
 	if err != nil {
@@ -86,7 +85,7 @@ func (s *Store) EnsureNode(idx uint64, n *structs.Node) error {
 
 func (s *Store) ensureNodeTxn(tx *memdb.Txn, idx uint64, n *structs.Node) error {
 	if n == nil || n.Node == "" {
-		return errors.New("register node: missing node name")
+		return structs.BadRequest("register node: missing node name")
 	}
 	existing, err := getNodeTxn(tx, n.Node)
 	if err != nil {
@@ -144,7 +143,7 @@ func (s *Store) EnsureService(idx uint64, node string, svc *structs.NodeService)
 
 func (s *Store) ensureServiceTxn(tx *memdb.Txn, idx uint64, node string, svc *structs.NodeService) error {
 	if svc == nil || svc.Service == "" {
-		return errors.New("register service: missing service name")
+		return structs.BadRequest("register service: missing service name")
 	}
 	ns := cloneNodeService(svc)
 	if ns.ID == "" {

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -20,14 +19,14 @@ func (s *Store) EnsureCheck(idx uint64, hc *structs.HealthCheck) error {
 
 func (s *Store) ensureCheckTxn(tx *memdb.Txn, idx uint64, hc *structs.HealthCheck) error {
 	if hc == nil || hc.CheckID == "" {
-		return errors.New("register check: missing check ID")
+		return structs.BadRequest("register check: missing check ID")
 	}
 	c := cloneCheck(hc)
 	if c.Status == "" {
 		c.Status = structs.HealthCritical
 	}
 	if !structs.ValidHealthStatus(c.Status) {
-		return fmt.Errorf("register check %q: invalid status %q", c.CheckID, c.Status)
+		return structs.BadRequest("register check %q: invalid status %q", c.CheckID, c.Status)
 	}
 	n, err := getNodeTxn(tx, c.Node)
 	if err != nil {

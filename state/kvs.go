@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,7 +12,7 @@ import (
 )
 
 // errMissingSession is returned by lock and unlock without a session.
-var errMissingSession = errors.New("missing session")
+var errMissingSession = structs.BadRequest("missing session")
 
 // KVSSet stores a key. An existing key keeps its CreateIndex, and its
 // Session and LockIndex: a plain set neither takes nor drops a lock. A
@@ -27,7 +26,7 @@ func (s *Store) KVSSet(idx uint64, e *structs.DirEntry) error {
 // stored as given; otherwise they are kept from the existing key.
 func (s *Store) kvsSetTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry, updateSession bool) error {
 	if entry.Key == "" {
-		return errors.New("set key: missing key name")
+		return structs.BadRequest("set key: missing key name")
 	}
 	existing, err := getKVTxn(tx, entry.Key)
 	if err != nil {

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"errors"
 	"fmt"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -18,14 +17,14 @@ func (s *Store) SessionCreate(idx uint64, sess *structs.Session) error {
 
 func (s *Store) sessionCreateTxn(tx *memdb.Txn, idx uint64, sess *structs.Session) error {
 	if sess.ID == "" {
-		return errors.New("create session: missing session ID")
+		return structs.BadRequest("create session: missing session ID")
 	}
 	switch sess.Behavior {
 	case "":
 		sess.Behavior = structs.SessionKeysRelease
 	case structs.SessionKeysRelease, structs.SessionKeysDelete:
 	default:
-		return fmt.Errorf("create session: invalid session behavior %q", sess.Behavior)
+		return structs.BadRequest("create session: invalid session behavior %q", sess.Behavior)
 	}
 	existing, err := tx.First(tableSessions, indexID, sess.ID)
 	if err != nil {
@@ -56,7 +55,7 @@ func (s *Store) sessionCreateTxn(tx *memdb.Txn, idx uint64, sess *structs.Sessio
 		}
 		// Consul's texts, which users see.
 		if raw == nil {
-			return fmt.Errorf("Missing check '%s' registration", id)
+			return structs.BadRequest("Missing check '%s' registration", id)
 		}
 		if raw.(*structs.HealthCheck).Status == structs.HealthCritical {
 			return fmt.Errorf("Check '%s' is in critical state", id)
