@@ -334,6 +334,7 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	if rc.TxnMaxReqLen > 0 {
 		sc.TxnMaxReqLen = rc.TxnMaxReqLen
 	}
+	sc.RPCMaxConnsPerClient = rc.RPCMaxConnsPerClient
 	if rc.DevMode {
 		sc.ReconcileInterval = 5 * time.Second
 		sc.CoordinateUpdatePeriod = time.Second

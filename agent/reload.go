@@ -171,6 +171,7 @@ func reloadFields() map[string]reloadField {
 		"MaxQueryTime":              restart("max_query_time"),
 		"KVMaxValueSize":            restart("limits.kv_max_value_size"),
 		"TxnMaxReqLen":              restart("limits.txn_max_req_len"),
+		"RPCMaxConnsPerClient":      restart("limits.rpc_max_conns_per_client"),
 		"DNSDomain":                 restart("domain"),
 		"DNSAltDomain":              restart("alt_domain"),
 		"PrimaryDatacenter":         restart("primary_datacenter"),

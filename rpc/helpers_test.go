@@ -80,7 +80,6 @@ func (e *testEndpoint) Sleep(ctx context.Context, args *SleepArgs, reply *struct
 	select {
 	case <-t.C:
 	case <-e.stop:
-	case <-ctx.Done():
 	}
 	return nil
 }

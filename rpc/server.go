@@ -50,6 +50,17 @@ type ServerConfig struct {
 	// TLS, when set, lets the port accept TLS (ProtoTLS) and decides
 	// whether plaintext is refused (tls.go). Default nil: plaintext only.
 	TLS ServerTLS
+	// MaxStreamsPerConn caps the streams one multiplexed session may have
+	// open at once; a stream opened beyond it is closed at once (its call
+	// fails, the session goes on). A client agent's connection pool opens
+	// one stream per call in flight. Default 1024.
+	MaxStreamsPerConn int
+	// MaxConnsPerClient caps the TCP connections one source IP may hold
+	// open to the server port at once, RPC and Raft alike; a connection
+	// beyond it is closed as soon as it is accepted, with a log line.
+	// Zero means no cap. Default 100, as Consul's
+	// limits.rpc_max_conns_per_client.
+	MaxConnsPerClient int
 }
 
 // DefaultServerConfig returns a ServerConfig with every default filled in
@@ -62,6 +73,8 @@ func DefaultServerConfig() *ServerConfig {
 		AcceptBacklog:     256,
 		KeepAliveInterval: 30 * time.Second,
 		WriteTimeout:      10 * time.Second,
+		MaxStreamsPerConn: 1024,
+		MaxConnsPerClient: 100,
 	}
 }
 
@@ -82,6 +95,10 @@ func (c *ServerConfig) validate() error {
 		return fmt.Errorf("rpc server config: KeepAliveInterval must be positive, got %s", c.KeepAliveInterval)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("rpc server config: WriteTimeout must be positive, got %s", c.WriteTimeout)
+	case c.MaxStreamsPerConn <= 0:
+		return fmt.Errorf("rpc server config: MaxStreamsPerConn must be positive, got %d", c.MaxStreamsPerConn)
+	case c.MaxConnsPerClient < 0:
+		return fmt.Errorf("rpc server config: MaxConnsPerClient must not be negative, got %d", c.MaxConnsPerClient)
 	}
 	return nil
 }
@@ -108,7 +125,15 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{} // live connections, closed on Shutdown
+	perIP    map[string]int        // live connections by source IP
 	shutdown bool
+
+	// Refusals and garbage are logged at most once per interval each,
+	// with a count of what was not logged, so that a flood of them costs
+	// no more than a trickle.
+	refusedLog *sampledLog
+	streamLog  *sampledLog
+	garbageLog *sampledLog
 
 	ctx    context.Context // cancelled on Shutdown
 	cancel context.CancelFunc
@@ -135,14 +160,18 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:    cfg,
-		ln:     ln,
-		logger: cfg.Logger,
-		handle: structs.NewMsgpackHandle(),
-		mux:    yamuxConfig(cfg.Logger, cfg.AcceptBacklog, cfg.KeepAliveInterval, cfg.WriteTimeout),
-		conns:  make(map[net.Conn]struct{}),
-		ctx:    ctx,
-		cancel: cancel,
+		cfg:        cfg,
+		ln:         ln,
+		logger:     cfg.Logger,
+		handle:     structs.NewMsgpackHandle(),
+		mux:        yamuxConfig(cfg.Logger, cfg.AcceptBacklog, cfg.KeepAliveInterval, cfg.WriteTimeout),
+		conns:      make(map[net.Conn]struct{}),
+		perIP:      make(map[string]int),
+		ctx:        ctx,
+		refusedLog: newSampledLog(cfg.Logger, 10*time.Second),
+		streamLog:  newSampledLog(cfg.Logger, 10*time.Second),
+		garbageLog: newSampledLog(cfg.Logger, 10*time.Second),
+		cancel:     cancel,
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -183,23 +212,59 @@ func (s *Server) Shutdown() error {
 	return nil
 }
 
-// track records a live connection; it reports false (and the caller must
-// close the connection) once the server is shutting down.
-func (s *Server) track(c net.Conn) bool {
+// errTooManyConns refuses a connection over MaxConnsPerClient.
+var errTooManyConns = errors.New("too many connections from this address")
+
+// track records a live connection. It fails (and the caller must close the
+// connection) once the server is shutting down, or when the connection's
+// source IP already holds MaxConnsPerClient connections.
+func (s *Server) track(c net.Conn) error {
+	ip := sourceIP(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shutdown {
-		return false
+		return net.ErrClosed
+	}
+	if max := s.cfg.MaxConnsPerClient; max > 0 && s.perIP[ip] >= max {
+		return errTooManyConns
 	}
 	s.conns[c] = struct{}{}
-	return true
+	s.perIP[ip]++
+	return nil
 }
 
 // untrack forgets a connection that was closed.
 func (s *Server) untrack(c net.Conn) {
+	ip := sourceIP(c)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
 	delete(s.conns, c)
-	s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// sourceIP is the IP a connection comes from, the key of
+// MaxConnsPerClient.
+func sourceIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// ConnsFrom is how many connections ip holds open now.
+func (s *Server) ConnsFrom(ip string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perIP[ip]
 }
 
 // acceptLoop accepts connections until the listener closes.
@@ -233,9 +298,14 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !s.track(conn) {
+		if err := s.track(conn); err != nil {
 			_ = conn.Close()
-			return
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.refusedLog.Warn("connection refused: limits.rpc_max_conns_per_client reached",
+				"remote", conn.RemoteAddr(), "limit", s.cfg.MaxConnsPerClient)
+			continue
 		}
 		s.wg.Add(1)
 		go s.handleConn(conn)
@@ -260,7 +330,7 @@ func (s *Server) handleConn(conn net.Conn) {
 	}
 	if _, err := io.ReadFull(conn, buf[:]); err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			s.logger.Warn("failed to read protocol byte", "remote", conn.RemoteAddr(), "error", err)
+			s.garbageLog.Warn("failed to read protocol byte", "remote", conn.RemoteAddr(), "error", err)
 		}
 		return
 	}
@@ -290,7 +360,7 @@ func (s *Server) handleConn(conn net.Conn) {
 		}
 		handedOff = true
 	default:
-		s.logger.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr(), "byte", fmt.Sprintf("0x%02x", byte(proto)))
+		s.garbageLog.Warn("unknown protocol byte, closing connection", "remote", conn.RemoteAddr(), "byte", fmt.Sprintf("0x%02x", byte(proto)))
 	}
 }
 
@@ -310,6 +380,7 @@ func (s *Server) serveMultiplex(conn net.Conn) {
 		return
 	}
 	defer sess.Close()
+	streams := make(chan struct{}, s.cfg.MaxStreamsPerConn)
 	for {
 		stream, err := sess.AcceptStream()
 		if err != nil {
@@ -318,9 +389,18 @@ func (s *Server) serveMultiplex(conn net.Conn) {
 			}
 			return
 		}
+		select {
+		case streams <- struct{}{}:
+		default:
+			s.streamLog.Warn("stream refused: the session has MaxStreamsPerConn streams open",
+				"remote", conn.RemoteAddr(), "limit", s.cfg.MaxStreamsPerConn)
+			_ = stream.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-streams }()
 			s.serveRPC(stream)
 		}()
 	}

@@ -98,6 +98,10 @@ type Config struct {
 	// transaction. Both are at most structs.MaxValueSizeLimit. Default
 	// 512 KiB.
 	TxnMaxReqLen int
+	// RPCMaxConnsPerClient caps the TCP connections one source IP may
+	// hold open to the server port (limits.rpc_max_conns_per_client);
+	// 0 means no cap. Default 100, as Consul's.
+	RPCMaxConnsPerClient int
 
 	// CoordinateUpdatePeriod is how often the leader writes queued
 	// coordinate updates. Default 5s.
@@ -150,6 +154,7 @@ func DefaultConfig() *Config {
 		MaxQueryTime:               structs.MaxQueryTime,
 		KVMaxValueSize:             structs.MaxKVSize,
 		TxnMaxReqLen:               structs.MaxKVSize,
+		RPCMaxConnsPerClient:       100,
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
 		CoordinateUpdateMaxBatches: 5,
@@ -197,6 +202,8 @@ func (c *Config) validate() error {
 	case c.CoordinateUpdateBatchSize <= 0 || coordinateBatchLimit(c.CoordinateUpdateBatchSize) > structs.MaxRaftEntrySize:
 		return fmt.Errorf("server config: coordinate update batch size must be between 1 and %d, got %d",
 			(structs.MaxRaftEntrySize-1024)/(structs.MaxCoordinateSize+64), c.CoordinateUpdateBatchSize)
+	case c.RPCMaxConnsPerClient < 0:
+		return fmt.Errorf("server config: rpc max conns per client must not be negative, got %d", c.RPCMaxConnsPerClient)
 	}
 	return nil
 }

@@ -186,6 +186,7 @@ func (s *Server) setupRPC() error {
 	sc := rpc.DefaultServerConfig()
 	sc.Listener = ln
 	sc.Dispatcher = s.dispatcher
+	sc.MaxConnsPerClient = s.config.RPCMaxConnsPerClient
 	sc.RaftLayer = s.raftLayer
 	sc.Logger = s.logger.Named("rpc")
 	if s.config.TLS != nil {

@@ -195,6 +195,7 @@ func (l *loader) build(dev bool) {
 	rc.KVMaxValueSize = or(c.Limits.KVMaxValueSize, DefaultKVMaxValueSize)
 	rc.TxnMaxReqLen = or(c.Limits.TxnMaxReqLen, DefaultTxnMaxReqLen)
 	rc.HTTPMaxConnsPerClient = or(c.Limits.HTTPMaxConnsPerClient, DefaultHTTPMaxConnsPerClient)
+	rc.RPCMaxConnsPerClient = or(c.Limits.RPCMaxConnsPerClient, DefaultRPCMaxConnsPerClient)
 
 	// DNS.
 	rc.DNSDomain = fqdn(or(c.Domain, DefaultDomain))

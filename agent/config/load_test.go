@@ -60,6 +60,7 @@ func clientDefaults() *RuntimeConfig {
 		KVMaxValueSize:            512 * 1024,
 		TxnMaxReqLen:              512 * 1024,
 		HTTPMaxConnsPerClient:     200,
+		RPCMaxConnsPerClient:      100,
 		DNSDomain:                 "consul.",
 		DNSAllowStale:             true,
 		DNSMaxStale:               87600 * time.Hour,

@@ -218,13 +218,14 @@ type rawLimits struct {
 	TxnMaxReqLen   *int `cfg:"txn_max_req_len" check:"value_size"`
 
 	HTTPMaxConnsPerClient *int `cfg:"http_max_conns_per_client" check:"nonneg"`
+	RPCMaxConnsPerClient  *int `cfg:"rpc_max_conns_per_client" check:"nonneg"`
 }
 
 func (rawLimits) ignoredKeys() []string {
 	return []string{
 		"https_handshake_timeout", "request_limits",
 		"rpc_client_timeout", "rpc_handshake_timeout", "rpc_max_burst",
-		"rpc_max_conns_per_client", "rpc_rate",
+		"rpc_rate",
 	}
 }
 

@@ -46,6 +46,10 @@ const (
 	DefaultDNSRecursorTimeout = 2 * time.Second
 )
 
+// DefaultRPCMaxConnsPerClient is limits.rpc_max_conns_per_client, as
+// Consul's.
+const DefaultRPCMaxConnsPerClient = 100
+
 // DefaultHTTPMaxConnsPerClient is limits.http_max_conns_per_client, as
 // Consul's.
 const DefaultHTTPMaxConnsPerClient = 200
@@ -285,6 +289,10 @@ type RuntimeConfig struct {
 	// one client IP; more are answered 429 and closed. 0 means no limit.
 	// Key limits.http_max_conns_per_client; default 200. Reloadable.
 	HTTPMaxConnsPerClient int
+	// RPCMaxConnsPerClient caps the TCP connections one source IP may hold
+	// open to a server's port 8300; 0 means no cap. Key
+	// limits.rpc_max_conns_per_client; default 100.
+	RPCMaxConnsPerClient int
 
 	// DNSDomain is the DNS domain served, with a trailing dot. Key domain,
 	// flag -domain; default "consul.".
