@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -38,7 +39,7 @@ const maxForwardedKeyringResponses = 4
 
 // KeyringOperation lists, installs, uses or removes a gossip key in every
 // pool.
-func (o *Operator) KeyringOperation(args *structs.KeyringRequest, reply *structs.KeyringResponses) error {
+func (o *Operator) KeyringOperation(ctx context.Context, args *structs.KeyringRequest, reply *structs.KeyringResponses) error {
 	if err := validateKeyringRequest(args); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func (o *Operator) KeyringOperation(args *structs.KeyringRequest, reply *structs
 		return []*structs.KeyringResponse{s.keyringOpPool(args, s.serfLAN, false)}
 	})
 	for i, dc := range remote {
-		run(2+i, func() []*structs.KeyringResponse { return s.keyringOpRemote(&fwd, dc) })
+		run(2+i, func() []*structs.KeyringResponse { return s.keyringOpRemote(ctx, &fwd, dc) })
 	}
 	wg.Wait()
 	reply.Responses = nil
@@ -94,23 +95,23 @@ func validateKeyringRequest(args *structs.KeyringRequest) error {
 	switch args.Operation {
 	case structs.KeyringList:
 		if args.Key != "" {
-			return fmt.Errorf("invalid keyring request: listing takes no key")
+			return structs.BadRequest("invalid keyring request: listing takes no key")
 		}
 	case structs.KeyringInstall, structs.KeyringUse, structs.KeyringRemove:
 		if args.Key == "" {
-			return fmt.Errorf("missing key: give the base64 gossip key to %s", args.Operation)
+			return structs.BadRequest("missing key: give the base64 gossip key to %s", args.Operation)
 		}
 		if _, err := gossip.DecodeKey(args.Key); err != nil {
-			return fmt.Errorf("invalid key: %w", err)
+			return structs.BadRequest("invalid key: %w", err)
 		}
 		if args.LocalOnly {
-			return fmt.Errorf("invalid keyring request: local-only can only be set for list requests")
+			return structs.BadRequest("invalid keyring request: local-only can only be set for list requests")
 		}
 	default:
-		return fmt.Errorf("invalid keyring operation %q: must be list, install, use or remove", args.Operation)
+		return structs.BadRequest("invalid keyring operation %q: must be list, install, use or remove", args.Operation)
 	}
 	if args.RelayFactor > structs.MaxRelayFactor {
-		return fmt.Errorf("invalid relay factor %d: must be in range [0, %d]", args.RelayFactor, structs.MaxRelayFactor)
+		return structs.BadRequest("invalid relay factor %d: must be in range [0, %d]", args.RelayFactor, structs.MaxRelayFactor)
 	}
 	return nil
 }
@@ -204,9 +205,9 @@ func (s *Server) keyringOpPool(args *structs.KeyringRequest, pool *gossip.Pool, 
 }
 
 // keyringOpRemote has one server of dc run the operation in its LAN pool.
-func (s *Server) keyringOpRemote(args *structs.KeyringRequest, dc string) []*structs.KeyringResponse {
+func (s *Server) keyringOpRemote(ctx context.Context, args *structs.KeyringRequest, dc string) []*structs.KeyringResponse {
 	var rr structs.KeyringResponses
-	if err := s.forwardDC("Operator.KeyringOperation", dc, args, &rr); err != nil {
+	if err := s.forwardDC(ctx, "Operator.KeyringOperation", dc, args, &rr); err != nil {
 		return []*structs.KeyringResponse{{Datacenter: dc, Error: fmt.Sprintf("no answer from datacenter %s: %v", dc, err)}}
 	}
 	var out []*structs.KeyringResponse

@@ -406,3 +406,11 @@ func (r *RaftRemovePeerRequest) Validate() error {
 	v.name("id", r.ID)
 	return v.err
 }
+
+// Validate implements Validator.
+func (r *KeyringRequest) Validate() error {
+	var v validator
+	v.name("keyring operation", string(r.Operation))
+	v.name("key", r.Key)
+	return v.err
+}
