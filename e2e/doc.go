@@ -18,7 +18,7 @@
 //	100-139 multidc_test.go      three datacenters behind delaying relays (relays on 127.1.n.x)
 //	140-149 kv_test.go           KV, sessions and locks: SIGKILL of a lock holder, restarts
 //	150-159 services_test.go     services and checks on clients, anti-entropy
-//	160-167 free
+//	160-167 hostile_rpc_test.go  malformed RPCs, garbage on the server and gossip ports
 //	168-175 hostile_http_test.go 64 MiB bodies, abandoned blocking queries, slowloris, connections per client
 //	176-191 acl_test.go          ACL management over two datacenters and a client
 //	192-199 entry_limits_test.go a 64 MiB Catalog.Register over RPC, the largest KV value, restart after SIGKILL
