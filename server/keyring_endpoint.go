@@ -144,7 +144,7 @@ func (s *Server) keyringPrecheck(args *structs.KeyringRequest) error {
 	}
 	for _, p := range pools {
 		if bytes.Equal(p.PrimaryKey(), key) {
-			return errors.New("invalid key: removing the primary key is not allowed; make another key primary (keyring -use) first")
+			return structs.BadRequest("invalid key: removing the primary key is not allowed; make another key primary (keyring -use) first")
 		}
 	}
 	return nil
