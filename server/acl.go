@@ -156,7 +156,7 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 		args := &structs.ACLResolveRequest{Datacenter: s.acls.cfg.PrimaryDatacenter, FromDatacenter: s.config.Datacenter}
 		args.Token = secret
 		args.AllowStale = true
-		if err := s.forwardDC("ACL.ResolveToken", args.Datacenter, args, &out); err != nil {
+		if err := s.forwardDC(s.ctx, "ACL.ResolveToken", args.Datacenter, args, &out); err != nil {
 			return nil, nil, err
 		}
 		return s.authorizerFor(out.Token, out.Policies)
@@ -395,7 +395,7 @@ func (s *Server) bootstrapResetIndex() (uint64, string, error) {
 	}
 	idx, err := strconv.ParseUint(strings.TrimSpace(string(buf)), 10, 64)
 	if err != nil {
-		return 0, "", fmt.Errorf("invalid reset index in %s: %q is not a number", path, strings.TrimSpace(string(buf)))
+		return 0, "", structs.BadRequest("invalid reset index in %s: %q is not a number", path, strings.TrimSpace(string(buf)))
 	}
 	return idx, path, nil
 }

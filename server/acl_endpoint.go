@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -49,14 +50,14 @@ var (
 
 // route points an ACL request at the primary datacenter (or, for local
 // tokens, at the given one) and forwards it.
-func (a *ACL) route(method string, dc *string, local bool, info structs.RPCInfo, args, reply any) (bool, error) {
+func (a *ACL) route(ctx context.Context, method string, dc *string, local bool, info structs.RPCInfo, args, reply any) (bool, error) {
 	if !a.s.acls.cfg.Enabled {
 		return true, structs.ErrACLDisabled
 	}
 	if !local || *dc == "" {
 		*dc = a.s.acls.cfg.PrimaryDatacenter
 	}
-	return a.s.forward(method, info, args, reply)
+	return a.s.forward(ctx, method, info, args, reply)
 }
 
 // redact hides a secret from a caller who may not write ACLs.
@@ -72,8 +73,8 @@ func redact(authz *acl.Authorizer, t *structs.ACLToken) *structs.ACLToken {
 // Bootstrap creates the first management token, once. After that it is
 // refused with the index an operator writes to
 // <data_dir>/acl-bootstrap-reset to allow one more.
-func (a *ACL) Bootstrap(args *structs.ACLBootstrapRequest, reply *structs.ACLToken) error {
-	if done, err := a.route("ACL.Bootstrap", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) Bootstrap(ctx context.Context, args *structs.ACLBootstrapRequest, reply *structs.ACLToken) error {
+	if done, err := a.route(ctx, "ACL.Bootstrap", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -100,7 +101,7 @@ func (a *ACL) Bootstrap(args *structs.ACLBootstrapRequest, reply *structs.ACLTok
 		if _, t, err := s.fsm.State().ACLTokenGetBySecret(nil, secret); err != nil {
 			return err
 		} else if t != nil {
-			return fmt.Errorf("invalid token: the SecretID is already in use")
+			return structs.BadRequest("invalid token: the SecretID is already in use")
 		}
 		tok.SecretID = secret
 	} else if tok.SecretID, err = uuid.GenerateUUID(); err != nil {
@@ -134,8 +135,8 @@ func (a *ACL) Bootstrap(args *structs.ACLBootstrapRequest, reply *structs.ACLTok
 }
 
 // TokenSet creates (Create) or updates a token.
-func (a *ACL) TokenSet(args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
-	if done, err := a.route("ACL.TokenSet", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
+func (a *ACL) TokenSet(ctx context.Context, args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
+	if done, err := a.route(ctx, "ACL.TokenSet", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
 		return err
 	}
 	if args.Create && args.ACLToken.Local && !a.s.isPrimary() {
@@ -158,22 +159,22 @@ func (a *ACL) TokenSet(args *structs.ACLTokenSetRequest, reply *structs.ACLToken
 		}
 	} else {
 		if tok.AccessorID == "" {
-			return fmt.Errorf("invalid token: an AccessorID is required to update a token")
+			return structs.BadRequest("invalid token: an AccessorID is required to update a token")
 		}
 		_, old, err := st.ACLTokenGetByAccessor(nil, tok.AccessorID)
 		if err != nil {
 			return err
 		}
 		if old == nil {
-			return fmt.Errorf("invalid token: cannot find token %q to update", tok.AccessorID)
+			return structs.BadRequest("invalid token: cannot find token %q to update", tok.AccessorID)
 		}
 		switch {
 		case tok.SecretID != "" && tok.SecretID != old.SecretID:
-			return fmt.Errorf("invalid token: changing a token's SecretID is not permitted")
+			return structs.BadRequest("invalid token: changing a token's SecretID is not permitted")
 		case tok.Local != old.Local:
-			return fmt.Errorf("invalid token: a token cannot change between local and global")
+			return structs.BadRequest("invalid token: a token cannot change between local and global")
 		case args.ExpirationTTL != 0 || (tok.ExpirationTime != nil && (old.ExpirationTime == nil || !tok.ExpirationTime.Equal(*old.ExpirationTime))):
-			return fmt.Errorf("invalid token: a token's expiration cannot be changed")
+			return structs.BadRequest("invalid token: a token's expiration cannot be changed")
 		}
 		tok.AccessorID = old.AccessorID
 		tok.SecretID = old.SecretID
@@ -223,7 +224,7 @@ func (a *ACL) prepareNewToken(st *state.Store, tok *structs.ACLToken, ttl time.D
 		if _, t, err := st.ACLTokenGetByAccessor(nil, tok.AccessorID); err != nil {
 			return err
 		} else if t != nil {
-			return fmt.Errorf("invalid token: a token with AccessorID %q already exists", tok.AccessorID)
+			return structs.BadRequest("invalid token: a token with AccessorID %q already exists", tok.AccessorID)
 		}
 	}
 	if tok.SecretID == "" {
@@ -237,25 +238,25 @@ func (a *ACL) prepareNewToken(st *state.Store, tok *structs.ACLToken, ttl time.D
 		if _, t, err := st.ACLTokenGetBySecret(nil, tok.SecretID); err != nil {
 			return err
 		} else if t != nil {
-			return fmt.Errorf("invalid token: the SecretID is already in use")
+			return structs.BadRequest("invalid token: the SecretID is already in use")
 		}
 	}
 	now := time.Now().UTC()
 	switch {
 	case ttl != 0 && tok.ExpirationTime != nil:
-		return fmt.Errorf("invalid token: give ExpirationTime or ExpirationTTL, not both")
+		return structs.BadRequest("invalid token: give ExpirationTime or ExpirationTTL, not both")
 	case ttl < 0:
-		return fmt.Errorf("invalid token: ExpirationTTL must not be negative")
+		return structs.BadRequest("invalid token: ExpirationTTL must not be negative")
 	case ttl != 0:
 		if ttl < aclMinExpirationTTL || ttl > aclMaxExpirationTTL {
-			return fmt.Errorf("invalid token: ExpirationTTL must be between %s and %s", aclMinExpirationTTL, aclMaxExpirationTTL)
+			return structs.BadRequest("invalid token: ExpirationTTL must be between %s and %s", aclMinExpirationTTL, aclMaxExpirationTTL)
 		}
 		exp := now.Add(ttl)
 		tok.ExpirationTime = &exp
 	case tok.ExpirationTime != nil:
 		d := tok.ExpirationTime.Sub(now)
 		if d < aclMinExpirationTTL || d > aclMaxExpirationTTL {
-			return fmt.Errorf("invalid token: ExpirationTime must be between %s and %s from now", aclMinExpirationTTL, aclMaxExpirationTTL)
+			return structs.BadRequest("invalid token: ExpirationTime must be between %s and %s from now", aclMinExpirationTTL, aclMaxExpirationTTL)
 		}
 	}
 	tok.CreateTime = now
@@ -265,17 +266,17 @@ func (a *ACL) prepareNewToken(st *state.Store, tok *structs.ACLToken, ttl time.D
 // checkUserID checks an ID a caller chose for a new token.
 func checkUserID(field, id string) error {
 	if _, err := uuid.ParseUUID(id); err != nil {
-		return fmt.Errorf("invalid token: %s is not a valid UUID", field)
+		return structs.BadRequest("invalid token: %s is not a valid UUID", field)
 	}
 	if strings.HasPrefix(strings.ToLower(id), aclReservedPrefix) {
-		return fmt.Errorf("invalid token: %s is in the range reserved for built-in tokens", field)
+		return structs.BadRequest("invalid token: %s is in the range reserved for built-in tokens", field)
 	}
 	return nil
 }
 
 func validateDescription(d string) error {
 	if len(d) > aclMaxDescription {
-		return fmt.Errorf("invalid description: %d bytes is longer than the %d allowed", len(d), aclMaxDescription)
+		return structs.BadRequest("invalid description: %d bytes is longer than the %d allowed", len(d), aclMaxDescription)
 	}
 	return nil
 }
@@ -284,7 +285,7 @@ func validateDescription(d string) error {
 // to existing policies, without repeats.
 func resolvePolicyLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACLLink, error) {
 	if len(links) > aclMaxLinks {
-		return nil, fmt.Errorf("invalid policy links: %d is more than the %d allowed", len(links), aclMaxLinks)
+		return nil, structs.BadRequest("invalid policy links: %d is more than the %d allowed", len(links), aclMaxLinks)
 	}
 	var out []structs.ACLLink
 	seen := map[string]bool{}
@@ -297,15 +298,15 @@ func resolvePolicyLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACL
 		case l.ID != "":
 			_, p, err = st.ACLPolicyGetByID(nil, l.ID)
 			if err == nil && p == nil {
-				return nil, fmt.Errorf("invalid policy link: no policy with ID %q", l.ID)
+				return nil, structs.BadRequest("invalid policy link: no policy with ID %q", l.ID)
 			}
 		case l.Name != "":
 			_, p, err = st.ACLPolicyGetByName(nil, l.Name)
 			if err == nil && p == nil {
-				return nil, fmt.Errorf("invalid policy link: no policy named %q", l.Name)
+				return nil, structs.BadRequest("invalid policy link: no policy named %q", l.Name)
 			}
 		default:
-			return nil, fmt.Errorf("invalid policy link: give an ID or a Name")
+			return nil, structs.BadRequest("invalid policy link: give an ID or a Name")
 		}
 		if err != nil {
 			return nil, err
@@ -321,7 +322,7 @@ func resolvePolicyLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACL
 // resolveRoleLinks is resolvePolicyLinks for roles.
 func resolveRoleLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACLLink, error) {
 	if len(links) > aclMaxLinks {
-		return nil, fmt.Errorf("invalid role links: %d is more than the %d allowed", len(links), aclMaxLinks)
+		return nil, structs.BadRequest("invalid role links: %d is more than the %d allowed", len(links), aclMaxLinks)
 	}
 	var out []structs.ACLLink
 	seen := map[string]bool{}
@@ -334,15 +335,15 @@ func resolveRoleLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACLLi
 		case l.ID != "":
 			_, r, err = st.ACLRoleGetByID(nil, l.ID)
 			if err == nil && r == nil {
-				return nil, fmt.Errorf("invalid role link: no role with ID %q", l.ID)
+				return nil, structs.BadRequest("invalid role link: no role with ID %q", l.ID)
 			}
 		case l.Name != "":
 			_, r, err = st.ACLRoleGetByName(nil, l.Name)
 			if err == nil && r == nil {
-				return nil, fmt.Errorf("invalid role link: no role named %q", l.Name)
+				return nil, structs.BadRequest("invalid role link: no role named %q", l.Name)
 			}
 		default:
-			return nil, fmt.Errorf("invalid role link: give an ID or a Name")
+			return nil, structs.BadRequest("invalid role link: give an ID or a Name")
 		}
 		if err != nil {
 			return nil, err
@@ -357,8 +358,8 @@ func resolveRoleLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACLLi
 
 // TokenClone creates a token with the policies, roles and locality of
 // ACLToken.AccessorID, new IDs, and ACLToken.Description.
-func (a *ACL) TokenClone(args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
-	if done, err := a.route("ACL.TokenClone", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
+func (a *ACL) TokenClone(ctx context.Context, args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
+	if done, err := a.route(ctx, "ACL.TokenClone", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -393,8 +394,8 @@ func (a *ACL) TokenClone(args *structs.ACLTokenSetRequest, reply *structs.ACLTok
 
 // TokenRead reads a token by AccessorID (acl:read), or by SecretID, which
 // needs no permission: the secret is the credential (token/self).
-func (a *ACL) TokenRead(args *structs.ACLTokenGetRequest, reply *structs.ACLTokenResponse) error {
-	if done, err := a.route("ACL.TokenRead", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) TokenRead(ctx context.Context, args *structs.ACLTokenGetRequest, reply *structs.ACLTokenResponse) error {
+	if done, err := a.route(ctx, "ACL.TokenRead", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -407,7 +408,7 @@ func (a *ACL) TokenRead(args *structs.ACLTokenGetRequest, reply *structs.ACLToke
 			return err
 		}
 	}
-	return s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var (
 			idx uint64
 			tok *structs.ACLToken
@@ -431,8 +432,8 @@ func (a *ACL) TokenRead(args *structs.ACLTokenGetRequest, reply *structs.ACLToke
 
 // TokenDelete deletes a token. The anonymous token, and the token making
 // the request, cannot be deleted.
-func (a *ACL) TokenDelete(args *structs.ACLTokenDeleteRequest, reply *string) error {
-	if done, err := a.route("ACL.TokenDelete", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) TokenDelete(ctx context.Context, args *structs.ACLTokenDeleteRequest, reply *string) error {
+	if done, err := a.route(ctx, "ACL.TokenDelete", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -441,10 +442,10 @@ func (a *ACL) TokenDelete(args *structs.ACLTokenDeleteRequest, reply *string) er
 		return err
 	}
 	if strings.EqualFold(args.TokenID, acl.AnonymousTokenID) {
-		return fmt.Errorf("invalid token: the anonymous token cannot be deleted")
+		return structs.BadRequest("invalid token: the anonymous token cannot be deleted")
 	}
 	if ident != nil && strings.EqualFold(ident.AccessorID, args.TokenID) {
-		return fmt.Errorf("invalid token: a token cannot delete itself")
+		return structs.BadRequest("invalid token: a token cannot delete itself")
 	}
 	_, tok, err := s.fsm.State().ACLTokenGetByAccessor(nil, args.TokenID)
 	if err != nil {
@@ -463,8 +464,8 @@ func (a *ACL) TokenDelete(args *structs.ACLTokenDeleteRequest, reply *string) er
 }
 
 // TokenList lists tokens, by policy or by role when asked.
-func (a *ACL) TokenList(args *structs.ACLTokenListRequest, reply *structs.ACLTokenListResponse) error {
-	if done, err := a.route("ACL.TokenList", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) TokenList(ctx context.Context, args *structs.ACLTokenListRequest, reply *structs.ACLTokenListResponse) error {
+	if done, err := a.route(ctx, "ACL.TokenList", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -472,7 +473,7 @@ func (a *ACL) TokenList(args *structs.ACLTokenListRequest, reply *structs.ACLTok
 	if err != nil {
 		return err
 	}
-	return s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, toks, err := st.ACLTokenList(ws, args.Policy, args.Role)
 		if err != nil {
 			return err
@@ -486,8 +487,8 @@ func (a *ACL) TokenList(args *structs.ACLTokenListRequest, reply *structs.ACLTok
 }
 
 // PolicySet creates (no ID) or updates a policy.
-func (a *ACL) PolicySet(args *structs.ACLPolicySetRequest, reply *structs.ACLPolicy) error {
-	if done, err := a.route("ACL.PolicySet", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) PolicySet(ctx context.Context, args *structs.ACLPolicySetRequest, reply *structs.ACLPolicy) error {
+	if done, err := a.route(ctx, "ACL.PolicySet", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -510,16 +511,16 @@ func (a *ACL) PolicySet(args *structs.ACLPolicySetRequest, reply *structs.ACLPol
 			return err
 		}
 		if old == nil {
-			return fmt.Errorf("invalid policy: cannot find policy %q to update", p.ID)
+			return structs.BadRequest("invalid policy: cannot find policy %q to update", p.ID)
 		}
 		if old.ID == acl.GlobalManagementPolicyID {
 			switch {
 			case p.Rules != old.Rules:
-				return fmt.Errorf("invalid policy: changing the rules of the built-in global-management policy is not permitted")
+				return structs.BadRequest("invalid policy: changing the rules of the built-in global-management policy is not permitted")
 			case p.Name != old.Name:
-				return fmt.Errorf("invalid policy: renaming the built-in global-management policy is not permitted")
+				return structs.BadRequest("invalid policy: renaming the built-in global-management policy is not permitted")
 			case len(p.Datacenters) > 0:
-				return fmt.Errorf("invalid policy: the built-in global-management policy applies in every datacenter")
+				return structs.BadRequest("invalid policy: the built-in global-management policy applies in every datacenter")
 			}
 		}
 		p.ID = old.ID
@@ -527,7 +528,7 @@ func (a *ACL) PolicySet(args *structs.ACLPolicySetRequest, reply *structs.ACLPol
 	if _, other, err := st.ACLPolicyGetByName(nil, p.Name); err != nil {
 		return err
 	} else if other != nil && other.ID != p.ID {
-		return fmt.Errorf("invalid policy: a policy named %q already exists", p.Name)
+		return structs.BadRequest("invalid policy: a policy named %q already exists", p.Name)
 	}
 	p.SetHash()
 	if _, err := s.raftApply(structs.ACLPolicySetRequestType, &structs.ACLPolicyBatchSetRequest{Policies: structs.ACLPolicies{p}}); err != nil {
@@ -547,7 +548,7 @@ func (a *ACL) PolicySet(args *structs.ACLPolicySetRequest, reply *structs.ACLPol
 // validatePolicy checks a policy's fields, its rules with package acl.
 func validatePolicy(p *structs.ACLPolicy) error {
 	if !aclPolicyNameRE.MatchString(p.Name) {
-		return fmt.Errorf("invalid policy name %q: use 1 to 128 letters, digits, '-' and '_'", p.Name)
+		return structs.BadRequest("invalid policy name %q: use 1 to 128 letters, digits, '-' and '_'", p.Name)
 	}
 	if err := validateDescription(p.Description); err != nil {
 		return err
@@ -556,25 +557,25 @@ func validatePolicy(p *structs.ACLPolicy) error {
 		return err
 	}
 	if len(p.Datacenters) > aclMaxDatacenters {
-		return fmt.Errorf("invalid policy datacenters: %d is more than the %d allowed", len(p.Datacenters), aclMaxDatacenters)
+		return structs.BadRequest("invalid policy datacenters: %d is more than the %d allowed", len(p.Datacenters), aclMaxDatacenters)
 	}
 	for _, dc := range p.Datacenters {
 		if !aclDCNameRE.MatchString(dc) {
-			return fmt.Errorf("invalid policy datacenter %q: use lower-case letters, digits, '-' and '_'", dc)
+			return structs.BadRequest("invalid policy datacenter %q: use lower-case letters, digits, '-' and '_'", dc)
 		}
 	}
 	return nil
 }
 
 // PolicyRead reads a policy by ID or, without one, by name.
-func (a *ACL) PolicyRead(args *structs.ACLPolicyGetRequest, reply *structs.ACLPolicyResponse) error {
-	if done, err := a.route("ACL.PolicyRead", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) PolicyRead(ctx context.Context, args *structs.ACLPolicyGetRequest, reply *structs.ACLPolicyResponse) error {
+	if done, err := a.route(ctx, "ACL.PolicyRead", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
-	return a.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		if args.PolicyID != "" {
 			reply.Index, reply.Policy, err = st.ACLPolicyGetByID(ws, args.PolicyID)
@@ -586,8 +587,8 @@ func (a *ACL) PolicyRead(args *structs.ACLPolicyGetRequest, reply *structs.ACLPo
 }
 
 // PolicyDelete deletes a policy; the built-in one cannot be.
-func (a *ACL) PolicyDelete(args *structs.ACLPolicyDeleteRequest, reply *string) error {
-	if done, err := a.route("ACL.PolicyDelete", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) PolicyDelete(ctx context.Context, args *structs.ACLPolicyDeleteRequest, reply *string) error {
+	if done, err := a.route(ctx, "ACL.PolicyDelete", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -595,7 +596,7 @@ func (a *ACL) PolicyDelete(args *structs.ACLPolicyDeleteRequest, reply *string) 
 		return err
 	}
 	if strings.EqualFold(args.PolicyID, acl.GlobalManagementPolicyID) {
-		return fmt.Errorf("invalid policy: the built-in global-management policy cannot be deleted")
+		return structs.BadRequest("invalid policy: the built-in global-management policy cannot be deleted")
 	}
 	_, p, err := s.fsm.State().ACLPolicyGetByID(nil, args.PolicyID)
 	if err != nil {
@@ -613,14 +614,14 @@ func (a *ACL) PolicyDelete(args *structs.ACLPolicyDeleteRequest, reply *string) 
 }
 
 // PolicyList lists every policy.
-func (a *ACL) PolicyList(args *structs.ACLPolicyListRequest, reply *structs.ACLPolicyListResponse) error {
-	if done, err := a.route("ACL.PolicyList", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) PolicyList(ctx context.Context, args *structs.ACLPolicyListRequest, reply *structs.ACLPolicyListResponse) error {
+	if done, err := a.route(ctx, "ACL.PolicyList", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
-	return a.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		reply.Index, reply.Policies, err = st.ACLPolicyList(ws)
 		return err
@@ -628,8 +629,8 @@ func (a *ACL) PolicyList(args *structs.ACLPolicyListRequest, reply *structs.ACLP
 }
 
 // RoleSet creates (no ID) or updates a role.
-func (a *ACL) RoleSet(args *structs.ACLRoleSetRequest, reply *structs.ACLRole) error {
-	if done, err := a.route("ACL.RoleSet", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) RoleSet(ctx context.Context, args *structs.ACLRoleSetRequest, reply *structs.ACLRole) error {
+	if done, err := a.route(ctx, "ACL.RoleSet", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -638,7 +639,7 @@ func (a *ACL) RoleSet(args *structs.ACLRoleSetRequest, reply *structs.ACLRole) e
 	}
 	r := args.Role.Clone()
 	if !aclRoleNameRE.MatchString(r.Name) {
-		return fmt.Errorf("invalid role name %q: use 1 to 256 letters, digits, '-' and '_'", r.Name)
+		return structs.BadRequest("invalid role name %q: use 1 to 256 letters, digits, '-' and '_'", r.Name)
 	}
 	if err := validateDescription(r.Description); err != nil {
 		return err
@@ -655,14 +656,14 @@ func (a *ACL) RoleSet(args *structs.ACLRoleSetRequest, reply *structs.ACLRole) e
 			return err
 		}
 		if old == nil {
-			return fmt.Errorf("invalid role: cannot find role %q to update", r.ID)
+			return structs.BadRequest("invalid role: cannot find role %q to update", r.ID)
 		}
 		r.ID = old.ID
 	}
 	if _, other, err := st.ACLRoleGetByName(nil, r.Name); err != nil {
 		return err
 	} else if other != nil && other.ID != r.ID {
-		return fmt.Errorf("invalid role: a role named %q already exists", r.Name)
+		return structs.BadRequest("invalid role: a role named %q already exists", r.Name)
 	}
 	var err error
 	if r.Policies, err = resolvePolicyLinks(st, r.Policies); err != nil {
@@ -684,14 +685,14 @@ func (a *ACL) RoleSet(args *structs.ACLRoleSetRequest, reply *structs.ACLRole) e
 }
 
 // RoleRead reads a role by ID or, without one, by name.
-func (a *ACL) RoleRead(args *structs.ACLRoleGetRequest, reply *structs.ACLRoleResponse) error {
-	if done, err := a.route("ACL.RoleRead", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) RoleRead(ctx context.Context, args *structs.ACLRoleGetRequest, reply *structs.ACLRoleResponse) error {
+	if done, err := a.route(ctx, "ACL.RoleRead", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
-	return a.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		if args.RoleID != "" {
 			reply.Index, reply.Role, err = st.ACLRoleGetByID(ws, args.RoleID)
@@ -703,8 +704,8 @@ func (a *ACL) RoleRead(args *structs.ACLRoleGetRequest, reply *structs.ACLRoleRe
 }
 
 // RoleDelete deletes a role.
-func (a *ACL) RoleDelete(args *structs.ACLRoleDeleteRequest, reply *string) error {
-	if done, err := a.route("ACL.RoleDelete", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) RoleDelete(ctx context.Context, args *structs.ACLRoleDeleteRequest, reply *string) error {
+	if done, err := a.route(ctx, "ACL.RoleDelete", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -727,14 +728,14 @@ func (a *ACL) RoleDelete(args *structs.ACLRoleDeleteRequest, reply *string) erro
 }
 
 // RoleList lists roles, by policy when asked.
-func (a *ACL) RoleList(args *structs.ACLRoleListRequest, reply *structs.ACLRoleListResponse) error {
-	if done, err := a.route("ACL.RoleList", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) RoleList(ctx context.Context, args *structs.ACLRoleListRequest, reply *structs.ACLRoleListResponse) error {
+	if done, err := a.route(ctx, "ACL.RoleList", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
-	return a.s.blockingQuery(&args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		reply.Index, reply.Roles, err = st.ACLRoleList(ws, args.Policy)
 		return err
@@ -746,7 +747,7 @@ func (a *ACL) RoleList(args *structs.ACLRoleListRequest, reply *structs.ACLRoleL
 // servers of other datacenters resolve tokens; it needs no permission,
 // since it only describes the caller's own token. It is answered by the
 // primary datacenter, by any of its servers (stale).
-func (a *ACL) ResolveToken(args *structs.ACLResolveRequest, reply *structs.ACLResolveResponse) error {
+func (a *ACL) ResolveToken(ctx context.Context, args *structs.ACLResolveRequest, reply *structs.ACLResolveResponse) error {
 	s := a.s
 	if !s.acls.cfg.Enabled {
 		reply.Enabled = false
@@ -754,7 +755,7 @@ func (a *ACL) ResolveToken(args *structs.ACLResolveRequest, reply *structs.ACLRe
 	}
 	args.Datacenter = s.acls.cfg.PrimaryDatacenter
 	args.AllowStale = true
-	if done, err := s.forward("ACL.ResolveToken", args, args, reply); done {
+	if done, err := s.forward(ctx, "ACL.ResolveToken", args, args, reply); done {
 		return err
 	}
 	tok, policies, err := s.lookupToken(args.Token)

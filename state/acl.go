@@ -19,7 +19,7 @@ import (
 // errACL builds a validation error; its text starts with "invalid" so the
 // HTTP layer answers 400.
 func errACL(format string, args ...any) error {
-	return fmt.Errorf("invalid "+format, args...)
+	return structs.BadRequest("invalid "+format, args...)
 }
 
 // ACLIndex is the highest index of any ACL table: a token's rights can

@@ -116,6 +116,12 @@ func (v *validator) query(q *QueryOptions) {
 	if q.MaxQueryTime < 0 {
 		v.fail(CodeBadRequest, "invalid wait %s: must not be negative", q.MaxQueryTime)
 	}
+	v.name("token", q.Token)
+}
+
+// write checks write options.
+func (v *validator) write(w *WriteRequest) {
+	v.name("token", w.Token)
 }
 
 // source checks an RTT sort origin.
@@ -219,6 +225,7 @@ func (v *validator) dirEntry(e *DirEntry) {
 // Validate implements Validator.
 func (r *RegisterRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("node id", r.ID)
 	v.name("node name", r.Node)
@@ -241,6 +248,7 @@ func (r *RegisterRequest) Validate() error {
 // Validate implements Validator.
 func (r *DeregisterRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("node name", r.Node)
 	v.name("service id", r.ServiceID)
@@ -301,6 +309,7 @@ func (r *StatusRequest) Validate() error {
 // Validate implements Validator.
 func (r *KVSRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("kv operation", string(r.Op))
 	v.dirEntry(&r.DirEnt)
@@ -329,6 +338,7 @@ func (r *KeyListRequest) Validate() error {
 // Validate implements Validator.
 func (r *SessionRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("session operation", string(r.Op))
 	s := &r.Session
@@ -374,6 +384,7 @@ func (v *validator) txnOps(ops TxnOps) {
 // Validate implements Validator.
 func (r *TxnRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.txnOps(r.Ops)
 	return v.err
@@ -391,6 +402,7 @@ func (r *TxnReadRequest) Validate() error {
 // Validate implements Validator.
 func (r *CoordinateUpdateRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("node name", r.Node)
 	v.name("segment", r.Segment)
@@ -401,6 +413,7 @@ func (r *CoordinateUpdateRequest) Validate() error {
 // Validate implements Validator.
 func (r *RaftRemovePeerRequest) Validate() error {
 	var v validator
+	v.write(&r.WriteRequest)
 	v.dc("datacenter", r.Datacenter)
 	v.name("address", r.Address)
 	v.name("id", r.ID)
