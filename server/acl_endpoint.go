@@ -554,7 +554,7 @@ func validatePolicy(p *structs.ACLPolicy) error {
 		return err
 	}
 	if _, err := acl.Parse(p.Rules); err != nil {
-		return err
+		return structs.WithCode(structs.CodeBadRequest, err)
 	}
 	if len(p.Datacenters) > aclMaxDatacenters {
 		return structs.BadRequest("invalid policy datacenters: %d is more than the %d allowed", len(p.Datacenters), aclMaxDatacenters)
