@@ -142,7 +142,7 @@ func (a *ACL) TokenSet(ctx context.Context, args *structs.ACLTokenSetRequest, re
 	if args.Create && args.ACLToken.Local && !a.s.isPrimary() {
 		// Its policies live in the primary, and nothing brings them here
 		// yet (replication), so it could never resolve.
-		return fmt.Errorf("invalid token: local tokens can only be created in the primary datacenter %q for now", a.s.acls.cfg.PrimaryDatacenter)
+		return structs.BadRequest("invalid token: local tokens can only be created in the primary datacenter %q for now", a.s.acls.cfg.PrimaryDatacenter)
 	}
 	s := a.s
 	if _, _, err := s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Write); err != nil {

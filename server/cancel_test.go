@@ -13,9 +13,15 @@ import (
 // waitBlocking waits until the servers have want blocking queries waiting
 // in all. The sum, not one server's count, so that a leader change on a
 // loaded machine (the query then waits on the new leader) does not matter.
-func waitBlocking(t *testing.T, servers []*Server, want int64, within time.Duration) {
+// A call that ends before (done yields its error) fails the test at once.
+func waitBlocking(t *testing.T, servers []*Server, want int64, within time.Duration, done <-chan error) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d blocking queries", want), within, func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("the blocking call ended early: %v", err)
+		default:
+		}
 		var n int64
 		for _, s := range servers {
 			n += s.blockingQueries.Load()
@@ -25,6 +31,29 @@ func waitBlocking(t *testing.T, servers []*Server, want int64, within time.Durat
 		}
 		return nil
 	})
+}
+
+// blockingStarted waits up to 10s until one blocking query waits on the
+// servers, and returns the call's error if it ends first.
+func blockingStarted(t *testing.T, servers []*Server, done <-chan error) error {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			return fmt.Errorf("ended before blocking: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		var n int64
+		for _, s := range servers {
+			n += s.blockingQueries.Load()
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	t.Fatal("no blocking query started within 10s")
+	return nil
 }
 
 // blockingGet is a KV read that would wait five minutes for a change that
@@ -54,14 +83,19 @@ func TestBlockingQueryEndsWhenCallerHangsUp(t *testing.T) {
 
 	t.Run("plain connection closed", func(t *testing.T) {
 		c := dialForeign(t, leader)
-		call := c.client.Go("KVS.Get", blockingGet(structs.QueryOptions{}), &structs.IndexedDirEntries{}, nil)
-		waitBlocking(t, servers, 1, 10*time.Second)
+		call := c.client.Go("KVS.Get", blockingGet(structs.QueryOptions{AllowStale: true}), &structs.IndexedDirEntries{}, nil)
+		early := make(chan error, 1)
+		go func() {
+			<-call.Done
+			early <- call.Error
+		}()
+		waitBlocking(t, servers, 1, 10*time.Second, early)
 		if got := leader.Stats()["rpc"]["blocking_queries"]; got != "1" {
 			t.Errorf("Stats blocking_queries = %s, want 1", got)
 		}
 		c.conn.Close()
-		waitBlocking(t, servers, 0, 5*time.Second)
-		<-call.Done
+		waitBlocking(t, servers, 0, 5*time.Second, nil)
+		<-early
 	})
 
 	pc := rpc.DefaultConnPoolConfig()
@@ -74,18 +108,33 @@ func TestBlockingQueryEndsWhenCallerHangsUp(t *testing.T) {
 
 	run := func(t *testing.T, target *Server, args *structs.KeyRequest) {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- pool.RPC(ctx, "dc1", target.RPCAddr(), "KVS.Get", args, &structs.IndexedDirEntries{})
-		}()
-		waitBlocking(t, servers, 1, 10*time.Second)
-		cancel()
-		waitBlocking(t, servers, 0, 5*time.Second)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the cancelled call did not return")
+		// On a loaded machine an election can leave a default read
+		// without a leader for the hold time: such a call ends early with
+		// "No cluster leader" and is tried again.
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- pool.RPC(ctx, "dc1", target.RPCAddr(), "KVS.Get", args, &structs.IndexedDirEntries{})
+			}()
+			err := blockingStarted(t, servers, done)
+			if err != nil {
+				cancel()
+				if structs.IsErr(err, structs.ErrNoLeader) && attempt < 5 {
+					t.Logf("attempt %d: %v", attempt, err)
+					waitForLeader(t, servers)
+					continue
+				}
+				t.Fatalf("the blocking call ended early: %v", err)
+			}
+			cancel()
+			waitBlocking(t, servers, 0, 5*time.Second, nil)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the cancelled call did not return")
+			}
+			break
 		}
 		// The session is still good for the next call.
 		if err := pool.Ping(context.Background(), "dc1", target.RPCAddr()); err != nil {
