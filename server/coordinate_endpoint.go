@@ -34,7 +34,7 @@ func (c *Coordinate) Update(ctx context.Context, args *structs.CoordinateUpdateR
 		return fmt.Errorf("coordinate update for datacenter %q sent to %q", args.Datacenter, c.s.config.Datacenter)
 	}
 	if own, err := c.s.serfLAN.Serf().GetCoordinate(); err == nil && !own.IsCompatibleWith(args.Coord) {
-		return fmt.Errorf("invalid coordinate: %d dimensions, this datacenter's have %d", len(args.Coord.Vec), len(own.Vec))
+		return structs.BadRequest("invalid coordinate: %d dimensions, this datacenter's have %d", len(args.Coord.Vec), len(own.Vec))
 	}
 	update := &structs.Coordinate{Node: args.Node, Segment: args.Segment, Coord: args.Coord}
 	if _, err := structs.EncodeLimited(c.s.fsm.handle, structs.CoordinateBatchUpdateType, update, structs.MaxCoordinateSize); err != nil {

@@ -41,8 +41,9 @@ const (
 
 // ErrRequestTooLarge is returned for a write whose entry would be larger
 // than its limit; nothing of it has been applied. Its text starts the
-// error sentence so that it survives an RPC (see IsTooLarge).
-var ErrRequestTooLarge = errors.New("Request too large")
+// error sentence (see IsTooLarge), and it carries CodeTooLarge, which
+// crosses RPC with it (HTTP 413).
+var ErrRequestTooLarge error = &Error{Code: CodeTooLarge, Err: errors.New("Request too large")}
 
 // IsTooLarge reports whether err is or wraps ErrRequestTooLarge, or, after
 // an RPC flattened it into text, wraps an error whose text starts with it.
