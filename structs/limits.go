@@ -45,10 +45,12 @@ const (
 // crosses RPC with it (HTTP 413).
 var ErrRequestTooLarge error = &Error{Code: CodeTooLarge, Err: errors.New("Request too large")}
 
-// IsTooLarge reports whether err is or wraps ErrRequestTooLarge, or, after
-// an RPC flattened it into text, wraps an error whose text starts with it.
+// IsTooLarge reports whether err is or wraps ErrRequestTooLarge, or any
+// error with CodeTooLarge (a request field over a bound of Validate), or,
+// from a peer that flattened it into text, wraps an error whose text
+// starts with it.
 func IsTooLarge(err error) bool {
-	if errors.Is(err, ErrRequestTooLarge) {
+	if errors.Is(err, ErrRequestTooLarge) || CodeOf(err) == CodeTooLarge {
 		return true
 	}
 	for ; err != nil; err = errors.Unwrap(err) {
