@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,11 +73,23 @@ const (
 func bigRegister(node string, n int) *structs.RegisterRequest {
 	return &structs.RegisterRequest{
 		Datacenter: "dc1", Node: node, Address: "10.1.2.3",
-		NodeMeta: map[string]string{"pad": strings.Repeat("m", n)},
+		NodeMeta: padMeta(n),
 		Service:  &structs.NodeService{ID: bigService, Service: bigService, Tags: []string{"a", "b"}, Port: 8080},
 		Check: &structs.HealthCheck{Node: node, CheckID: bigCheck, Name: bigCheck, Status: structs.HealthPassing,
 			ServiceID: bigService, Output: "ok"},
 	}
+}
+
+// padMeta is node meta holding n filler bytes, in values of at most
+// 512 KiB (a request's fields are bounded, see structs.MaxTextLen).
+func padMeta(n int) map[string]string {
+	m := map[string]string{}
+	for i := 0; n > 0; i++ {
+		chunk := min(n, 512*1024)
+		m[fmt.Sprintf("pad%03d", i)] = strings.Repeat("m", chunk)
+		n -= chunk
+	}
+	return m
 }
 
 // bigSession is a session of bigNode whose name holds n filler bytes; its
@@ -116,7 +129,14 @@ func viewLargest(t testing.TB, s *Server, sessionID, coordNode string) largestVi
 	if err != nil || n == nil {
 		t.Fatalf("node %s: %v, %v", bigNode, n, err)
 	}
-	v.nodeMeta = n.Meta["pad"]
+	keys := make([]string, 0, len(n.Meta))
+	for k := range n.Meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v.nodeMeta += n.Meta[k]
+	}
 	_, checks, err := st.NodeChecks(nil, bigNode)
 	if err != nil || len(checks) != 1 {
 		t.Fatalf("checks of %s: %v, %v", bigNode, checks, err)

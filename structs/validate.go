@@ -30,8 +30,10 @@ const (
 	// session names and IDs, keys, tags, meta keys, addresses (bytes).
 	MaxNameLen = 4096
 	// MaxTextLen bounds free text: meta values, check notes, output and
-	// definitions, session TTL strings (bytes).
-	MaxTextLen = 64 * 1024
+	// definitions, session names, descriptions (bytes). The size of a
+	// whole request is bounded by the Raft entry limits as well
+	// (structs.MaxRegisterSize and the others).
+	MaxTextLen = 1024 * 1024
 	// MaxListLen bounds the entries of any list in a request (tags,
 	// checks, session checks, transaction operations).
 	MaxListLen = 4096
@@ -343,7 +345,7 @@ func (r *SessionRequest) Validate() error {
 	v.name("session operation", string(r.Op))
 	s := &r.Session
 	v.name("session id", s.ID)
-	v.name("session name", s.Name)
+	v.text("session name", s.Name)
 	v.name("session node", s.Node)
 	v.name("session behavior", string(s.Behavior))
 	v.name("session ttl", s.TTL)
