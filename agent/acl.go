@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,6 +28,15 @@ type agentACL struct {
 	tokens agentTokens
 }
 
+// shutdown waits for the cache's background fetches (async-cache); no
+// cache is made afterwards.
+func (x *agentACL) shutdown() {
+	x.once.Do(func() {})
+	if x.cache != nil {
+		x.cache.Close()
+	}
+}
+
 // serverACLConfig maps the acl block onto the server's configuration.
 func serverACLConfig(rc *config.RuntimeConfig) server.ACLConfig {
 	return server.ACLConfig{
@@ -35,6 +45,9 @@ func serverACLConfig(rc *config.RuntimeConfig) server.ACLConfig {
 		DefaultPolicy:          acl.DefaultPolicy(rc.ACL.DefaultPolicy),
 		DownPolicy:             acl.DownPolicy(rc.ACL.DownPolicy),
 		TokenTTL:               rc.ACL.TokenTTL,
+		PolicyTTL:              rc.ACL.PolicyTTL,
+		ReplicationToken:       rc.ACL.ReplicationToken,
+		EnableTokenReplication: rc.ACL.EnableTokenReplication,
 		InitialManagementToken: rc.ACL.InitialManagementToken,
 	}
 }
@@ -78,6 +91,9 @@ func (a *Agent) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken,
 	a.acl.once.Do(func() {
 		a.acl.cache = acl.NewCache[*structs.ACLToken](rc.ACL.TokenTTL, acl.DownPolicy(rc.ACL.DownPolicy), time.Now)
 	})
+	if a.acl.cache == nil {
+		return nil, nil, errors.New("the agent is shutting down")
+	}
 	isNotFound := func(err error) bool { return structs.IsErr(err, structs.ErrACLNotFound) }
 	return a.acl.cache.Resolve(secret, isNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
 		args := &structs.ACLResolveRequest{Datacenter: rc.Datacenter, FromDatacenter: rc.Datacenter}

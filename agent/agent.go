@@ -497,6 +497,7 @@ func (a *Agent) Shutdown() error {
 		if a.delegate != nil {
 			a.delegate.Shutdown()
 		}
+		a.acl.shutdown()
 		a.wg.Wait()
 		close(a.shutdownCh)
 	})

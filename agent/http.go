@@ -119,6 +119,7 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/acl/role", "PUT", a.aclRoleCreate)
 	handle("/v1/acl/role/", "GET,PUT,DELETE", a.aclRoleSpecific)
 	handle("/v1/acl/roles", "GET", a.aclRoleList)
+	handle("/v1/acl/replication", "GET", a.aclReplicationStatus)
 	a.uiRoutes(mux) // /ui/ and / (ui.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {

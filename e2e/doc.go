@@ -10,6 +10,7 @@
 // Each test file owns a range of loopback hosts so that its clusters never
 // share an address with another file's; the ranges in use are:
 //
+//	2-9     acl_replication_test.go ACL replication dc1 -> dc2: tokens in both datacenters, delay, dc1 killed, restarts
 //	10-19   cli_test.go          bad input, version, keygen
 //	20-49   federation_test.go   two datacenters, LAN and WAN pools, signals
 //	50-59   encrypt_test.go      gossip encryption

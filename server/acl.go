@@ -36,6 +36,19 @@ type ACLConfig struct {
 	// TokenTTL is how long such a server keeps a token it resolved
 	// through the primary (acl.token_ttl). Default 30s.
 	TokenTTL time.Duration
+	// PolicyTTL bounds, with TokenTTL, how long such a server keeps the
+	// policies of a token it resolved through the primary
+	// (acl.policy_ttl). Default 30s.
+	PolicyTTL time.Duration
+	// ReplicationToken is the token a server of a secondary datacenter
+	// replicates policies, roles and tokens from the primary with
+	// (acl.tokens.replication). Without one it does not replicate. Never
+	// logged.
+	ReplicationToken string
+	// EnableTokenReplication replicates global tokens too, so that they
+	// resolve in the secondary without the primary, and lets local tokens
+	// be created there (acl.enable_token_replication).
+	EnableTokenReplication bool
 	// InitialManagementToken, when set, is the SecretID of a management
 	// token the leader of the primary datacenter creates when it takes
 	// office (acl.tokens.initial_management). Never logged.
@@ -56,6 +69,9 @@ func (c *ACLConfig) withDefaults(dc string) ACLConfig {
 	if out.TokenTTL <= 0 {
 		out.TokenTTL = 30 * time.Second
 	}
+	if out.PolicyTTL <= 0 {
+		out.PolicyTTL = 30 * time.Second
+	}
 	return out
 }
 
@@ -75,6 +91,9 @@ type aclState struct {
 	resolved map[string]resolvedToken
 
 	remote *acl.Cache[*structs.ACLToken]
+
+	// repl is the ACL replication status (acl_replication.go).
+	repl replicationStatus
 }
 
 type resolvedToken struct {
@@ -84,9 +103,12 @@ type resolvedToken struct {
 	token *structs.ACLToken
 }
 
+// compiledPolicy is a parsed policy, kept with the rules it was parsed
+// from: a secondary compiles both its own copies and the primary's
+// answers, whose indexes are not comparable.
 type compiledPolicy struct {
-	modifyIndex uint64
-	policy      *acl.Policy
+	rules  string
+	policy *acl.Policy
 }
 
 // maxCompiledPolicies bounds the compiled-policy cache.
@@ -94,20 +116,22 @@ const maxCompiledPolicies = 4096
 
 func newACLState(cfg ACLConfig, dc string) *aclState {
 	c := cfg.withDefaults(dc)
-	return &aclState{
+	a := &aclState{
 		cfg:      c,
 		compiled: map[string]compiledPolicy{},
 		resolved: map[string]resolvedToken{},
-		remote:   acl.NewCache[*structs.ACLToken](c.TokenTTL, c.DownPolicy, nil),
+		remote:   acl.NewCache[*structs.ACLToken](min(c.TokenTTL, c.PolicyTTL), c.DownPolicy, nil),
 	}
+	a.initReplicationStatus(dc)
+	return a
 }
 
-// compile parses a policy's rules, once per version of the policy.
+// compile parses a policy's rules, once per version of its rules.
 func (a *aclState) compile(p *structs.ACLPolicy) (*acl.Policy, error) {
 	a.mu.Lock()
 	c, ok := a.compiled[p.ID]
 	a.mu.Unlock()
-	if ok && c.modifyIndex == p.ModifyIndex {
+	if ok && c.rules == p.Rules {
 		return c.policy, nil
 	}
 	parsed, err := acl.Parse(p.Rules)
@@ -118,7 +142,7 @@ func (a *aclState) compile(p *structs.ACLPolicy) (*acl.Policy, error) {
 	if len(a.compiled) >= maxCompiledPolicies {
 		clear(a.compiled)
 	}
-	a.compiled[p.ID] = compiledPolicy{modifyIndex: p.ModifyIndex, policy: parsed}
+	a.compiled[p.ID] = compiledPolicy{rules: p.Rules, policy: parsed}
 	a.mu.Unlock()
 	return parsed, nil
 }
@@ -140,8 +164,10 @@ func (s *Server) isPrimary() bool { return s.acls.cfg.PrimaryDatacenter == s.con
 // or expired one is structs.ErrACLNotFound. With ACLs off every secret
 // may do everything and the token is nil.
 //
-// A server of the primary datacenter reads its own state; a server of
-// another datacenter asks the primary and keeps the answer for token_ttl,
+// A server of the primary datacenter reads its own state. A server of
+// another datacenter resolves from its own state the tokens it holds
+// (replicated global tokens, its local tokens); others it asks the
+// primary about and keeps the answer for token_ttl (at most policy_ttl),
 // falling back on down_policy while the primary cannot be reached.
 // Answers are shared between callers: do not modify the token.
 func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken, error) {
@@ -150,6 +176,9 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 	}
 	if s.isPrimary() {
 		return s.resolveLocal(secret)
+	}
+	if authz, tok, ok, err := s.resolveReplicated(secret); ok {
+		return authz, tok, err
 	}
 	return s.acls.remote.Resolve(secret, isACLNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
 		var out structs.ACLResolveResponse

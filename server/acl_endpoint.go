@@ -60,6 +60,42 @@ func (a *ACL) route(ctx context.Context, method string, dc *string, local bool, 
 	return a.s.forward(ctx, method, info, args, reply)
 }
 
+// routeRead points a read at the datacenter that answers it. A secondary
+// datacenter that holds replicated copies (of tokens when tokens is true,
+// of policies and roles otherwise) answers reads addressed to it itself,
+// as Consul's do; other reads go to the primary.
+func (a *ACL) routeRead(ctx context.Context, method string, dc *string, tokens bool, info structs.RPCInfo, args, reply any) (bool, error) {
+	s := a.s
+	if !s.acls.cfg.Enabled {
+		return true, structs.ErrACLDisabled
+	}
+	primary := s.acls.cfg.PrimaryDatacenter
+	switch {
+	case *dc != "" && *dc != s.config.Datacenter && *dc != primary:
+		// Another datacenter: it decides where its reads are answered.
+	case *dc == s.config.Datacenter && !s.isPrimary() && s.aclReplicatedHere(tokens):
+	default:
+		*dc = primary
+	}
+	return s.forward(ctx, method, info, args, reply)
+}
+
+// missAskPrimary is for a read a secondary answered from its replicated
+// copies and found nothing: what was just created in the primary may not
+// have arrived yet, so unless the read blocks, the primary is asked, and
+// its answer kept when it gives one.
+func missAskPrimary[T any](ctx context.Context, a *ACL, method string, dc *string, opts *structs.QueryOptions, args any, reply *T) {
+	s := a.s
+	if s.isPrimary() || opts.MinQueryIndex != 0 {
+		return
+	}
+	*dc = s.acls.cfg.PrimaryDatacenter
+	var out T
+	if err := s.forwardDC(ctx, method, *dc, args, &out); err == nil {
+		*reply = out
+	}
+}
+
 // redact hides a secret from a caller who may not write ACLs.
 func redact(authz *acl.Authorizer, t *structs.ACLToken) *structs.ACLToken {
 	if t == nil || authz.Allowed(acl.ResourceACL, "", acl.Write) {
@@ -136,15 +172,15 @@ func (a *ACL) Bootstrap(ctx context.Context, args *structs.ACLBootstrapRequest, 
 
 // TokenSet creates (Create) or updates a token.
 func (a *ACL) TokenSet(ctx context.Context, args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
-	if done, err := a.route(ctx, "ACL.TokenSet", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
+	local := args.ACLToken.Local || (!args.Create && a.s.localTokenHere(args.Datacenter, args.ACLToken.AccessorID))
+	if done, err := a.route(ctx, "ACL.TokenSet", &args.Datacenter, local, args, args, reply); done {
 		return err
 	}
-	if args.Create && args.ACLToken.Local && !a.s.isPrimary() {
-		// Its policies live in the primary, and nothing brings them here
-		// yet (replication), so it could never resolve.
-		return structs.BadRequest("invalid token: local tokens can only be created in the primary datacenter %q for now", a.s.acls.cfg.PrimaryDatacenter)
-	}
 	s := a.s
+	if args.ACLToken.Local && !s.isPrimary() && !s.localTokensHere() {
+		// Its policies would not be here to link and resolve it with.
+		return structs.BadRequest("invalid token: local tokens can only be created in the primary datacenter %q, or in a datacenter with token replication on (acl.enable_token_replication and acl.tokens.replication)", s.acls.cfg.PrimaryDatacenter)
+	}
 	if _, _, err := s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Write); err != nil {
 		return err
 	}
@@ -359,7 +395,8 @@ func resolveRoleLinks(st *state.Store, links []structs.ACLLink) ([]structs.ACLLi
 // TokenClone creates a token with the policies, roles and locality of
 // ACLToken.AccessorID, new IDs, and ACLToken.Description.
 func (a *ACL) TokenClone(ctx context.Context, args *structs.ACLTokenSetRequest, reply *structs.ACLToken) error {
-	if done, err := a.route(ctx, "ACL.TokenClone", &args.Datacenter, args.ACLToken.Local, args, args, reply); done {
+	local := args.ACLToken.Local || a.s.localTokenHere(args.Datacenter, args.ACLToken.AccessorID)
+	if done, err := a.route(ctx, "ACL.TokenClone", &args.Datacenter, local, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -395,7 +432,7 @@ func (a *ACL) TokenClone(ctx context.Context, args *structs.ACLTokenSetRequest, 
 // TokenRead reads a token by AccessorID (acl:read), or by SecretID, which
 // needs no permission: the secret is the credential (token/self).
 func (a *ACL) TokenRead(ctx context.Context, args *structs.ACLTokenGetRequest, reply *structs.ACLTokenResponse) error {
-	if done, err := a.route(ctx, "ACL.TokenRead", &args.Datacenter, false, args, args, reply); done {
+	if done, err := a.routeRead(ctx, "ACL.TokenRead", &args.Datacenter, true, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -408,7 +445,7 @@ func (a *ACL) TokenRead(ctx context.Context, args *structs.ACLTokenGetRequest, r
 			return err
 		}
 	}
-	return s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+	if err := s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var (
 			idx uint64
 			tok *structs.ACLToken
@@ -427,13 +464,20 @@ func (a *ACL) TokenRead(ctx context.Context, args *structs.ACLTokenGetRequest, r
 		}
 		reply.Index, reply.Token = idx, redact(authz, tok)
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if reply.Token == nil {
+		missAskPrimary(ctx, a, "ACL.TokenRead", &args.Datacenter, &args.QueryOptions, args, reply)
+	}
+	return nil
 }
 
 // TokenDelete deletes a token. The anonymous token, and the token making
 // the request, cannot be deleted.
 func (a *ACL) TokenDelete(ctx context.Context, args *structs.ACLTokenDeleteRequest, reply *string) error {
-	if done, err := a.route(ctx, "ACL.TokenDelete", &args.Datacenter, false, args, args, reply); done {
+	local := a.s.localTokenHere(args.Datacenter, args.TokenID)
+	if done, err := a.route(ctx, "ACL.TokenDelete", &args.Datacenter, local, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -465,7 +509,7 @@ func (a *ACL) TokenDelete(ctx context.Context, args *structs.ACLTokenDeleteReque
 
 // TokenList lists tokens, by policy or by role when asked.
 func (a *ACL) TokenList(ctx context.Context, args *structs.ACLTokenListRequest, reply *structs.ACLTokenListResponse) error {
-	if done, err := a.route(ctx, "ACL.TokenList", &args.Datacenter, false, args, args, reply); done {
+	if done, err := a.routeRead(ctx, "ACL.TokenList", &args.Datacenter, true, args, args, reply); done {
 		return err
 	}
 	s := a.s
@@ -568,13 +612,18 @@ func validatePolicy(p *structs.ACLPolicy) error {
 }
 
 // PolicyRead reads a policy by ID or, without one, by name.
-func (a *ACL) PolicyRead(ctx context.Context, args *structs.ACLPolicyGetRequest, reply *structs.ACLPolicyResponse) error {
-	if done, err := a.route(ctx, "ACL.PolicyRead", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) PolicyRead(ctx context.Context, args *structs.ACLPolicyGetRequest, reply *structs.ACLPolicyResponse) (err error) {
+	if done, err := a.routeRead(ctx, "ACL.PolicyRead", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil && reply.Policy == nil {
+			missAskPrimary(ctx, a, "ACL.PolicyRead", &args.Datacenter, &args.QueryOptions, args, reply)
+		}
+	}()
 	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		if args.PolicyID != "" {
@@ -615,7 +664,7 @@ func (a *ACL) PolicyDelete(ctx context.Context, args *structs.ACLPolicyDeleteReq
 
 // PolicyList lists every policy.
 func (a *ACL) PolicyList(ctx context.Context, args *structs.ACLPolicyListRequest, reply *structs.ACLPolicyListResponse) error {
-	if done, err := a.route(ctx, "ACL.PolicyList", &args.Datacenter, false, args, args, reply); done {
+	if done, err := a.routeRead(ctx, "ACL.PolicyList", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
@@ -685,13 +734,18 @@ func (a *ACL) RoleSet(ctx context.Context, args *structs.ACLRoleSetRequest, repl
 }
 
 // RoleRead reads a role by ID or, without one, by name.
-func (a *ACL) RoleRead(ctx context.Context, args *structs.ACLRoleGetRequest, reply *structs.ACLRoleResponse) error {
-	if done, err := a.route(ctx, "ACL.RoleRead", &args.Datacenter, false, args, args, reply); done {
+func (a *ACL) RoleRead(ctx context.Context, args *structs.ACLRoleGetRequest, reply *structs.ACLRoleResponse) (err error) {
+	if done, err := a.routeRead(ctx, "ACL.RoleRead", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil && reply.Role == nil {
+			missAskPrimary(ctx, a, "ACL.RoleRead", &args.Datacenter, &args.QueryOptions, args, reply)
+		}
+	}()
 	return a.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var err error
 		if args.RoleID != "" {
@@ -729,7 +783,7 @@ func (a *ACL) RoleDelete(ctx context.Context, args *structs.ACLRoleDeleteRequest
 
 // RoleList lists roles, by policy when asked.
 func (a *ACL) RoleList(ctx context.Context, args *structs.ACLRoleListRequest, reply *structs.ACLRoleListResponse) error {
-	if done, err := a.route(ctx, "ACL.RoleList", &args.Datacenter, false, args, args, reply); done {
+	if done, err := a.routeRead(ctx, "ACL.RoleList", &args.Datacenter, false, args, args, reply); done {
 		return err
 	}
 	if _, _, err := a.s.aclAuthorize(args.Token, acl.ResourceACL, "", acl.Read); err != nil {
@@ -753,15 +807,47 @@ func (a *ACL) ResolveToken(ctx context.Context, args *structs.ACLResolveRequest,
 		reply.Enabled = false
 		return nil
 	}
+	// Any server may answer, unless a follower sent it on to its leader.
+	args.AllowStale = !args.RequireConsistent
+	if !s.isPrimary() && (args.Datacenter == "" || args.Datacenter == s.config.Datacenter) {
+		// A secondary answers for the tokens it holds (replicated, or
+		// its local ones), and asks the primary about the others.
+		args.Datacenter = s.config.Datacenter
+		if done, err := s.forward(ctx, "ACL.ResolveToken", args, args, reply); done {
+			return err
+		}
+		tok, policies, found, err := s.lookupReplicated(args.Token)
+		if err != nil {
+			return err
+		}
+		if found {
+			return a.resolved(args, reply, tok, policies)
+		}
+		args.AllowStale, args.RequireConsistent = true, false
+	}
 	args.Datacenter = s.acls.cfg.PrimaryDatacenter
-	args.AllowStale = true
 	if done, err := s.forward(ctx, "ACL.ResolveToken", args, args, reply); done {
 		return err
 	}
 	tok, policies, err := s.lookupToken(args.Token)
+	if isACLNotFound(err) && args.AllowStale && !s.IsLeader() {
+		// A follower may not have applied a token created a moment ago:
+		// its leader decides.
+		args.RequireConsistent = true
+		if done, err := s.forward(ctx, "ACL.ResolveToken", args, args, reply); done {
+			return err
+		}
+		tok, policies, err = s.lookupToken(args.Token)
+	}
 	if err != nil {
 		return err
 	}
+	return a.resolved(args, reply, tok, policies)
+}
+
+// resolved fills in the answer of ResolveToken.
+func (a *ACL) resolved(args *structs.ACLResolveRequest, reply *structs.ACLResolveResponse, tok *structs.ACLToken, policies structs.ACLPolicies) error {
+	s := a.s
 	if tok.Local && args.FromDatacenter != "" && args.FromDatacenter != s.config.Datacenter {
 		// A local token is good only in the datacenter that holds it.
 		return structs.ErrACLNotFound

@@ -63,6 +63,14 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer reap.Stop()
 	defer s.sessionTimers.stopAll()
 	defer s.readyForConsistentReads.Store(false)
+	if s.aclReplicates() {
+		replDone := make(chan struct{})
+		go func() {
+			defer close(replDone)
+			s.runACLReplication(ctx)
+		}()
+		defer func() { <-replDone }()
+	}
 
 	established := false
 	establish := func() {

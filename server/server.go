@@ -386,6 +386,7 @@ func (s *Server) Shutdown() error {
 		if s.connPool != nil {
 			s.connPool.Shutdown()
 		}
+		s.acls.remote.Close()
 		s.wg.Wait()
 		s.sessionTimers.stopAll()
 	})
