@@ -833,7 +833,7 @@ func (a *ACL) ResolveToken(ctx context.Context, args *structs.ACLResolveRequest,
 	if isACLNotFound(err) && args.AllowStale && !s.IsLeader() {
 		// A follower may not have applied a token created a moment ago:
 		// its leader decides.
-		args.RequireConsistent = true
+		args.AllowStale, args.RequireConsistent = false, true
 		if done, err := s.forward(ctx, "ACL.ResolveToken", args, args, reply); done {
 			return err
 		}

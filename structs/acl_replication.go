@@ -38,3 +38,11 @@ type ACLReplicationStatusRequest struct {
 
 // RequestDatacenter implements RPCInfo.
 func (r *ACLReplicationStatusRequest) RequestDatacenter() string { return r.Datacenter }
+
+// Validate implements Validator.
+func (r *ACLReplicationStatusRequest) Validate() error {
+	var v validator
+	v.dc("datacenter", r.Datacenter)
+	v.query(&r.QueryOptions)
+	return v.err
+}
