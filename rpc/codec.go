@@ -26,6 +26,67 @@ func NewServerCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.Serv
 	return newCodec(conn, h)
 }
 
+// newLimitedServerCodec is NewServerCodec reading at most max bytes per
+// request (see Dispatcher.ServeCodec, which starts each request's count).
+func newLimitedServerCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle, max int64) *msgpackCodec {
+	if h == nil {
+		h = structs.NewMsgpackHandle()
+	}
+	lim := &limitedReader{r: conn, max: max, left: max}
+	rw := struct {
+		io.Reader
+		io.Writer
+		io.Closer
+	}{lim, conn, conn}
+	return &msgpackCodec{MsgpackCodec: msgpackrpc.NewCodecFromHandle(true, true, rw, h), conn: conn, limit: lim}
+}
+
+// errRequestTooLarge is the read error past a request's byte limit.
+var errRequestTooLarge = errors.New("request too large")
+
+// limitedReader fails reads once a request has read max bytes. Only the
+// goroutine that reads requests uses it. The count is taken below the
+// codec's read buffer, so it may include up to a buffer's worth of the
+// next request: the limit is approximate by that much.
+type limitedReader struct {
+	r    io.Reader
+	max  int64
+	left int64
+	hit  bool
+}
+
+// Read reads at most what is left of the request's allowance.
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		l.hit = true
+		return 0, errRequestTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// startRequest gives the next request its full allowance.
+func (c *msgpackCodec) startRequest() {
+	if c.limit != nil {
+		c.limit.left, c.limit.hit = c.limit.max, false
+	}
+}
+
+// overLimit reports whether the current request ran past its allowance.
+func (c *msgpackCodec) overLimit() bool { return c.limit != nil && c.limit.hit }
+
+// limitBytes is the allowance of one request.
+func (c *msgpackCodec) limitBytes() int64 {
+	if c.limit == nil {
+		return 0
+	}
+	return c.limit.max
+}
+
 // msgpackCodec is msgpackrpc's codec with a Close that may run while another
 // goroutine reads, as rpc.Client.Close does: the library's own Close sets an
 // unguarded flag, so this one closes the connection instead, which fails the
@@ -33,6 +94,7 @@ func NewServerCodec(conn io.ReadWriteCloser, h *codec.MsgpackHandle) netrpc.Serv
 type msgpackCodec struct {
 	*msgpackrpc.MsgpackCodec
 	conn      io.Closer
+	limit     *limitedReader // nil: no limit
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -271,9 +271,17 @@ func (d *Dispatcher) ServeCodec(ctx context.Context, codec netrpc.ServerCodec) {
 		stop()
 		_ = codec.Close()
 	}()
+	limiter, _ := codec.(requestLimiter)
 	for {
+		if limiter != nil {
+			limiter.startRequest()
+		}
 		var req netrpc.Request
 		if err := codec.ReadRequestHeader(&req); err != nil {
+			if limiter != nil && limiter.overLimit() {
+				d.logger.Warn("rpc request header over the request size limit; closing")
+				return
+			}
 			if !isEOF(err) && ctx.Err() == nil {
 				d.logger.Debug("failed to read rpc request header; closing", "error", err)
 			}
@@ -291,6 +299,10 @@ func (d *Dispatcher) ServeCodec(ctx context.Context, codec netrpc.ServerCodec) {
 		argv := reflect.New(m.argType)
 		if err := codec.ReadRequestBody(argv.Interface()); err != nil {
 			// The stream's framing is lost: answer, then hang up.
+			if limiter != nil && limiter.overLimit() {
+				send(&req, nil, structs.NewError(structs.CodeTooLarge, "rpc %s: the request is larger than the server's limit of %d bytes", req.ServiceMethod, limiter.limitBytes()))
+				return
+			}
 			send(&req, nil, structs.BadRequest("rpc %s: cannot decode the request: %v", req.ServiceMethod, err))
 			return
 		}
@@ -308,6 +320,13 @@ func (d *Dispatcher) ServeCodec(ctx context.Context, codec netrpc.ServerCodec) {
 			send(&req, replyv.Interface(), err)
 		}()
 	}
+}
+
+// requestLimiter is a codec that bounds the bytes of each request.
+type requestLimiter interface {
+	startRequest()
+	overLimit() bool
+	limitBytes() int64
 }
 
 // isEOF reports whether err is a peer hanging up rather than garbage.

@@ -172,3 +172,31 @@ func (*badEndpoint) M(ctx context.Context, args *unvalidated, reply *struct{}) e
 type noCtxEndpoint struct{}
 
 func (*noCtxEndpoint) M(args *EchoArgs, reply *struct{}) error { return nil }
+
+func TestMaxRequestSize(t *testing.T) {
+	srv := startServer(t, func(c *ServerConfig) { c.MaxRequestSize = 4096 })
+	conn := dialProto(t, srv.addr, ProtoRPC)
+	client := netrpc.NewClientWithCodec(NewClientCodec(conn, nil))
+	defer client.Close()
+	var reply EchoReply
+	// Several requests under the limit each, more than it together: the
+	// allowance is per request.
+	for i := range 5 {
+		msg := strings.Repeat("a", 3000)
+		if err := client.Call("Test.Echo", &EchoArgs{Msg: msg}, &reply); err != nil || reply.Msg != msg {
+			t.Fatalf("echo %d of 3000 bytes: %v", i, err)
+		}
+	}
+	// One over it is refused as too large, and the connection closed.
+	err := MapRemoteError(client.Call("Test.Echo", &EchoArgs{Msg: strings.Repeat("b", 64<<10)}, &reply))
+	if structs.CodeOf(err) != structs.CodeTooLarge || !strings.Contains(err.Error(), "4096 bytes") {
+		t.Fatalf("echo of 64 KiB: got %v (code %q), want a too-large error naming the limit", err, structs.CodeOf(err))
+	}
+	readUntilClosed(t, conn, 5*time.Second)
+	// Other connections are served.
+	again := netrpc.NewClientWithCodec(NewClientCodec(dialProto(t, srv.addr, ProtoRPC), nil))
+	defer again.Close()
+	if err := again.Call("Test.Echo", &EchoArgs{Msg: "small"}, &reply); err != nil || reply.Msg != "small" {
+		t.Fatalf("echo on a new connection: %q %v", reply.Msg, err)
+	}
+}

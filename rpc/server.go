@@ -61,6 +61,13 @@ type ServerConfig struct {
 	// Zero means no cap. Default 100, as Consul's
 	// limits.rpc_max_conns_per_client.
 	MaxConnsPerClient int
+	// MaxRequestSize caps the bytes one RPC request (header and argument)
+	// may take on the wire; reading stops there, the call is answered
+	// with a too-large error and the connection or stream is closed, so a
+	// client cannot make a server decode an unbounded request. Default
+	// 64 MiB: above the largest Raft entry (structs.MaxRaftEntrySize),
+	// so every request that could be applied fits.
+	MaxRequestSize int64
 }
 
 // DefaultServerConfig returns a ServerConfig with every default filled in
@@ -75,6 +82,7 @@ func DefaultServerConfig() *ServerConfig {
 		WriteTimeout:      10 * time.Second,
 		MaxStreamsPerConn: 1024,
 		MaxConnsPerClient: 100,
+		MaxRequestSize:    64 << 20,
 	}
 }
 
@@ -97,6 +105,8 @@ func (c *ServerConfig) validate() error {
 		return fmt.Errorf("rpc server config: WriteTimeout must be positive, got %s", c.WriteTimeout)
 	case c.MaxStreamsPerConn <= 0:
 		return fmt.Errorf("rpc server config: MaxStreamsPerConn must be positive, got %d", c.MaxStreamsPerConn)
+	case c.MaxRequestSize <= 0:
+		return fmt.Errorf("rpc server config: MaxRequestSize must be positive, got %d", c.MaxRequestSize)
 	case c.MaxConnsPerClient < 0:
 		return fmt.Errorf("rpc server config: MaxConnsPerClient must not be negative, got %d", c.MaxConnsPerClient)
 	}
@@ -368,7 +378,7 @@ func (s *Server) handleConn(conn net.Conn) {
 // shuts down. The dispatcher runs the calls of one connection concurrently,
 // cancels their context when rw ends, and waits for them before returning.
 func (s *Server) serveRPC(rw io.ReadWriteCloser) {
-	s.cfg.Dispatcher.ServeCodec(s.ctx, NewServerCodec(rw, s.handle))
+	s.cfg.Dispatcher.ServeCodec(s.ctx, newLimitedServerCodec(rw, s.handle, s.cfg.MaxRequestSize))
 }
 
 // serveMultiplex runs a yamux server session on conn and serves every
