@@ -162,7 +162,20 @@ func (b *browser) run(what string, actions ...chromedp.Action) {
 // waitJS waits until the JavaScript expression is true.
 func (b *browser) waitJS(what, expr string) {
 	b.t.Helper()
-	b.run("wait for "+what, chromedp.Poll(expr, nil, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	err := chromedp.Run(ctx, chromedp.Poll(expr, nil, chromedp.WithPollingTimeout(25*time.Second), chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err == nil {
+		return
+	}
+	// Say what the page showed instead.
+	var page string
+	ctx2, cancel2 := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel2()
+	if err := chromedp.Run(ctx2, chromedp.Evaluate(`location.pathname + "\n" + performance.getEntriesByType("resource").map(e => e.name.slice(0,80) + " " + Math.round(e.duration)).slice(-12).join("\n") + "\n" + document.body.innerText.slice(0, 300)`, &page)); err != nil {
+		page = "(unreadable: " + err.Error() + ")"
+	}
+	b.t.Fatalf("browser: wait for %s: %v\npage:\n%s\nconsole errors: %q", what, err, page, b.consoleErrors())
 }
 
 // text returns the text of the first element matching the CSS selector.
@@ -361,4 +374,69 @@ func TestUIBrowser(t *testing.T) {
 	b.run("an unknown datacenter", chromedp.Navigate(base+"/ui/dc9/services"))
 	b.waitJS("the error", `!document.getElementById("error").hidden && document.getElementById("error").textContent.includes("No path to datacenter")`)
 	b.screenshot("error")
+}
+
+// BenchmarkUIServicesPage loads the services page of a datacenter of 5,000
+// services (each with a passing check, on 50 nodes) in headless Chromium:
+// from navigation until every row of the first page shows its instances
+// and health (first-page-ms), and until a search narrows the list to one
+// service (search-ms).
+//
+//	go test -run '^$' -bench BenchmarkUIServicesPage -benchtime 5x ./agent/
+func BenchmarkUIServicesPage(b *testing.B) {
+	const services, nodes = 5000, 50
+	a := StartTestAgent(b, "-server", "-bootstrap", "-ui")
+	a.WaitForLeader(b)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < services; i += 8 {
+				node := fmt.Sprintf("host-%02d", i%nodes)
+				name := fmt.Sprintf("svc-%04d", i)
+				_, err := a.Client.Catalog().Register(&api.CatalogRegistration{
+					Node: node, Address: "127.0.0.1",
+					Service: &api.AgentService{ID: name, Service: name, Port: 8000 + i%1000, Tags: []string{"bench"}},
+					Check:   &api.AgentCheck{Node: node, CheckID: "check-" + name, Name: name, Status: api.HealthPassing, ServiceID: name},
+				}, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatalf("register: %v", err)
+	}
+	br := newBrowser(b)
+	url := "http://" + a.HTTPAddr + "/ui/dc1/services"
+	firstPage := `document.querySelectorAll("tr[data-service]").length === 100 &&
+		[...document.querySelectorAll("tr[data-service] td.health")].every(td => td.textContent.includes("1 passing"))`
+	var load, search time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		br.run("blank", chromedp.Navigate("about:blank"))
+		start := time.Now()
+		br.run("open the services", chromedp.Navigate(url))
+		br.waitJS("the first page filled", firstPage)
+		load += time.Since(start)
+		if got := br.text("h1"); !strings.Contains(got, fmt.Sprintf("%d total", services+1)) {
+			b.Fatalf("heading %q, want %d services", got, services+1)
+		}
+		start = time.Now()
+		br.run("search", chromedp.SendKeys(`input[type=search]`, "svc-4321", chromedp.ByQuery))
+		br.waitJS("one match", `document.querySelectorAll("tr[data-service]").length === 1 && document.querySelector('tr[data-service="svc-4321"] td.health').textContent.includes("1 passing")`)
+		search += time.Since(start)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(load.Milliseconds())/float64(b.N), "first-page-ms")
+	b.ReportMetric(float64(search.Milliseconds())/float64(b.N), "search-ms")
+	if errs := br.consoleErrors(); len(errs) != 0 {
+		b.Errorf("browser console errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

@@ -71,14 +71,31 @@ const MAX_BACKOFF = 30000;
 // watch runs a blocking query until signal aborts: onData(data, index)
 // after every answer whose index moved (and the first), onError(err,
 // retryMs) after a failure, onError(null) once it works again.
+//
+// A browser keeps about six connections per host, and each blocking query
+// holds one: a hidden tab therefore lets its queries go (and asks again
+// when shown), so that a few open tabs cannot starve each other.
 export async function watch(path, params, signal, onData, onError, opts = {}) {
   let index = 0;
   let failures = 0;
   while (!signal.aborted) {
+    await visible(signal);
+    if (signal.aborted) return;
+    const req = new AbortController();
+    const stop = () => req.abort();
+    const onHide = () => { if (document.hidden) req.abort(); };
+    signal.addEventListener('abort', stop, { once: true });
+    document.addEventListener('visibilitychange', onHide);
     try {
       const p = { ...params };
       if (index > 0) { p.index = index; p.wait = WAIT; }
-      const r = await request(path, p, { signal, allow404: opts.allow404 });
+      let r;
+      try {
+        r = await request(path, p, { signal: req.signal, allow404: opts.allow404 });
+      } catch (err) {
+        if (req.signal.aborted && !signal.aborted) continue; // hidden: ask again when shown
+        throw err;
+      }
       if (signal.aborted) return;
       if (failures > 0) onError(null);
       failures = 0;
@@ -98,8 +115,27 @@ export async function watch(path, params, signal, onData, onError, opts = {}) {
       onError(err, Math.round(delay));
       index = 0;
       await sleep(delay, signal);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      document.removeEventListener('visibilitychange', onHide);
     }
   }
+}
+
+// visible resolves when the page is visible (at once if it is), or when
+// signal aborts.
+function visible(signal) {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (document.hidden && !signal.aborted) return;
+      document.removeEventListener('visibilitychange', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    document.addEventListener('visibilitychange', done);
+    signal.addEventListener('abort', done);
+  });
 }
 
 // mapLimit runs fn over items with at most n at a time (browsers keep few

@@ -93,6 +93,10 @@ document.addEventListener('click', (ev) => {
   navigate(a.getAttribute('href'));
 });
 window.addEventListener('popstate', () => render());
+// Leaving the page (or its going into the back-forward cache) ends its
+// requests, blocking queries included; coming back renders it afresh.
+window.addEventListener('pagehide', () => { if (state.view) state.view.abort(); });
+window.addEventListener('pageshow', (ev) => { if (ev.persisted) render(); });
 
 async function localDatacenter() {
   if (state.localDC) return state.localDC;
@@ -231,7 +235,7 @@ function checksTable(checks) {
 
 // listView renders rows (already filtered by the caller's match) a page at
 // a time with a search box; it returns an update(items) function.
-function listView(main, { title, placeholder, columns, match, row, empty, afterPage }) {
+function listView(main, { title, placeholder, columns, match, row, empty, beforePage, afterPage }) {
   const key = `${state.dc}/${state.section}`;
   const search = h('input', { type: 'search', placeholder, value: state.searches[key] || '', 'aria-label': 'Search' });
   const count = h('span', { class: 'muted' });
@@ -254,6 +258,7 @@ function listView(main, { title, placeholder, columns, match, row, empty, afterP
       ? `${page * PAGE_SIZE + 1}–${page * PAGE_SIZE + slice.length} of ${shown.length}` : '';
     prev.disabled = page === 0;
     next.disabled = page >= pages - 1;
+    if (beforePage) beforePage();
     tbody.replaceChildren(...(slice.length ? slice.map(row)
       : [h('tr', null, h('td', { colspan: columns.length, class: 'muted' }, q ? 'Nothing matches the search.' : empty))]));
     if (afterPage) afterPage(slice);
@@ -295,6 +300,7 @@ function servicesView(main, route, signal) {
       return h('tr', { 'data-service': name },
         h('td', null, link(`/ui/${enc(state.dc)}/services/${enc(name)}`, name)), inst, health, h('td', null, tags(services[name])));
     },
+    beforePage: () => cells.clear(),
     afterPage: (names) => loadSummaries(names),
   });
   const fillSummary = (name) => {
@@ -304,11 +310,17 @@ function servicesView(main, route, signal) {
     c.inst.textContent = String(s.instances);
     c.health.replaceChildren(...healthBadges(s.counts));
   };
+  const pending = new Set(); // name@stamp being fetched
   const loadSummaries = async (names) => {
     const want = stamp;
-    const todo = names.filter((n) => !summaries.has(n) || summaries.get(n).stamp !== want);
+    const todo = names.filter((n) => (!summaries.has(n) || summaries.get(n).stamp !== want) && !pending.has(`${n}@${want}`));
+    todo.forEach((n) => pending.add(`${n}@${want}`));
     await mapLimit(todo, 4, async (name) => {
-      if (signal.aborted) return;
+      // A row no longer on the page (search, paging) needs no fetch.
+      if (signal.aborted || !cells.has(name)) {
+        pending.delete(`${name}@${want}`);
+        return;
+      }
       try {
         const { data } = await request(`/v1/health/service/${enc(name)}`, { dc: state.dc }, { signal });
         const counts = { passing: 0, warning: 0, critical: 0 };
@@ -318,6 +330,8 @@ function servicesView(main, route, signal) {
         fillSummary(name);
       } catch (err) {
         if (!signal.aborted) setError(`svc:${name}`, err);
+      } finally {
+        pending.delete(`${name}@${want}`);
       }
     });
   };
