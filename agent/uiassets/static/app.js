@@ -240,8 +240,8 @@ function listView(main, { title, placeholder, columns, match, row, empty, before
   const search = h('input', { type: 'search', placeholder, value: state.searches[key] || '', 'aria-label': 'Search' });
   const count = h('span', { class: 'muted' });
   const tbody = h('tbody');
-  const prev = h('button', { type: 'button' }, '‹ Previous');
-  const next = h('button', { type: 'button' }, 'Next ›');
+  const prev = h('button', { type: 'button', disabled: true }, '‹ Previous');
+  const next = h('button', { type: 'button', disabled: true }, 'Next ›');
   const pageInfo = h('span', { class: 'muted' });
   let items = null;
   let page = 0;
