@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/miekg/dns"
 )
 
 // TestACLRouteTableCoversRouter: every route and method the router serves
@@ -234,4 +235,40 @@ func TestACLAgentTokens(t *testing.T) {
 		_, err := ta2.Client.KV().Put(&api.KVPair{Key: "app/y", Value: []byte("v")}, nil)
 		return err
 	})
+}
+
+// TestACLDNS: DNS answers with the agent's default token: under default
+// deny, anonymous lookups find nothing until the default token may read.
+func TestACLDNS(t *testing.T) {
+	ta := startACLAgent(t, "-dns-port=0")
+	boot, _, err := ta.Client.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := withToken(t, ta, boot.SecretID)
+	reg := &api.CatalogRegistration{Node: "db1", Address: "10.1.0.1", Service: &api.AgentService{ID: "db", Service: "db", Port: 5432}}
+	if _, err := mgmt.Catalog().Register(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db1.node.consul", "db.service.consul"} {
+		if m := dnsQuery(t, ta, name, dns.TypeA, "udp"); m.Rcode != dns.RcodeNameError || len(m.Answer) != 0 {
+			t.Errorf("%s under default deny: rcode %d, %v", name, m.Rcode, m.Answer)
+		}
+	}
+	p, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "dns", Rules: `node_prefix "" { policy = "read" } service "db" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgmt.Agent().UpdateDefaultACLToken(tok.SecretID, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db1.node.consul", "db.service.consul"} {
+		if m := dnsQuery(t, ta, name, dns.TypeA, "udp"); len(answerAddrs(m)) != 1 || answerAddrs(m)[0] != "10.1.0.1" {
+			t.Errorf("%s with the default token: rcode %d, %v", name, m.Rcode, m.Answer)
+		}
+	}
 }

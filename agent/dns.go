@@ -26,6 +26,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/meridian-sd/meridian/acl"
 	"github.com/meridian-sd/meridian/agent/config"
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -286,6 +287,15 @@ func (d *dnsServer) nodeLookup(q dns.Question, resp *dns.Msg, node, dc, domain s
 		resp.Rcode = dns.RcodeNameError
 		return nil
 	}
+	authz, err := d.authorizer()
+	if err != nil {
+		return err
+	}
+	if !authz.Allowed(acl.ResourceNode, out.NodeServices.Node.Node, acl.Read) {
+		// As if it did not exist, as Consul answers.
+		resp.Rcode = dns.RcodeNameError
+		return nil
+	}
 	ttl := d.agent.cfg().DNSNodeTTL
 	if rr := addrRecord(q.Name, out.NodeServices.Node.Address, q.Qtype, ttl); rr != nil {
 		resp.Answer = append(resp.Answer, rr)
@@ -313,6 +323,13 @@ func (d *dnsServer) serviceLookup(q dns.Question, resp *dns.Msg, service, tag, d
 			return nil
 		}
 		return err
+	}
+	authz, err := d.authorizer()
+	if err != nil {
+		return err
+	}
+	if kept, _ := filterResult(authz, out.Nodes); kept != nil {
+		out.Nodes = kept.(structs.CheckServiceNodes)
 	}
 	onlyPassing := d.agent.cfg().DNSOnlyPassing
 	var healthy structs.CheckServiceNodes
@@ -442,4 +459,11 @@ func (d *dnsServer) handleRecurse(w dns.ResponseWriter, req *dns.Msg) {
 	resp := new(dns.Msg)
 	resp.SetRcode(req, dns.RcodeServerFailure)
 	w.WriteMsg(resp)
+}
+
+// authorizer is what DNS lookups may see: the agent's default token
+// (acl.tokens.default), or the anonymous token.
+func (d *dnsServer) authorizer() (*acl.Authorizer, error) {
+	authz, _, err := d.agent.ResolveToken(d.agent.agentToken("default"))
+	return authz, err
 }
