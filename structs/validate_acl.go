@@ -161,6 +161,7 @@ func (r *ACLRoleListRequest) Validate() error {
 func (r *ACLResolveRequest) Validate() error {
 	var v validator
 	v.dc("datacenter", r.Datacenter)
+	v.dc("from datacenter", r.FromDatacenter)
 	v.query(&r.QueryOptions)
 	return v.err
 }
