@@ -12,9 +12,10 @@ import (
 const replTestMgmt = "5d2f8a1c-3e4b-4c6d-8e9f-0a1b2c3d4e5f"
 
 // TestACLReplicationAPI: GET /v1/acl/replication through the official
-// client, in the secondary and through ?dc= from the primary; a token
-// created in dc1 is read in dc2 from dc2's copy; with ACLs off the
-// endpoint is 401 as Consul's.
+// client, in the secondary and through ?dc= from the primary; a secondary
+// without a replication token does not replicate until one is set through
+// the agent token API; a token created in dc1 is read in dc2 from dc2's
+// copy; with ACLs off the endpoint is 401 as Consul's.
 func TestACLReplicationAPI(t *testing.T) {
 	primary := `primary_datacenter = "dc1"
 acl {
@@ -27,7 +28,15 @@ acl {
   }
 }`
 	dc1 := StartTestAgent(t, "-server", "-bootstrap", "-datacenter=dc1", "-hcl="+primary)
-	dc2 := StartTestAgent(t, "-server", "-bootstrap", "-datacenter=dc2", "-hcl="+primary)
+	// dc2 starts without a replication token; it is set through the
+	// agent token API.
+	secondary := `primary_datacenter = "dc1"
+acl {
+  enabled = true
+  default_policy = "deny"
+  enable_token_replication = true
+}`
+	dc2 := StartTestAgent(t, "-server", "-bootstrap", "-datacenter=dc2", "-hcl="+secondary)
 	dc1.WaitForLeader(t)
 	dc2.WaitForLeader(t)
 	m1 := withToken(t, dc1, replTestMgmt).ACL()
@@ -44,6 +53,15 @@ acl {
 	if err != nil {
 		t.Fatal(err)
 	}
+	idle, _, err := dc2.Client.ACL().Replication(nil)
+	if err != nil || idle.Enabled || idle.Running || idle.SourceDatacenter != "dc1" {
+		t.Errorf("dc2 status without a replication token: %+v %v", idle, err)
+	}
+	// dc2 resolves the management token through dc1 once it reaches it.
+	WaitFor(t, "the replication token set in dc2", 10*time.Second, func() error {
+		_, err := withToken(t, dc2, replTestMgmt).Agent().UpdateReplicationACLToken(replTestMgmt, nil)
+		return err
+	})
 	var st *api.ACLReplicationStatus
 	WaitFor(t, "dc2 to replicate the token", 15*time.Second, func() error {
 		var err error

@@ -125,6 +125,9 @@ func (a *Agent) agentTokenUpdate(resp http.ResponseWriter, req *http.Request) (a
 			return nil, fmt.Errorf("persist the agent's ACL tokens: %w", err)
 		}
 	}
+	if kind == "replication" && a.server != nil {
+		a.server.SetACLReplicationToken(body.Token)
+	}
 	a.logger.Info("ACL token updated", "kind", kind)
 	return nil, nil
 }

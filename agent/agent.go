@@ -340,6 +340,9 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 		sc.CoordinateUpdatePeriod = time.Second
 	}
 	sc.ACL = serverACLConfig(rc)
+	// A replication token set through the agent token API and persisted
+	// wins over the configuration.
+	sc.ACL.ReplicationToken = a.agentToken("replication")
 	sc.Logger = a.logger
 	sc.TLS = a.tls
 	if a.opts.ServerConfig != nil {

@@ -94,6 +94,10 @@ type aclState struct {
 
 	// repl is the ACL replication status (acl_replication.go).
 	repl replicationStatus
+	// replToken is the replication token in use: cfg.ReplicationToken,
+	// or what the agent token API set since (SetACLReplicationToken).
+	replMu    sync.Mutex
+	replToken string
 }
 
 type resolvedToken struct {

@@ -40,6 +40,9 @@ const (
 	// aclReplBackoffMin and aclReplBackoffMax bound the wait after an error.
 	aclReplBackoffMin = 200 * time.Millisecond
 	aclReplBackoffMax = 30 * time.Second
+	// aclReplIdle is how often a leader without a replication token looks
+	// for one (set through the agent token API).
+	aclReplIdle = time.Second
 	// aclReplBatchItems and aclReplBatchBytes bound one Raft entry.
 	aclReplBatchItems = 128
 	aclReplBatchBytes = 256 * 1024
@@ -74,11 +77,11 @@ func (r *replicationStatus) update(fn func(*structs.ACLReplicationStatus)) {
 // runs.
 func (a *aclState) initReplicationStatus(dc string) {
 	c := a.cfg
-	if !c.Enabled || c.PrimaryDatacenter == dc || c.ReplicationToken == "" {
+	a.replToken = c.ReplicationToken
+	if !c.Enabled || c.PrimaryDatacenter == dc {
 		return
 	}
 	a.repl.update(func(st *structs.ACLReplicationStatus) {
-		st.Enabled = true
 		st.SourceDatacenter = c.PrimaryDatacenter
 		st.ReplicationType = structs.ACLReplicatePolicies
 		if c.EnableTokenReplication {
@@ -90,8 +93,27 @@ func (a *aclState) initReplicationStatus(dc string) {
 // aclReplicates reports whether this server's datacenter replicates ACLs
 // from the primary: ACLs on, a secondary, a replication token.
 func (s *Server) aclReplicates() bool {
-	c := s.acls.cfg
-	return c.Enabled && !s.isPrimary() && c.ReplicationToken != ""
+	return s.aclSecondary() && s.replicationToken() != ""
+}
+
+// aclSecondary reports whether ACLs are on and this server is not in the
+// primary datacenter.
+func (s *Server) aclSecondary() bool { return s.acls.cfg.Enabled && !s.isPrimary() }
+
+// replicationToken is the token replication uses now.
+func (s *Server) replicationToken() string {
+	s.acls.replMu.Lock()
+	defer s.acls.replMu.Unlock()
+	return s.acls.replToken
+}
+
+// SetACLReplicationToken replaces the replication token while the server
+// runs (PUT /v1/agent/token/replication); the next round uses it, and an
+// empty one stops replication.
+func (s *Server) SetACLReplicationToken(token string) {
+	s.acls.replMu.Lock()
+	s.acls.replToken = token
+	s.acls.replMu.Unlock()
 }
 
 // aclReplicatedHere reports whether this datacenter's state holds
@@ -190,17 +212,29 @@ func (a *ACL) ReplicationStatus(ctx context.Context, args *structs.ACLReplicatio
 		return err
 	}
 	*reply = a.s.acls.repl.get()
+	reply.Enabled = a.s.aclReplicates()
 	return nil
 }
 
-// runACLReplication replicates until ctx ends (leadership lost).
+// runACLReplication replicates until ctx ends (leadership lost). It
+// idles while there is no replication token.
 func (s *Server) runACLReplication(ctx context.Context) {
 	r := &s.acls.repl
-	r.update(func(st *structs.ACLReplicationStatus) { st.Running = true })
-	defer r.update(func(st *structs.ACLReplicationStatus) { st.Running = false })
-	st := r.get()
-	s.logger.Info("ACL replication started", "source_datacenter", st.SourceDatacenter, "type", st.ReplicationType)
-	defer s.logger.Info("ACL replication stopped")
+	running := false
+	setRunning := func(on bool) {
+		if on == running {
+			return
+		}
+		running = on
+		r.update(func(st *structs.ACLReplicationStatus) { st.Running = on })
+		if on {
+			st := r.get()
+			s.logger.Info("ACL replication started", "source_datacenter", st.SourceDatacenter, "type", st.ReplicationType)
+		} else {
+			s.logger.Info("ACL replication stopped")
+		}
+	}
+	defer setRunning(false)
 
 	var (
 		last    uint64
@@ -211,6 +245,15 @@ func (s *Server) runACLReplication(ctx context.Context) {
 		if !sleepCtx(ctx, aclReplMinInterval-time.Since(started)) {
 			return
 		}
+		if s.replicationToken() == "" {
+			setRunning(false)
+			last = 0
+			if !sleepCtx(ctx, aclReplIdle) {
+				return
+			}
+			continue
+		}
+		setRunning(true)
 		started = time.Now()
 		idx, err := s.replicateACLsOnce(ctx, last)
 		if ctx.Err() != nil {
@@ -257,8 +300,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (s *Server) replicateACLsOnce(ctx context.Context, last uint64) (uint64, error) {
 	c := s.acls.cfg
 	primary := c.PrimaryDatacenter
+	token := s.replicationToken()
 	opts := func(min uint64) structs.QueryOptions {
-		return structs.QueryOptions{MinQueryIndex: min, MaxQueryTime: aclReplWait, Token: c.ReplicationToken}
+		return structs.QueryOptions{MinQueryIndex: min, MaxQueryTime: aclReplWait, Token: token}
 	}
 	var (
 		tokens   structs.ACLTokenListResponse

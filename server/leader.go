@@ -63,7 +63,7 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer reap.Stop()
 	defer s.sessionTimers.stopAll()
 	defer s.readyForConsistentReads.Store(false)
-	if s.aclReplicates() {
+	if s.aclSecondary() {
 		replDone := make(chan struct{})
 		go func() {
 			defer close(replDone)
