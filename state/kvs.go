@@ -227,13 +227,13 @@ func (s *Store) kvsDeleteEntryTxn(tx *memdb.Txn, idx uint64, e *structs.DirEntry
 // KVSDeleteCAS deletes a key only if its ModifyIndex is cidx. It reports
 // whether the key is gone: deleting a missing key succeeds, as Consul's.
 func (s *Store) KVSDeleteCAS(idx, cidx uint64, key string) (bool, error) {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	ok, err := s.kvsDeleteCASTxn(tx, idx, cidx, key)
 	if !ok || err != nil {
 		return false, err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return true, nil
 }
 
@@ -275,13 +275,13 @@ func (s *Store) kvsDeleteTreeTxn(tx *memdb.Txn, idx uint64, prefix string) error
 // KVSSetCAS stores a key only if its ModifyIndex is e.ModifyIndex; 0
 // means the key must not exist. It reports whether the write happened.
 func (s *Store) KVSSetCAS(idx uint64, e *structs.DirEntry) (bool, error) {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	ok, err := s.kvsSetCASTxn(tx, idx, cloneDirEntry(e))
 	if !ok || err != nil {
 		return false, err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return true, nil
 }
 
@@ -316,13 +316,13 @@ func (s *Store) kvsSetCASTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry)
 // disagree. Servers check KVSLockDelay before they submit a lock to Raft,
 // as Consul's KV endpoint does.
 func (s *Store) KVSLock(idx uint64, e *structs.DirEntry) (bool, error) {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	ok, err := s.kvsLockTxn(tx, idx, cloneDirEntry(e))
 	if !ok || err != nil {
 		return false, err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return true, nil
 }
 
@@ -363,13 +363,13 @@ func (s *Store) kvsLockTxn(tx *memdb.Txn, idx uint64, entry *structs.DirEntry) (
 // value. It fails (false) when the key is missing or not held by that
 // session.
 func (s *Store) KVSUnlock(idx uint64, e *structs.DirEntry) (bool, error) {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	ok, err := s.kvsUnlockTxn(tx, idx, cloneDirEntry(e))
 	if !ok || err != nil {
 		return false, err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return true, nil
 }
 
@@ -402,7 +402,7 @@ func (s *Store) KVSLockDelay(key string) time.Time {
 // highest reaped index is remembered so that no KV answer's index falls
 // back below it.
 func (s *Store) ReapTombstones(idx uint64) error {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	it, err := tx.Get(tableTombstones, indexID)
 	if err != nil {
@@ -430,7 +430,7 @@ func (s *Store) ReapTombstones(idx uint64) error {
 	if err := indexUpdateMaxTxn(tx, max, indexTombstonesReaped); err != nil {
 		return err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return nil
 }
 

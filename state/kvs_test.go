@@ -516,3 +516,46 @@ func TestKVSLockDelay_NotSetByRolledBackInvalidation(t *testing.T) {
 		t.Fatalf("a rolled-back invalidation released the lock: %+v", e)
 	}
 }
+
+// TestKVSLockDelay_SetBeforeReleaseIsVisible: a reader that sees a key
+// released by a session's invalidation also sees the lock delay on it.
+// memdb publishes the new state and wakes watchers before it runs a
+// transaction's deferred functions, so a delay started from tx.Defer left
+// a window in which a contender saw the key free and no delay.
+func TestKVSLockDelay_SetBeforeReleaseIsVisible(t *testing.T) {
+	for round := 0; round < 200; round++ {
+		s := testStore(t)
+		testLockedKey(t, s, 1, "s1", "k", structs.SessionKeysRelease, time.Minute)
+		ws := memdb.NewWatchSet()
+		if _, e, err := s.KVSGet(ws, "k"); err != nil || e == nil || e.Session != "s1" {
+			t.Fatalf("locked key = %+v, %v", e, err)
+		}
+		seen := make(chan error, 1)
+		go func() {
+			// Spin on the key, as a busy contender would, until it is free.
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				_, e, err := s.KVSGet(nil, "k")
+				if err != nil {
+					seen <- err
+					return
+				}
+				if e != nil && e.Session == "" {
+					if s.KVSLockDelay("k").IsZero() {
+						seen <- errors.New("the key was free with no lock delay on it")
+						return
+					}
+					seen <- nil
+					return
+				}
+			}
+			seen <- errors.New("the key was never released")
+		}()
+		if err := s.SessionDestroy(3, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-seen; err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}

@@ -199,8 +199,9 @@ func (s *Store) deleteSessionTxn(tx *memdb.Txn, idx uint64, id string) error {
 		return err
 	}
 	if delay := sess.LockDelay; delay > 0 {
-		// Only once the invalidation is committed.
-		tx.Defer(func() { s.lockDelay.set(keys, delay) })
+		// Only once the invalidation commits, and before any reader can
+		// see the released keys (see commit).
+		s.pendingDelays = append(s.pendingDelays, pendingDelay{keys: keys, d: delay})
 	}
 	return nil
 }

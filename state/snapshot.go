@@ -203,7 +203,7 @@ func Restore(r io.Reader) (st *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	tx := st.db.Txn(true)
+	tx := st.writeTxn()
 	defer tx.Abort()
 	rr := &restorer{tx: tx, h: structs.NewLogHandle()}
 	var payload bytes.Buffer
@@ -219,7 +219,7 @@ func Restore(r io.Reader) (st *Store, err error) {
 			return nil, fmt.Errorf("restore: record %d: %w", n, err)
 		}
 	}
-	tx.Commit()
+	st.commit(tx)
 	return st, nil
 }
 

@@ -44,6 +44,10 @@ type Store struct {
 
 	// lockDelay holds the in-memory, unreplicated lock delays.
 	lockDelay *lockDelays
+	// pendingDelays are the lock delays the running write transaction
+	// starts when it commits; only the writer (memdb allows one) touches
+	// it, between writeTxn and commit.
+	pendingDelays []pendingDelay
 }
 
 // NewStore returns an empty state store.
@@ -224,14 +228,44 @@ func (l *lockDelays) active(key string) bool {
 	return !l.get(key).IsZero()
 }
 
+// pendingDelay is a lock delay that a write transaction's session
+// invalidation starts when the transaction commits.
+type pendingDelay struct {
+	keys []string
+	d    time.Duration
+}
+
+// writeTxn opens a write transaction. memdb allows one writer at a time,
+// so pendingDelays belongs to this transaction until it commits or the
+// next writer starts; what an aborted writer left there is dropped here.
+func (s *Store) writeTxn() *memdb.Txn {
+	tx := s.db.Txn(true)
+	s.pendingDelays = s.pendingDelays[:0]
+	return tx
+}
+
+// commit commits a transaction opened with writeTxn. The lock delays of
+// the sessions it invalidated start first: memdb makes the new state
+// visible and wakes the watchers of released keys inside Commit, before
+// it runs the transaction's deferred functions, so a delay set from
+// tx.Defer left a window in which a waiting contender could see the key
+// free and no delay on it. A transaction that aborts sets none.
+func (s *Store) commit(tx *memdb.Txn) {
+	for _, p := range s.pendingDelays {
+		s.lockDelay.set(p.keys, p.d)
+	}
+	s.pendingDelays = s.pendingDelays[:0]
+	tx.Commit()
+}
+
 // update runs fn in a write transaction and commits it unless fn fails;
 // the exported writers are thin wrappers over their xxxTxn helpers.
 func (s *Store) update(fn func(tx *memdb.Txn) error) error {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	tx.Commit()
+	s.commit(tx)
 	return nil
 }

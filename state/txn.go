@@ -15,13 +15,13 @@ import (
 // that name a key return its metadata without the value, and deletes
 // return nothing.
 func (s *Store) TxnRW(idx uint64, ops structs.TxnOps) (structs.TxnResults, structs.TxnErrors) {
-	tx := s.db.Txn(true)
+	tx := s.writeTxn()
 	defer tx.Abort()
 	results, errs := s.txnDispatch(tx, idx, ops)
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	tx.Commit()
+	s.commit(tx)
 	return results, nil
 }
 
