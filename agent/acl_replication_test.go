@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-sd/meridian/acl"
+	"github.com/meridian-sd/meridian/structs"
 )
 
 const replTestMgmt = "5d2f8a1c-3e4b-4c6d-8e9f-0a1b2c3d4e5f"
@@ -96,6 +99,32 @@ acl {
 	list, _, err := withToken(t, dc2, replTestMgmt).ACL().PolicyList(&api.QueryOptions{Datacenter: "dc2"})
 	if err != nil || len(list) != 2 {
 		t.Errorf("policies in dc2: %+v %v", list, err)
+	}
+
+	// A local token of dc2: created and held there only, resolved by a
+	// client agent of dc2 through its server, unknown to dc1.
+	local, _, err := withToken(t, dc2, replTestMgmt).ACL().TokenCreate(&api.ACLToken{Description: "dc2 local", Local: true,
+		Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil || !local.Local {
+		t.Fatalf("local token in dc2: %+v %v", local, err)
+	}
+	if _, _, err := m1.TokenRead(local.AccessorID, nil); err == nil {
+		t.Error("dc1 knows dc2's local token")
+	}
+	if _, _, err := dc1.ResolveToken(local.SecretID); !structs.IsErr(err, structs.ErrACLNotFound) {
+		t.Errorf("dc2's local token in dc1: %v", err)
+	}
+	cl := StartTestAgent(t, "-datacenter=dc2", "-join="+dc2.LANAddr(), "-hcl="+secondary)
+	for _, secret := range []string{local.SecretID, tok.SecretID} {
+		var authz *acl.Authorizer
+		WaitFor(t, "dc2's client to resolve", 10*time.Second, func() error {
+			var err error
+			authz, _, err = cl.ResolveToken(secret)
+			return err
+		})
+		if !authz.Allowed(acl.ResourceKey, "app/x", acl.Write) || authz.Allowed(acl.ResourceKey, "other/z", acl.Write) {
+			t.Error("dc2's client has the wrong rights")
+		}
 	}
 
 	off := StartTestAgent(t, "-server", "-bootstrap")
