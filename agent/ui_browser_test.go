@@ -68,6 +68,13 @@ type browser struct {
 
 func newBrowser(t testing.TB) *browser {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write to the
+	// profile for a moment after the browser exits, which would fail
+	// TempDir's removal; the cleanup below retries instead.
+	profile, err := os.MkdirTemp("", "meridian-ui-chromium-")
+	if err != nil {
+		t.Fatalf("chromium profile dir: %v", err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromePath(t)),
 		chromedp.Flag("headless", true),
@@ -82,7 +89,7 @@ func newBrowser(t testing.TB) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 860),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -90,7 +97,24 @@ func newBrowser(t testing.TB) *browser {
 	b := &browser{t: t, ctx: ctx, dir: artifactDir(t, "ui-screenshots")}
 	t.Cleanup(func() {
 		cancelTab()
-		cancelAlloc()
+		cancelAlloc() // kills the browser and waits for it
+		// Its network process may outlive it briefly and write its cache
+		// again: done when the profile stays gone for half a second.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := os.RemoveAll(profile)
+			if err == nil {
+				time.Sleep(500 * time.Millisecond)
+				if _, statErr := os.Stat(profile); os.IsNotExist(statErr) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("remove chromium profile %s: still written to after the browser exited (%v)", profile, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch ev := ev.(type) {
@@ -121,7 +145,7 @@ func newBrowser(t testing.TB) *browser {
 	// The first Run starts the browser, which lives as long as the context
 	// it is given: the tab's own, with a watchdog on the start.
 	watchdog := time.AfterFunc(60*time.Second, cancelTab)
-	err := chromedp.Run(ctx, cdplog.Enable())
+	err = chromedp.Run(ctx, cdplog.Enable())
 	watchdog.Stop()
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
