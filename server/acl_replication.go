@@ -404,6 +404,24 @@ func (s *Server) replicatePolicies(remote structs.ACLPolicies) error {
 	}); err != nil {
 		return fmt.Errorf("delete replicated policies: %w", err)
 	}
+	// A name that moved to another policy (two swapped in one round)
+	// would clash inside a batch: its holder gets a passing name first.
+	var moved []*structs.ACLPolicy
+	for _, p := range upserts {
+		for _, old := range local {
+			if old.Name == p.Name && old.ID != p.ID && want[old.ID] != nil {
+				c := old.Clone()
+				c.Name = passingName(old.ID, 128)
+				moved = append(moved, c)
+			}
+		}
+	}
+	if err := inBatches(moved, policySize, func(ps []*structs.ACLPolicy) error {
+		_, err := s.raftApply(structs.ACLPolicySetRequestType, &structs.ACLPolicyBatchSetRequest{Policies: ps})
+		return err
+	}); err != nil {
+		return fmt.Errorf("rename replicated policies: %w", err)
+	}
 	if err := inBatches(upserts, policySize, func(ps []*structs.ACLPolicy) error {
 		_, err := s.raftApply(structs.ACLPolicySetRequestType, &structs.ACLPolicyBatchSetRequest{Policies: ps})
 		return err
@@ -458,6 +476,22 @@ func (s *Server) replicateRoles(remote structs.ACLRoles) error {
 		return err
 	}); err != nil {
 		return fmt.Errorf("delete replicated roles: %w", err)
+	}
+	var moved []*structs.ACLRole
+	for _, r := range upserts {
+		for _, old := range local {
+			if old.Name == r.Name && old.ID != r.ID && want[old.ID] != nil {
+				c := old.Clone()
+				c.Name = passingName(old.ID, 256)
+				moved = append(moved, c)
+			}
+		}
+	}
+	if err := inBatches(moved, roleSize, func(rs []*structs.ACLRole) error {
+		_, err := s.raftApply(structs.ACLRoleSetRequestType, &structs.ACLRoleBatchSetRequest{Roles: rs})
+		return err
+	}); err != nil {
+		return fmt.Errorf("rename replicated roles: %w", err)
 	}
 	if err := inBatches(upserts, roleSize, func(rs []*structs.ACLRole) error {
 		_, err := s.raftApply(structs.ACLRoleSetRequestType, &structs.ACLRoleBatchSetRequest{Roles: rs})
@@ -535,6 +569,17 @@ func (s *Server) replicateTokens(remote structs.ACLTokens) error {
 		return fmt.Errorf("%d global tokens of the primary use the secret of a local token of this datacenter and were not replicated", clashes)
 	}
 	return nil
+}
+
+// passingName is a name no policy or role of the primary has (IDs are
+// unique, and the primary's names are checked by a pattern that this one
+// matches), held for a moment while names move between entries.
+func passingName(id string, max int) string {
+	n := "replicating-" + id
+	if len(n) > max {
+		n = n[:max]
+	}
+	return n
 }
 
 // inBatches calls apply on consecutive runs of items, each of at most

@@ -416,3 +416,49 @@ func TestACLDownPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestACLReplicationNameSwap: two policies (and two roles) whose names
+// were swapped in the primary arrive in one round: the names move without
+// clashing.
+func TestACLReplicationNameSwap(t *testing.T) {
+	s := startACLServer(t, "dc2", func(c *Config) { c.ACL.ReplicationToken = replMgmt })
+	mk := func(id, name string) *structs.ACLPolicy {
+		p := &structs.ACLPolicy{ID: id, Name: name, Rules: `key "` + name + `" { policy = "read" }`}
+		p.SetHash()
+		return p
+	}
+	a, b := "9a1b2c3d-0000-4000-8000-00000000000a", "9a1b2c3d-0000-4000-8000-00000000000b"
+	if err := s.replicatePolicies(structs.ACLPolicies{mk(a, "x"), mk(b, "y")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.replicatePolicies(structs.ACLPolicies{mk(a, "y"), mk(b, "x")}); err != nil {
+		t.Fatalf("swapped policy names: %v", err)
+	}
+	_, pols, _ := s.fsm.State().ACLPolicyList(nil)
+	got := map[string]string{}
+	for _, p := range pols {
+		got[p.ID] = p.Name
+	}
+	if got[a] != "y" || got[b] != "x" || len(got) != 2 {
+		t.Errorf("policies after the swap: %v", got)
+	}
+	role := func(id, name string) *structs.ACLRole {
+		r := &structs.ACLRole{ID: id, Name: name, Policies: []structs.ACLLink{{ID: a}}}
+		r.SetHash()
+		return r
+	}
+	if err := s.replicateRoles(structs.ACLRoles{role(a, "r1"), role(b, "r2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.replicateRoles(structs.ACLRoles{role(a, "r2"), role(b, "r1")}); err != nil {
+		t.Fatalf("swapped role names: %v", err)
+	}
+	_, roles, _ := s.fsm.State().ACLRoleList(nil, "")
+	gotR := map[string]string{}
+	for _, r := range roles {
+		gotR[r.ID] = r.Name
+	}
+	if gotR[a] != "r2" || gotR[b] != "r1" || len(gotR) != 2 {
+		t.Errorf("roles after the swap: %v", gotR)
+	}
+}
