@@ -25,9 +25,11 @@ import (
 //     limits.txn_max_req_len (or kv_max_value_size when larger) for
 //     /v1/txn, 64 KiB for /v1/session/create, and 1 MiB for every other
 //     endpoint. A body
-//     over its cap is 413 with a sentence naming the limit; a body whose
-//     Content-Length already says so is refused before a byte of it is
-//     read, and the connection is closed. The body must arrive within
+//     over its cap is 413 with a sentence naming the limit, and the
+//     connection is closed after it; the rest of a refused body of at
+//     most drainLimit (8 MiB) is read and dropped first, so a client that
+//     writes before it reads gets the answer, and a larger one is read no
+//     further. The body must arrive within
 //     30 s, or the answer is 408.
 //   - Idle keep-alive connections are closed after 60 s.
 //   - There is no write timeout: a blocking query may hold its request for
@@ -118,6 +120,12 @@ func errBodyTooLarge(lim bodyLimit) error {
 		Reason: fmt.Sprintf("%s is too large: the limit is %d bytes%s", what, lim.bytes, by)}
 }
 
+// drainLimit bounds how much of a refused body the agent reads (and
+// discards, holding none of it) before it answers, so that an ordinary
+// client that sends a value somewhat over a limit reads the 413 instead of
+// a reset connection.
+const drainLimit = 8 << 20
+
 // readBody reads the request body whole, within lim and timeout,
 // and puts it back as an in-memory body for the endpoint. The read
 // deadline is lifted afterwards: net/http cancels a request's context when
@@ -128,17 +136,25 @@ func readBody(resp http.ResponseWriter, req *http.Request, lim bodyLimit, timeou
 		return nil
 	}
 	rc := http.NewResponseController(resp)
-	// A refused body is not read further: with its read deadline past, the
-	// server's attempt to drain the rest fails at once and the connection
-	// is closed after the answer, however slowly the client sends.
-	// (Recorders in tests do not support deadlines; connections do.)
-	refuse := func(err error) error {
+	body := req.Body
+	// A refused body is read no further than drainLimit, thrown away as it
+	// arrives and within the body timeout, so that a client still sending
+	// it gets the answer rather than a connection reset; past that, the
+	// read deadline is set in the past, the server's own attempt to drain
+	// the rest fails at once, and the connection is closed after the
+	// answer, however slowly or long the client sends. (Recorders in
+	// tests do not support deadlines; connections do.)
+	refuse := func(err error, drain bool) error {
 		resp.Header().Set("Connection", "close")
+		if drain {
+			_ = rc.SetReadDeadline(time.Now().Add(timeout))
+			_, _ = io.Copy(io.Discard, io.LimitReader(body, drainLimit))
+		}
 		_ = rc.SetReadDeadline(time.Unix(1, 0))
 		return err
 	}
 	if req.ContentLength > lim.bytes {
-		return refuse(errBodyTooLarge(lim))
+		return refuse(errBodyTooLarge(lim), req.ContentLength <= drainLimit)
 	}
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	var buf bytes.Buffer
@@ -149,12 +165,12 @@ func readBody(resp http.ResponseWriter, req *http.Request, lim bodyLimit, timeou
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			return refuse(errBodyTooLarge(lim))
+			return refuse(errBodyTooLarge(lim), true)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return refuse(HTTPError{Code: http.StatusRequestTimeout,
-				Reason: fmt.Sprintf("Request body not received within %s", timeout)})
+				Reason: fmt.Sprintf("Request body not received within %s", timeout)}, false)
 		}
-		return refuse(badRequest("Cannot read the request body: %v", err))
+		return refuse(badRequest("Cannot read the request body: %v", err), false)
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	req.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))

@@ -140,6 +140,42 @@ func TestHTTPBodyCaps(t *testing.T) {
 		}
 	})
 
+	t.Run("a body somewhat over the cap is answered, not reset", func(t *testing.T) {
+		// A raw client that writes the whole body before it reads: the
+		// agent must read (and drop) the rest of a refused body of up to
+		// drainLimit, or the client's writes meet a reset connection.
+		conn, err := net.Dial("tcp", a.HTTPAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		size := 4 << 20
+		if _, err := fmt.Fprintf(conn, "PUT /v1/catalog/register HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+			t.Fatal(err)
+		}
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if err := conn.SetWriteDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Write(chunk); err != nil {
+				t.Fatalf("writing the body at byte %d: %v", sent, err)
+			}
+		}
+		if err := conn.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || string(out) != generalText {
+			t.Fatalf("PUT of %d bytes: %d %q, want 413 %q", size, resp.StatusCode, out, generalText)
+		}
+	})
+
 	t.Run("headers over 64 KiB", func(t *testing.T) {
 		req, err := http.NewRequest("GET", "http://"+a.HTTPAddr+"/v1/agent/self", nil)
 		if err != nil {
