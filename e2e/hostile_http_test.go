@@ -33,20 +33,27 @@ import (
 // vmRSS is the resident memory of process pid, in bytes.
 func vmRSS(t testing.TB, pid int) int64 {
 	t.Helper()
+	return procStatusBytes(t, pid, "VmRSS")
+}
+
+// procStatusBytes reads a "Field:   N kB" line of /proc/<pid>/status, in
+// bytes.
+func procStatusBytes(t testing.TB, pid int, field string) int64 {
+	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatalf("read status of pid %d: %v", pid, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				t.Fatalf("VmRSS line %q: %v", line, err)
+				t.Fatalf("%s line %q: %v", field, line, err)
 			}
 			return kb << 10
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 
