@@ -25,7 +25,12 @@ func (s *Server) tombstoneReapIndex() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	c.samples = append(c.samples, tombstoneSample{at: now, index: s.raft.AppliedIndex()})
+	// Raft sets its applied index after it hands entries to the FSM, and
+	// the FSM may apply them (and their futures return) first, so the
+	// state store's own highest index is taken too: a sample must cover
+	// every write made before it.
+	idx := max(s.raft.AppliedIndex(), s.fsm.State().MaxIndex())
+	c.samples = append(c.samples, tombstoneSample{at: now, index: idx})
 	var reap uint64
 	cut := 0
 	for i, smp := range c.samples {
