@@ -238,6 +238,23 @@ type KeyringConfirmation struct {
 	Failures           map[string]string
 }
 
+// RetryMissingAnswers runs a serf key operation (install, use, remove or
+// list) again, keyringSyncAttempts times in all, while members are
+// missing from its answers and none reported a failure: a query travels by
+// gossip and a member can miss it. Every key operation is idempotent, so
+// a member that did answer takes the repeat as a no-op.
+func RetryMissingAnswers(op func() (*serf.KeyResponse, error)) (*serf.KeyResponse, error) {
+	var r *serf.KeyResponse
+	var err error
+	for attempt := 0; attempt < keyringSyncAttempts; attempt++ {
+		r, err = op()
+		if err == nil || r == nil || r.NumErr != 0 || r.NumResp >= r.NumNodes {
+			return r, err
+		}
+	}
+	return r, err
+}
+
 // keyringSyncAttempts is how many times ConfirmKeyring sends its query
 // while members are missing from the answers: a query travels by gossip,
 // and a busy member can miss it or answer after the timeout.

@@ -76,12 +76,12 @@ func TestKeyringRotationPersists(t *testing.T) {
 		}
 	}
 	km := pools[1].Serf().KeyManager()
-	resp, err := km.InstallKey(k2)
+	resp, err := RetryMissingAnswers(func() (*serf.KeyResponse, error) { return km.InstallKey(k2) })
 	if err != nil {
 		t.Fatalf("install: %v (%v)", err, resp.Messages)
 	}
 	confirmed("install", k1, k2)
-	if _, err := km.UseKey(k2); err != nil {
+	if _, err := RetryMissingAnswers(func() (*serf.KeyResponse, error) { return km.UseKey(k2) }); err != nil {
 		t.Fatalf("use: %v", err)
 	}
 	confirmed("use", k2, k1)
@@ -94,7 +94,7 @@ func TestKeyringRotationPersists(t *testing.T) {
 			t.Errorf("remove primary: message %q", msg)
 		}
 	}
-	if _, err := km.RemoveKey(k1); err != nil {
+	if _, err := RetryMissingAnswers(func() (*serf.KeyResponse, error) { return km.RemoveKey(k1) }); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
 	confirmed("remove", k2)

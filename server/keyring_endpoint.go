@@ -154,18 +154,19 @@ func (s *Server) keyringPrecheck(args *structs.KeyringRequest) error {
 func (s *Server) keyringOpPool(args *structs.KeyringRequest, pool *gossip.Pool, wan bool) *structs.KeyringResponse {
 	km := pool.Serf().KeyManager()
 	opts := &serf.KeyRequestOptions{RelayFactor: args.RelayFactor}
-	var r *serf.KeyResponse
-	var err error
-	switch args.Operation {
-	case structs.KeyringList:
-		r, err = km.ListKeysWithOptions(opts)
-	case structs.KeyringInstall:
-		r, err = km.InstallKeyWithOptions(args.Key, opts)
-	case structs.KeyringUse:
-		r, err = km.UseKeyWithOptions(args.Key, opts)
-	case structs.KeyringRemove:
-		r, err = km.RemoveKeyWithOptions(args.Key, opts)
-	}
+	r, err := gossip.RetryMissingAnswers(func() (*serf.KeyResponse, error) {
+		switch args.Operation {
+		case structs.KeyringList:
+			return km.ListKeysWithOptions(opts)
+		case structs.KeyringInstall:
+			return km.InstallKeyWithOptions(args.Key, opts)
+		case structs.KeyringUse:
+			return km.UseKeyWithOptions(args.Key, opts)
+		case structs.KeyringRemove:
+			return km.RemoveKeyWithOptions(args.Key, opts)
+		}
+		return nil, fmt.Errorf("unknown keyring operation %q", args.Operation)
+	})
 	out := &structs.KeyringResponse{WAN: wan, Datacenter: s.config.Datacenter}
 	if r != nil {
 		out.Messages, out.Keys, out.PrimaryKeys, out.NumNodes = r.Messages, r.Keys, r.PrimaryKeys, r.NumNodes
