@@ -329,17 +329,23 @@ func aclPolicySetTxn(tx *memdb.Txn, idx uint64, p *structs.ACLPolicy) error {
 }
 
 func aclPolicyByIDTxn(tx *memdb.Txn, id string) (*structs.ACLPolicy, error) {
+	return firstByIDTxn[structs.ACLPolicy](tx, tableACLPolicies, "policy", id)
+}
+
+// firstByIDTxn returns the row of table whose ID is id, nil when there is
+// none or id is empty; what names the kind in errors.
+func firstByIDTxn[T any](tx *memdb.Txn, table, what, id string) (*T, error) {
 	if id == "" {
 		return nil, nil
 	}
-	raw, err := tx.First(tableACLPolicies, indexID, id)
+	raw, err := tx.First(table, indexID, id)
 	if err != nil {
-		return nil, fmt.Errorf("read policy %q: %w", id, err)
+		return nil, fmt.Errorf("read %s %q: %w", what, id, err)
 	}
 	if raw == nil {
 		return nil, nil
 	}
-	return raw.(*structs.ACLPolicy), nil
+	return raw.(*T), nil
 }
 
 // ACLPolicyGetByID returns one policy, nil when unknown.
@@ -486,17 +492,7 @@ func aclRoleSetTxn(tx *memdb.Txn, idx uint64, r *structs.ACLRole) error {
 }
 
 func aclRoleByIDTxn(tx *memdb.Txn, id string) (*structs.ACLRole, error) {
-	if id == "" {
-		return nil, nil
-	}
-	raw, err := tx.First(tableACLRoles, indexID, id)
-	if err != nil {
-		return nil, fmt.Errorf("read role %q: %w", id, err)
-	}
-	if raw == nil {
-		return nil, nil
-	}
-	return raw.(*structs.ACLRole), nil
+	return firstByIDTxn[structs.ACLRole](tx, tableACLRoles, "role", id)
 }
 
 // ACLRoleGetByID returns one role, nil when unknown.
