@@ -28,6 +28,10 @@
 //	240-254 keyring_test.go      gossip key rotation over two datacenters and a client
 //	127.2.n.x lab_test.go    meridian lab: its own subnet 127.2.n.0/24 (agents and relays)
 //
+// Host numbers from 256 on are in further networks (see host): 258-510 are
+// 127.3.n.2-254, 514-766 are 127.4.n.2-254, and so on:
+//
+//
 // Two runs of the suite on one machine do not collide: each holds a lock
 // on 127.0.n.1:8499 and takes the first network 127.0.n.x free (n is 0
 // unless another run holds it). MERIDIAN_E2E_NET=n chooses n. MERIDIAN_E2E_LOG_LEVEL sets the

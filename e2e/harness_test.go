@@ -117,9 +117,17 @@ func lockNet() (net.Listener, int, error) {
 	return nil, 0, fmt.Errorf("no free loopback network 127.0.n.x for the suite (n < 32): set MERIDIAN_E2E_NET")
 }
 
-// host returns the loopback address 127.0.<net>.x.
+// host returns the loopback address of host number x: 127.0.<net>.x for
+// x below 256, and for the further blocks of 256 the networks 127.3.<net>.*,
+// 127.4.<net>.* and so on (127.1 holds relays, 127.2 the lab), so host
+// 300 is 127.3.<net>.44.
 func host(x int) string {
-	return fmt.Sprintf("127.0.%d.%d", suite.net, x)
+	block, last := x/256, x%256
+	second := 0
+	if block > 0 {
+		second = block + 2
+	}
+	return fmt.Sprintf("127.%d.%d.%d", second, suite.net, last)
 }
 
 // Default ports, as the agent uses them.
@@ -216,12 +224,12 @@ type cluster struct {
 	agents []*agentProc
 }
 
-// newCluster returns a cluster whose agents take hosts 127.0.0.first to
-// 127.0.0.last in order. Every process is killed when the test ends.
+// newCluster returns a cluster whose agents take hosts first to last (see
+// host) in order. Every process is killed when the test ends.
 func newCluster(t testing.TB, first, last int) *cluster {
 	t.Helper()
-	if first < 2 || last > 254 || first > last {
-		t.Fatalf("host range %d-%d: want 2 <= first <= last <= 254", first, last)
+	if first%256 < 2 || last%256 > 254 || first > last || first/256 != last/256 || last/256 > 20 {
+		t.Fatalf("host range %d-%d: want first <= last within one block of 256, each between 2 and 254 in it", first, last)
 	}
 	// root is made before the cleanup is registered, so the cleanup (which
 	// kills the agents) runs before the directory is removed.
