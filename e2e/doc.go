@@ -31,6 +31,15 @@
 // Host numbers from 256 on are in further networks (see host): 258-510 are
 // 127.3.n.2-254, 514-766 are 127.4.n.2-254, and so on:
 //
+//	258-299 query_test.go        prepared queries and failover over three datacenters
+//	300-319 snapshot_test.go     snapshot save, restore, corrupt archives
+//	320-359 autopilot_test.go    autopilot, redundancy zones, leadership transfer
+//	360-389 event_test.go        user events and metrics
+//	390-409 filter_test.go       ?filter= expressions
+//	410-429 txn_catalog_test.go  transactions with catalog verbs, opaque service fields
+//	430-449 cache_test.go        the agent cache, HTTP on a unix socket
+//	514-540 acl_rpc_test.go      ACLs enforced on the server port, agent tokens
+//	560-640 gossip_tuning_test.go performance: a 30-node pool under CPU stress
 //
 // Two runs of the suite on one machine do not collide: each holds a lock
 // on 127.0.n.1:8499 and takes the first network 127.0.n.x free (n is 0
