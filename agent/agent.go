@@ -388,7 +388,7 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 	return nil
 }
 
-// startHTTP listens on every HTTP address.
+// startHTTP listens on every HTTP address and unix socket.
 func (a *Agent) startHTTP(rc *config.RuntimeConfig) error {
 	mux := a.routes()
 	for _, ap := range rc.HTTPAddrs {
@@ -396,28 +396,40 @@ func (a *Agent) startHTTP(rc *config.RuntimeConfig) error {
 		if err != nil {
 			return fmt.Errorf("listen for http on %s: %w", ap, err)
 		}
-		ln = a.httpConns.listen(ln)
-		// No ReadTimeout or WriteTimeout: wrap bounds the body's read
-		// itself, and a blocking query holds its request for minutes.
-		srv := &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: a.httpLimits.ReadHeaderTimeout,
-			IdleTimeout:       a.httpLimits.IdleTimeout,
-			MaxHeaderBytes:    a.httpLimits.MaxHeaderBytes,
-			ErrorLog:          a.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		a.serveHTTP(mux, ln)
+	}
+	for _, path := range rc.HTTPUnixSockets {
+		ln, err := listenUnix(path, rc.UnixSockets)
+		if err != nil {
+			return fmt.Errorf("listen for http on unix socket %s: %w", path, err)
 		}
-		a.httpServers = append(a.httpServers, srv)
-		a.httpAddrs = append(a.httpAddrs, ln.Addr())
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.logger.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
-			}
-		}()
-		a.logger.Info("http api listening", "addr", ln.Addr().String())
+		a.serveHTTP(mux, ln)
 	}
 	return nil
+}
+
+// serveHTTP serves the API on ln until shutdown.
+func (a *Agent) serveHTTP(mux http.Handler, ln net.Listener) {
+	ln = a.httpConns.listen(ln)
+	// No ReadTimeout or WriteTimeout: wrap bounds the body's read
+	// itself, and a blocking query holds its request for minutes.
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: a.httpLimits.ReadHeaderTimeout,
+		IdleTimeout:       a.httpLimits.IdleTimeout,
+		MaxHeaderBytes:    a.httpLimits.MaxHeaderBytes,
+		ErrorLog:          a.logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	a.httpServers = append(a.httpServers, srv)
+	a.httpAddrs = append(a.httpAddrs, ln.Addr())
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("http server stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	}()
+	a.logger.Info("http api listening", "addr", HTTPAddrString(ln.Addr()))
 }
 
 // GossipEncrypted reports whether the LAN gossip is encrypted, from the

@@ -242,14 +242,19 @@ func (l *connLimiter) listen(ln net.Listener) net.Listener {
 
 // refuse answers 429 on a connection over the limit and closes it.
 func (l *connLimiter) refuse(c net.Conn, ip netip.Addr) {
+	from := ip.String()
+	if !ip.IsValid() {
+		// Unix socket clients have no address: they count as one client.
+		from = "the unix socket's clients"
+	}
 	l.refused.Add(1)
 	max := l.max.Load()
 	now := time.Now().UnixNano()
 	if last := l.lastWarn.Load(); now-last >= int64(refuseLogEvery) && l.lastWarn.CompareAndSwap(last, now) {
 		l.logger.Warn("http connection refused: too many from one client",
-			"client", ip.String(), "limit", max, "refused_total", l.refused.Load())
+			"client", from, "limit", max, "refused_total", l.refused.Load())
 	}
-	msg := fmt.Sprintf("Too many concurrent connections from %s: the limit is %d (limits.http_max_conns_per_client)\n", ip, max)
+	msg := fmt.Sprintf("Too many concurrent connections from %s: the limit is %d (limits.http_max_conns_per_client)\n", from, max)
 	resp := fmt.Sprintf("HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
 	_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	_, _ = io.WriteString(c, resp)
@@ -293,7 +298,7 @@ func (c *limitedConn) Close() error {
 }
 
 // remoteIP is the source IP of c; connections from an address that is not
-// IP (none on TCP) share the zero address.
+// IP (those on a unix socket) share the zero address, and so one limit.
 func remoteIP(c net.Conn) netip.Addr {
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		if ip, ok := netip.AddrFromSlice(ta.IP); ok {

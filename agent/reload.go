@@ -130,6 +130,8 @@ func reloadFields() map[string]reloadField {
 		"SerfPortLAN":               restart("ports.serf_lan"),
 		"SerfPortWAN":               restart("ports.serf_wan"),
 		"HTTPAddrs":                 restart("addresses.http", "ClientAddrs", "HTTPPort"),
+		"HTTPUnixSockets":           restart("addresses.http"),
+		"UnixSockets":               restart("unix_sockets"),
 		"DNSAddrs":                  restart("addresses.dns", "ClientAddrs", "DNSPort"),
 		"HTTPSPort":                 restart("ports.https"),
 		"HTTPSAddrs":                restart("addresses.https", "ClientAddrs", "HTTPSPort"),

@@ -127,7 +127,7 @@ func startTestAgent(t testing.TB, adjust func(*Options), args ...string) *TestAg
 		t.Fatalf("start test agent %s: %v", name, err)
 	}
 	t.Cleanup(func() { a.Shutdown() })
-	addr := a.HTTPAddrs()[0].String()
+	addr := HTTPAddrString(a.HTTPAddrs()[0])
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = addr
 	c, err := api.NewClient(cfg)

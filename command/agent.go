@@ -121,7 +121,7 @@ func configErrorText(err error) string {
 func (c *AgentCommand) banner(rc *config.RuntimeConfig, a *agent.Agent) {
 	httpAddrs := make([]string, 0, len(a.HTTPAddrs()))
 	for _, addr := range a.HTTPAddrs() {
-		httpAddrs = append(httpAddrs, addr.String())
+		httpAddrs = append(httpAddrs, agent.HTTPAddrString(addr))
 	}
 	dnsAddrs := make([]string, 0, len(a.DNSAddrs()))
 	for _, addr := range a.DNSAddrs() {

@@ -27,7 +27,7 @@ type httpFlags struct {
 // addHTTPFlags registers -http-addr (and -datacenter, -stale where the verb
 // reads) on fs.
 func (h *httpFlags) addHTTPFlags(fs *flag.FlagSet) {
-	fs.StringVar(&h.addr, "http-addr", "", "The address of the agent's HTTP API, as host:port or a URL. "+
+	fs.StringVar(&h.addr, "http-addr", "", "The address of the agent's HTTP API, as host:port, a URL or unix:///path. "+
 		"Default MERIDIAN_HTTP_ADDR, then CONSUL_HTTP_ADDR, then 127.0.0.1:8500.")
 	fs.StringVar(&h.token, "token", "", "The ACL token to send. Default MERIDIAN_HTTP_TOKEN, then CONSUL_HTTP_TOKEN.")
 	fs.StringVar(&h.tokenFile, "token-file", "", "A file holding the ACL token to send (instead of -token). "+

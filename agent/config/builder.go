@@ -305,7 +305,25 @@ func (l *loader) buildAddresses(rc *RuntimeConfig, c *rawConfig, fail func(strin
 		}
 		return out
 	}
-	rc.HTTPAddrs = listeners(c.Addresses.HTTP, rc.HTTPPort)
+	httpAddrs := c.Addresses.HTTP
+	if httpAddrs != nil {
+		paths, rest, _ := splitUnixAddrs(*httpAddrs) // checked while decoding
+		rc.HTTPUnixSockets = paths
+		if len(paths) > 0 {
+			httpAddrs = &rest
+		}
+	}
+	if len(rc.HTTPUnixSockets) > 0 && strings.TrimSpace(*httpAddrs) == "" {
+		// Only unix sockets: no TCP listener for HTTP.
+		rc.HTTPAddrs = nil
+	} else {
+		rc.HTTPAddrs = listeners(httpAddrs, rc.HTTPPort)
+	}
+	rc.UnixSockets = UnixSocketConfig{
+		Mode:  or(c.UnixSockets.Mode, ""),
+		User:  or(c.UnixSockets.User, ""),
+		Group: or(c.UnixSockets.Group, ""),
+	}
 	rc.DNSAddrs = listeners(c.Addresses.DNS, rc.DNSPort)
 	rc.HTTPSPort = or(c.Ports.HTTPS, DefaultHTTPSPort)
 	rc.HTTPSAddrs = listeners(c.Addresses.HTTPS, rc.HTTPSPort)

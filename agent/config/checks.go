@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +74,24 @@ func checkString(check, s string) (string, string) {
 			return "", fmt.Sprintf("%q gives %d addresses, want exactly one", s, len(addrs))
 		}
 		return addrs[0].String(), ""
+	case "ips_or_unix":
+		paths, rest, msg := splitUnixAddrs(s)
+		if msg != "" {
+			return "", msg
+		}
+		if len(paths) > 0 && strings.TrimSpace(rest) == "" {
+			return s, ""
+		}
+		if _, msg := checkString("ips", rest); msg != "" {
+			return "", msg
+		}
+		return s, ""
+	case "filemode":
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || m > 0o777 {
+			return "", fmt.Sprintf("%q is not a file mode: give octal permission bits like \"0770\"", s)
+		}
+		return s, ""
 	case "ips":
 		addrs, msg := resolveAddrs(s)
 		if msg != "" {
@@ -147,7 +167,7 @@ func resolveAddrs(s string) ([]netip.Addr, string) {
 	addrs := make([]netip.Addr, 0, len(fields))
 	for _, f := range fields {
 		if strings.HasPrefix(f, "unix://") {
-			return nil, fmt.Sprintf("%q is a unix socket, which Meridian does not support: give an IP address", f)
+			return nil, fmt.Sprintf("%q is a unix socket, which only addresses.http accepts: give an IP address", f)
 		}
 		a, err := netip.ParseAddr(strings.Trim(f, "[]"))
 		if err != nil || a.Zone() != "" {
@@ -156,6 +176,25 @@ func resolveAddrs(s string) ([]netip.Addr, string) {
 		addrs = append(addrs, a.Unmap())
 	}
 	return addrs, ""
+}
+
+// splitUnixAddrs takes the unix:///path entries out of a space-separated
+// address list (addresses.http may mix them with IP addresses, as in
+// Consul) and returns their paths and the rest of the list.
+func splitUnixAddrs(s string) (paths []string, rest string, msg string) {
+	var others []string
+	for _, f := range strings.Fields(s) {
+		p, ok := strings.CutPrefix(f, "unix://")
+		if !ok {
+			others = append(others, f)
+			continue
+		}
+		if !filepath.IsAbs(p) {
+			return nil, "", fmt.Sprintf("%q: a unix socket needs an absolute path, as in unix:///run/meridian/http.sock", f)
+		}
+		paths = append(paths, filepath.Clean(p))
+	}
+	return paths, strings.Join(others, " "), ""
 }
 
 // checkInt applies an integer check.

@@ -275,10 +275,22 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`config file "{dir}/a.hcl": bind_addr: go-sockaddr template "{{ GetNoSuchThing }}" failed`},
 		},
 		{
-			name:  "unix socket",
-			files: map[string]string{"a.hcl": "data_dir = \"/d\"\naddresses { http = \"unix:///tmp/m.sock\" }"},
+			name:  "unix socket for dns",
+			files: map[string]string{"a.hcl": "data_dir = \"/d\"\naddresses { dns = \"unix:///tmp/m.sock\" }"},
 			args:  []string{"-config-file", "{dir}/a.hcl"},
-			want:  []string{`addresses.http: "unix:///tmp/m.sock" is a unix socket, which Meridian does not support`},
+			want:  []string{`addresses.dns: "unix:///tmp/m.sock" is a unix socket, which only addresses.http accepts`},
+		},
+		{
+			name:  "relative unix socket",
+			files: map[string]string{"a.hcl": "data_dir = \"/d\"\naddresses { http = \"unix://m.sock\" }"},
+			args:  []string{"-config-file", "{dir}/a.hcl"},
+			want:  []string{`addresses.http: "unix://m.sock": a unix socket needs an absolute path`},
+		},
+		{
+			name:  "bad socket mode",
+			files: map[string]string{"a.hcl": "data_dir = \"/d\"\nunix_sockets { mode = \"rwx\" }"},
+			args:  []string{"-config-file", "{dir}/a.hcl"},
+			want:  []string{`unix_sockets.mode: "rwx" is not a file mode`},
 		},
 		{
 			name: "advertise unspecified",

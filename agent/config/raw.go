@@ -32,14 +32,15 @@ type rawConfig struct {
 	Bootstrap       *bool `cfg:"bootstrap"`
 	BootstrapExpect *int  `cfg:"bootstrap_expect" check:"nonneg"`
 
-	BindAddr         *string      `cfg:"bind_addr" check:"ip"`
-	AdvertiseAddr    *string      `cfg:"advertise_addr" check:"ip"`
-	AdvertiseAddrWAN *string      `cfg:"advertise_addr_wan" check:"ip"`
-	SerfLAN          *string      `cfg:"serf_lan" check:"ip"`
-	SerfWAN          *string      `cfg:"serf_wan" check:"ip"`
-	ClientAddr       *string      `cfg:"client_addr" check:"ips"`
-	Addresses        rawAddresses `cfg:"addresses"`
-	Ports            rawPorts     `cfg:"ports"`
+	BindAddr         *string        `cfg:"bind_addr" check:"ip"`
+	AdvertiseAddr    *string        `cfg:"advertise_addr" check:"ip"`
+	AdvertiseAddrWAN *string        `cfg:"advertise_addr_wan" check:"ip"`
+	SerfLAN          *string        `cfg:"serf_lan" check:"ip"`
+	SerfWAN          *string        `cfg:"serf_wan" check:"ip"`
+	ClientAddr       *string        `cfg:"client_addr" check:"ips"`
+	Addresses        rawAddresses   `cfg:"addresses"`
+	Ports            rawPorts       `cfg:"ports"`
+	UnixSockets      rawUnixSockets `cfg:"unix_sockets"`
 
 	StartJoin        []string       `cfg:"start_join"`
 	StartJoinWAN     []string       `cfg:"start_join_wan"`
@@ -147,7 +148,7 @@ func (rawConfig) ignoredKeys() []string {
 		"raft_protocol", "raft_boltdb", "raft_logstore", "raft_snapshot_threshold",
 		"raft_snapshot_interval", "raft_trailing_logs", "autopilot", "protocol",
 		// Agent features Meridian does not have.
-		"watches", "http_config", "unix_sockets", "cache", "rpc",
+		"watches", "http_config", "cache", "rpc",
 		"use_streaming_backend", "snapshot_agent", "experiments", "locality",
 		"auto_reload_config", "disable_remote_exec", "disable_host_node_id",
 		"disable_keyring_file", "disable_coordinates",
@@ -169,13 +170,21 @@ func (rawConfig) quietKeys() []string {
 // rawAddresses is the addresses block: per-listener bind addresses that
 // override client_addr.
 type rawAddresses struct {
-	HTTP  *string `cfg:"http" check:"ips"`
+	HTTP  *string `cfg:"http" check:"ips_or_unix"`
 	DNS   *string `cfg:"dns" check:"ips"`
 	HTTPS *string `cfg:"https" check:"ips"`
 }
 
 func (rawAddresses) ignoredKeys() []string {
 	return []string{"grpc", "grpc_tls"}
+}
+
+// rawUnixSockets is the unix_sockets block: the owner and mode of the
+// unix sockets the agent listens on (addresses.http = "unix:///path").
+type rawUnixSockets struct {
+	Mode  *string `cfg:"mode" check:"filemode"`
+	User  *string `cfg:"user" check:"nonempty"`
+	Group *string `cfg:"group" check:"nonempty"`
 }
 
 // rawPorts is the ports block.

@@ -147,6 +147,11 @@ type RuntimeConfig struct {
 	// HTTPAddrs are the HTTP listeners: addresses.http (or ClientAddrs)
 	// with HTTPPort; empty when HTTPPort is -1.
 	HTTPAddrs []netip.AddrPort
+	// HTTPUnixSockets are the paths of the unix sockets the HTTP API
+	// listens on: the unix:///path entries of addresses.http.
+	HTTPUnixSockets []string
+	// UnixSockets sets the owner and mode of those sockets.
+	UnixSockets UnixSocketConfig
 	// DNSAddrs are the DNS listeners, UDP and TCP: addresses.dns (or
 	// ClientAddrs) with DNSPort; empty when DNSPort is -1.
 	DNSAddrs []netip.AddrPort
@@ -419,4 +424,15 @@ func (c *RuntimeConfig) RaftTimings() (heartbeat, election, leaderLease time.Dur
 		m = DefaultRaftMultiplier
 	}
 	return m * RaftBaseHeartbeatTimeout, m * RaftBaseElectionTimeout, m * RaftBaseLeaderLeaseTimeout
+}
+
+// UnixSocketConfig is the unix_sockets block. Empty fields leave the
+// socket as the process creates it.
+type UnixSocketConfig struct {
+	// Mode is the socket file's permission bits, in octal ("0770").
+	Mode string
+	// User owns the socket: a user name or a numeric ID.
+	User string
+	// Group is the socket's group: a group name or a numeric ID.
+	Group string
 }
