@@ -57,6 +57,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"lab heal":                  func() (cli.Command, error) { return &LabHealCommand{UI: ui}, nil },
 		"lab status":                func() (cli.Command, error) { return &LabStatusCommand{UI: ui}, nil },
 		"lab down":                  func() (cli.Command, error) { return &LabDownCommand{UI: ui}, nil },
+		"bench":                     func() (cli.Command, error) { return &BenchCommand{UI: ui}, nil },
 	}
 	for name, f := range aclCommands(ui) {
 		cmds[name] = f

@@ -88,7 +88,12 @@ func (h *httpFlags) address() string {
 
 // client builds the API client.
 func (h *httpFlags) client() (*api.Client, error) {
-	cfg := api.DefaultNonPooledConfig()
+	return h.clientWith(api.DefaultNonPooledConfig())
+}
+
+// clientWith builds the API client on cfg, a base such as
+// api.DefaultConfig() (pooled) for verbs that make many requests.
+func (h *httpFlags) clientWith(cfg *api.Config) (*api.Client, error) {
 	addr := h.address()
 	cfg.Scheme = "http"
 	if h.tls.useSSL() {

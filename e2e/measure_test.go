@@ -12,6 +12,7 @@ package e2e
 // with the suite's fast gossip timings and with the defaults.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -19,6 +20,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/meridian-sd/meridian/command"
 )
 
 func skipUnlessMeasuring(t *testing.T) {
@@ -232,4 +237,135 @@ func TestMeasureIdleMemory(t *testing.T) {
 	}
 	report("server", servers)
 	report("client", clients)
+}
+
+// The figures of issue 14, measured with `meridian bench` (run in-process
+// here, so that the same load tool drives whichever binary MERIDIAN_BIN
+// names) against two datacenters of three durable servers each, with the
+// default timings an operator gets; the load goes to a follower's HTTP API
+// in dc1. Compare two builds by running this once per binary, in turns:
+//
+//	MERIDIAN_MEASURE=1 MERIDIAN_BIN=/path/to/old go test -count=1 -run TestMeasurePerf -v ./e2e/
+//	MERIDIAN_MEASURE=1 MERIDIAN_BIN=/path/to/new go test -count=1 -run TestMeasurePerf -v ./e2e/
+//
+// MERIDIAN_MEASURE_DURATION sets each row's measured time (default 5s).
+func TestMeasurePerf(t *testing.T) {
+	skipUnlessMeasuring(t)
+	dur := 5 * time.Second
+	if v := os.Getenv("MERIDIAN_MEASURE_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("MERIDIAN_MEASURE_DURATION=%q: want a positive duration", v)
+		}
+		dur = d
+	}
+	c := newCluster(t, 200, 219)
+	servers, _ := startFederation(t, c, true, false)
+	servers[0].mustCLI("join", "-wan", servers[3].Host)
+	waitPool(t, time.Minute, true, allAlive(wanNames(servers...)...), servers...)
+	leader1 := waitLeader(t, time.Minute, servers[:3]...)
+	waitLeader(t, time.Minute, servers[3:]...)
+	var follower *agentProc
+	for _, s := range servers[:3] {
+		if !strings.HasPrefix(leader1, s.Host+":") {
+			follower = s
+			break
+		}
+	}
+	if follower == nil {
+		t.Fatalf("no follower in dc1 (leader %s)", leader1)
+	}
+	t.Logf("load goes to %s (a follower of dc1); binary %s", follower.Name, suite.bin)
+
+	rows := []struct {
+		name string
+		args []string
+	}{
+		{"KV read, local, 1 reader", []string{"-concurrency=1", "kv-read"}},
+		{"KV read in another DC, 1 reader", []string{"-concurrency=1", "-datacenter=dc2", "kv-read"}},
+		{"KV writes, 1 writer", []string{"-concurrency=1", "kv-write"}},
+		{"KV writes, 32 writers", []string{"-concurrency=32", "kv-write"}},
+		{"?stale KV reads, 16 readers", []string{"-concurrency=16", "-consistency=stale", "kv-read"}},
+		{"default KV reads, 16 readers", []string{"-concurrency=16", "kv-read"}},
+		{"catalog reads, 16 readers", []string{"-concurrency=16", "catalog-read"}},
+		{"blocking-query wake-up, 16 watchers", []string{"-concurrency=16", "-interval=50ms", "blocking"}},
+	}
+	for _, row := range rows {
+		args := append([]string{"-http-addr=" + follower.HTTPAddr, "-duration=" + dur.String(), "-warmup=1s"}, row.args...)
+		ui := cli.NewMockUi()
+		if code := (&command.BenchCommand{UI: ui}).Run(args); code != 0 {
+			t.Fatalf("%s: bench exit %d: %s", row.name, code, ui.ErrorWriter.String())
+		}
+		var res command.BenchResult
+		if err := json.Unmarshal(ui.OutputWriter.Bytes(), &res); err != nil {
+			t.Fatalf("%s: %v", row.name, err)
+		}
+		load := 0.0
+		if res.LoadAvg1m != nil {
+			load = *res.LoadAvg1m
+		}
+		t.Logf("%-38s %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  errors %d  load %.2f",
+			row.name, res.OpsPerSec, res.P50Micros, res.P99Micros, res.Errors, load)
+	}
+	for _, s := range servers[:3] {
+		kb, err := rssKB(s.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("RSS after the load, %s: %.1f MiB", s.Name, float64(kb)/1024)
+	}
+}
+
+// TestMeasureFirstLeader times three fresh servers with
+// -bootstrap-expect=3 and the default timings from the launch of the
+// first to all three naming the same leader.
+func TestMeasureFirstLeader(t *testing.T) {
+	skipUnlessMeasuring(t)
+	const runs = 5
+	var ds []time.Duration
+	for i := 0; i < runs; i++ {
+		t.Run(fmt.Sprintf("run %d", i), func(t *testing.T) {
+			c := newCluster(t, 200, 219)
+			start := time.Now()
+			var as []*agentProc
+			for j := 1; j <= 3; j++ {
+				o := agentOpts{Name: fmt.Sprintf("fl%d-s%d", i, j), Server: true, BootstrapExpect: 3, DefaultTimings: true, NoWait: true}
+				if j > 1 {
+					// The first may not listen yet: retry the join.
+					o.Args = []string{"-retry-join=" + as[0].LANAddr, "-retry-interval=100ms"}
+				}
+				as = append(as, c.start(o))
+			}
+			for {
+				if _, err := leaderAgreed(as); err == nil {
+					break
+				}
+				if time.Since(start) > time.Minute {
+					t.Fatalf("no leader within a minute")
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			ds = append(ds, time.Since(start))
+		})
+	}
+	if len(ds) > 0 {
+		t.Logf("three servers started -> leader (default timings): %s", summary(ds))
+	}
+}
+
+// leaderAgreed returns the leader when every agent of as names the same.
+func leaderAgreed(as []*agentProc) (string, error) {
+	var first string
+	for i, a := range as {
+		l, err := leaderOf(a)
+		if err != nil {
+			return "", err
+		}
+		if i == 0 {
+			first = l
+		} else if l != first {
+			return "", fmt.Errorf("%s names %s, %s names %s", as[0].Name, first, a.Name, l)
+		}
+	}
+	return first, nil
 }
