@@ -69,6 +69,9 @@ type Agent struct {
 	opts   Options
 	logger hclog.InterceptLogger
 
+	// readCache serves ?cached reads (cached_read.go).
+	readCache readCache
+
 	cfgLock sync.RWMutex
 	config  *config.RuntimeConfig
 
@@ -507,6 +510,8 @@ func (a *Agent) Shutdown() error {
 		if a.dns != nil {
 			a.dns.shutdown()
 		}
+		// The cache's refreshes read through the delegate: stop them first.
+		a.readCache.close()
 		// Check runners stop once no request can register new ones.
 		a.stopServices()
 		if a.delegate != nil {

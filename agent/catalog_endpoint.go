@@ -107,7 +107,7 @@ func (a *Agent) catalogServices(resp http.ResponseWriter, req *http.Request) (an
 		return nil, err
 	}
 	var out structs.IndexedServices
-	if err := a.RPCContext(req.Context(), "Catalog.ListServices", args, &out); err != nil {
+	if err := a.cachedRPC(resp, req, cacheRefresh, "Catalog.ListServices", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
@@ -151,7 +151,7 @@ func (a *Agent) catalogServiceNodes(resp http.ResponseWriter, req *http.Request)
 		return nil, err
 	}
 	var out structs.IndexedServiceNodes
-	if err := a.RPCContext(req.Context(), "Catalog.ServiceNodes", args, &out); err != nil {
+	if err := a.cachedRPC(resp, req, cacheRefresh, "Catalog.ServiceNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)

@@ -71,7 +71,7 @@ func (a *Agent) healthServiceNodes(resp http.ResponseWriter, req *http.Request) 
 		}
 	}
 	var out structs.IndexedCheckServiceNodes
-	if err := a.RPCContext(req.Context(), "Health.ServiceNodes", args, &out); err != nil {
+	if err := a.cachedRPC(resp, req, cacheRefresh, "Health.ServiceNodes", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
