@@ -325,6 +325,8 @@ func aclRouteTable() map[string]map[string]aclRoute {
 			"PUT":    r(need(acl.ResourceKeyring, acl.Write, nil)),
 			"DELETE": r(need(acl.ResourceKeyring, acl.Write, nil)),
 		},
+		"/v1/event/fire/":     put(r(need(acl.ResourceEvent, acl.Write, suffix("/v1/event/fire/")))),
+		"/v1/event/list":      get(pub("the handler keeps only the events the token may read (event:read)")),
 		"/v1/acl/bootstrap":   put(pub("bootstrap needs no token: it works once")),
 		"/v1/acl/token":       put(aclEP),
 		"/v1/acl/token/":      {"GET": aclEP, "PUT": aclEP, "DELETE": aclEP},

@@ -92,6 +92,9 @@ type Agent struct {
 	// acl caches resolved tokens on a client agent (acl.go).
 	acl agentACL
 
+	// events are the user events received (user_event.go).
+	events userEvents
+
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
 	httpsAddrs  []net.Addr
@@ -348,6 +351,7 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	sc.ACL.ReplicationToken = a.agentToken("replication")
 	sc.Logger = a.logger
 	sc.TLS = a.tls
+	sc.UserEventHandler = a.handleUserEvent
 	if a.opts.ServerConfig != nil {
 		a.opts.ServerConfig(sc)
 	}
@@ -379,6 +383,7 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 	}
 	cc.Logger = a.logger
 	cc.TLS = a.tls
+	cc.UserEventHandler = a.handleUserEvent
 	if a.opts.ClientConfig != nil {
 		a.opts.ClientConfig(cc)
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	// TLS, when set, makes RPC to servers use TLS as it says
 	// (tls.internal_rpc). Nil: plaintext.
 	TLS *tlsutil.Configurator
+	// UserEventHandler, when set, receives the user events of the LAN
+	// pool, on the pool's event goroutine; it must not block.
+	UserEventHandler func(serf.UserEvent)
 }
 
 // DefaultConfig returns a client configuration with Consul's defaults.
@@ -153,8 +156,15 @@ func NewClient(cfg *Config) (*Client, error) {
 	return c, nil
 }
 
-// lanEvent keeps the server list in step with the LAN pool.
+// lanEvent keeps the server list in step with the LAN pool and hands
+// user events to the agent.
 func (c *Client) lanEvent(e serf.Event) {
+	if ue, ok := e.(serf.UserEvent); ok {
+		if c.config.UserEventHandler != nil {
+			c.config.UserEventHandler(ue)
+		}
+		return
+	}
 	me, ok := e.(serf.MemberEvent)
 	if !ok {
 		return

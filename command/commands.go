@@ -24,6 +24,7 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 		"keygen":                    func() (cli.Command, error) { return &KeygenCommand{UI: ui}, nil },
 		"keyring":                   func() (cli.Command, error) { return &KeyringCommand{UI: ui}, nil },
 		"reload":                    func() (cli.Command, error) { return &ReloadCommand{UI: ui}, nil },
+		"event":                     func() (cli.Command, error) { return &EventCommand{UI: ui}, nil },
 		"services":                  func() (cli.Command, error) { return &ServicesCommand{}, nil },
 		"services register":         func() (cli.Command, error) { return &ServicesRegisterCommand{UI: ui}, nil },
 		"services deregister":       func() (cli.Command, error) { return &ServicesDeregisterCommand{UI: ui}, nil },

