@@ -249,6 +249,8 @@ func aclRouteTable() map[string]map[string]aclRoute {
 	filter := aclRoute{filter: true}
 	pub := func(why string) aclRoute { return aclRoute{public: why} }
 	aclEP := pub("the servers check acl:read or acl:write")
+	queryRead := pub("the servers check query:read on the query's name, or filter with the query's token")
+	queryWrite := pub("the servers check query:write on the query's name")
 	get := func(rt aclRoute) map[string]aclRoute { return map[string]aclRoute{"GET": rt} }
 	put := func(rt aclRoute) map[string]aclRoute { return map[string]aclRoute{"PUT": rt} }
 	return map[string]map[string]aclRoute{
@@ -338,6 +340,11 @@ func aclRouteTable() map[string]map[string]aclRoute {
 		"/v1/acl/role/":       {"GET": aclEP, "PUT": aclEP, "DELETE": aclEP},
 		"/v1/acl/roles":       get(aclEP),
 		"/v1/acl/replication": get(pub("replication status holds nothing secret and health checks poll it, as in Consul")),
+		// Prepared queries: the servers check query:read and query:write
+		// on the query's name and filter executions with the query's
+		// token, as Consul's do (server/prepared_query_endpoint.go).
+		"/v1/query":  {"GET": queryRead, "PUT": queryWrite},
+		"/v1/query/": {"GET": queryRead, "PUT": queryWrite, "DELETE": queryWrite},
 	}
 }
 

@@ -7,6 +7,7 @@ package agent
 //	<node>.node[.<dc>].<domain>                 A/AAAA of the node
 //	[<tag>.]<service>.service[.<dc>].<domain>   A/AAAA and SRV of healthy instances
 //	_<service>._<tag|tcp>.service[.<dc>].<domain>  the RFC 2782 form of the same
+//	<query id or name>.query[.<dc>].<domain>    A/AAAA and SRV of a prepared query's answer
 //
 // Healthy means no critical check (and no warning with only_passing).
 // Answers are shuffled so clients spread over instances, and UDP answers
@@ -174,7 +175,7 @@ func (d *dnsServer) answer(q dns.Question, resp *dns.Msg, udp bool) error {
 	rc := d.agent.cfg()
 	dc := rc.Datacenter
 	// The last label may be a datacenter: node.<dc> or service.<dc>.
-	kind := func(l string) bool { return l == "node" || l == "service" || l == "addr" }
+	kind := func(l string) bool { return l == "node" || l == "service" || l == "addr" || l == "query" }
 	if n := len(labels); n >= 2 && !kind(labels[n-1]) && kind(labels[n-2]) {
 		dc = labels[n-1]
 		labels = labels[:n-1]
@@ -202,6 +203,8 @@ func (d *dnsServer) answer(q dns.Question, resp *dns.Msg, udp bool) error {
 		return d.serviceLookup(q, resp, strings.TrimPrefix(labels[0], "_"), tag, dc, domain, true)
 	case n == 2 && labels[n-1] == "service":
 		return d.serviceLookup(q, resp, labels[0], "", dc, domain, false)
+	case n >= 2 && labels[n-1] == "query":
+		return d.preparedQueryLookup(q, resp, strings.Join(labels[:n-1], "."), dc, domain)
 	case n == 3 && labels[n-1] == "service":
 		return d.serviceLookup(q, resp, labels[1], labels[0], dc, domain, false)
 	}
@@ -350,8 +353,14 @@ func (d *dnsServer) serviceLookup(q dns.Question, resp *dns.Msg, service, tag, d
 		return nil
 	}
 	rand.Shuffle(len(healthy), func(i, j int) { healthy[i], healthy[j] = healthy[j], healthy[i] })
-	ttl := d.serviceTTL(service)
-	wantSRV := q.Qtype == dns.TypeSRV || rfc2782
+	serviceRecords(q, resp, healthy, dc, domain, d.serviceTTL(service), q.Qtype == dns.TypeSRV || rfc2782)
+	return nil
+}
+
+// serviceRecords appends the A/AAAA (or SRV, with their addresses as
+// extra records) of service instances to resp. dc is the datacenter asked
+// for, used when an instance's node does not say its own.
+func serviceRecords(q dns.Question, resp *dns.Msg, healthy structs.CheckServiceNodes, dc, domain string, ttl time.Duration, wantSRV bool) {
 	seen := map[string]bool{}
 	for _, n := range healthy {
 		addr := n.Service.Address
@@ -380,7 +389,6 @@ func (d *dnsServer) serviceLookup(q dns.Question, resp *dns.Msg, service, tag, d
 			resp.Answer = append(resp.Answer, rr)
 		}
 	}
-	return nil
 }
 
 func dcName(nodeDC, asked string) string {

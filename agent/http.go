@@ -123,6 +123,9 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/acl/role/", "GET,PUT,DELETE", a.aclRoleSpecific)
 	handle("/v1/acl/roles", "GET", a.aclRoleList)
 	handle("/v1/acl/replication", "GET", a.aclReplicationStatus)
+	// prepared queries (prepared_query_endpoint.go)
+	handleBody("/v1/query", "GET,PUT", queryBodyLimit, a.preparedQueryGeneral)
+	handleBody("/v1/query/", "GET,PUT,DELETE", queryBodyLimit, a.preparedQuerySpecific)
 	a.uiRoutes(mux) // /ui/ and / (ui.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {

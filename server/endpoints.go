@@ -18,6 +18,8 @@ func (s *Server) registerEndpoints() error {
 		"Operator":   &Operator{s},
 		"ACL":        &ACL{s},
 		"Internal":   &Internal{s},
+
+		"PreparedQuery": &PreparedQuery{s},
 	}
 	for name, e := range endpoints {
 		if err := s.dispatcher.Register(name, e); err != nil {

@@ -70,6 +70,10 @@ func (f *FSM) applyEntry(buf []byte, index uint64) any {
 		res = f.applyCoordinates(data, index)
 	case structs.TxnRequestType:
 		res = f.applyTxn(data, index)
+	case structs.PreparedQueryRequestType:
+		res = f.applyPreparedQuery(data, index)
+	case structs.PreparedQueryFailoverRequestType:
+		res = f.applyQueryFailover(data, index)
 	case structs.ACLBootstrapRequestType, structs.ACLTokenSetRequestType, structs.ACLTokenDeleteRequestType,
 		structs.ACLPolicySetRequestType, structs.ACLPolicyDeleteRequestType, structs.ACLRoleSetRequestType,
 		structs.ACLRoleDeleteRequestType:

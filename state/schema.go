@@ -90,6 +90,8 @@ func stateStoreSchema() (*memdb.DBSchema, error) {
 		aclPoliciesTableSchema,
 		aclRolesTableSchema,
 		aclTokensTableSchema,
+		preparedQueriesTableSchema,
+		queryFailoverTableSchema,
 	} {
 		t := fn()
 		if _, ok := db.Tables[t.Name]; ok {

@@ -167,6 +167,9 @@ func (s *Store) deleteSessionTxn(tx *memdb.Txn, idx uint64, id string) error {
 	if err := indexUpdateMaxTxn(tx, idx, tableSessions); err != nil {
 		return err
 	}
+	if err := deleteSessionQueriesTxn(tx, idx, id); err != nil {
+		return err
+	}
 
 	it, err := tx.Get(tableKVs, indexSession, id)
 	if err != nil {

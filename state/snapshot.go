@@ -10,10 +10,11 @@ package state
 //
 // Each payload is one msgpack-encoded object (structs.NewMsgpackHandle).
 // Records come in dependency order: nodes, services, checks, sessions, KV
-// entries, tombstones, coordinates, ACL policies, roles and tokens, then
-// the rows of the index table (the ACL bootstrap marker among them), so a
-// restore can check every reference as it reads. Lock delays are not
-// saved; they are not replicated state.
+// entries, tombstones, coordinates, ACL policies, roles and tokens,
+// prepared queries and their failover states, then the rows of the index
+// table (the ACL bootstrap marker among them), so a restore can check
+// every reference as it reads. Lock delays are not saved; they are not
+// replicated state.
 //
 // Lengths are checked before anything is allocated for a payload, and a
 // stream that stops before the end record is an error, so a truncated or
@@ -64,7 +65,11 @@ const (
 	recordACLPolicy recordType = 20
 	recordACLRole   recordType = 21
 	recordACLToken  recordType = 22
-	recordEnd       recordType = 0xff
+	// Prepared query records start at 30.
+	recordPreparedQuery         recordType = 30
+	recordPreparedQueryFailover recordType = 31
+
+	recordEnd recordType = 0xff
 )
 
 // Snapshot is a consistent point-in-time view of the store that can be
@@ -116,6 +121,8 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 		{tableACLPolicies, recordACLPolicy, nil},
 		{tableACLRoles, recordACLRole, nil},
 		{tableACLTokens, recordACLToken, nil},
+		{tablePreparedQueries, recordPreparedQuery, nil},
+		{tableQueryFailover, recordPreparedQueryFailover, nil},
 		{tableIndex, recordIndex, nil},
 	}
 	for _, t := range tables {
@@ -444,6 +451,9 @@ func (rr *restorer) apply(typ recordType, payload []byte) error {
 	case recordACLPolicy, recordACLRole, recordACLToken:
 		return rr.applyACL(typ, payload)
 
+	case recordPreparedQuery, recordPreparedQueryFailover:
+		return rr.applyPreparedQuery(typ, payload)
+
 	case recordIndex:
 		var e indexEntry
 		if err := rr.decode(payload, &e); err != nil {
@@ -507,4 +517,37 @@ func firstErr(err, alt error) error {
 		return err
 	}
 	return alt
+}
+
+// applyPreparedQuery restores a prepared query (its session must have
+// been restored) or a query's failover state (its query must have been).
+func (rr *restorer) applyPreparedQuery(typ recordType, payload []byte) error {
+	if typ == recordPreparedQueryFailover {
+		var st structs.PreparedQueryFailoverStatus
+		if err := rr.decode(payload, &st); err != nil {
+			return err
+		}
+		if ok, err := rr.exists(tablePreparedQueries, indexID, st.QueryID); err != nil || !ok {
+			return firstErr(err, corrupt("failover state of unknown prepared query %q", st.QueryID))
+		}
+		return rr.insertNew(tableQueryFailover, &st, st.QueryID)
+	}
+	var q structs.PreparedQuery
+	if err := rr.decode(payload, &q); err != nil {
+		return err
+	}
+	if q.ID == "" {
+		return corrupt("prepared query without an ID")
+	}
+	if q.Session != "" {
+		if ok, err := rr.exists(tableSessions, indexID, q.Session); err != nil || !ok {
+			return firstErr(err, corrupt("prepared query %q bound to unknown session %q", q.ID, q.Session))
+		}
+	}
+	if q.Name != "" {
+		if dup, err := rr.exists(tablePreparedQueries, indexName, q.Name); err != nil || dup {
+			return firstErr(err, corrupt("duplicate prepared query name %q", q.Name))
+		}
+	}
+	return rr.insertNew(tablePreparedQueries, &q, q.ID)
 }

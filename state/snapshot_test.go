@@ -72,6 +72,7 @@ func testRichStore(t testing.TB) *Store {
 		t.Fatal(err)
 	}
 	testACLData(t, s, 18)
+	testPreparedQueryData(t, s, 19)
 	return s
 }
 
@@ -135,6 +136,7 @@ func storeView(t testing.TB, s *Store) map[string]any {
 	ts, err := s.Tombstones("")
 	add("Tombstones", 0, ts, err)
 	aclView(t, s, add)
+	preparedQueryView(t, s, add)
 	v["ACLBootstrapIndex"] = s.ACLBootstrapIndex()
 	for _, tbl := range []string{"nodes", "services", "checks", "kvs", "tombstones", "sessions", "coordinates"} {
 		v["MaxIndex/"+tbl] = s.MaxIndex(tbl)

@@ -21,6 +21,9 @@ const (
 	TombstoneRequestType      MessageType = 4
 	CoordinateBatchUpdateType MessageType = 5
 	TxnRequestType            MessageType = 6
+	// Prepared queries (prepared_query.go).
+	PreparedQueryRequestType         MessageType = 7
+	PreparedQueryFailoverRequestType MessageType = 8
 	// ACL entries (acl.go) start at 20, leaving room below.
 	ACLBootstrapRequestType    MessageType = 20
 	ACLTokenSetRequestType     MessageType = 21
@@ -52,6 +55,10 @@ func (t MessageType) String() string {
 		return "CoordinateBatchUpdate"
 	case TxnRequestType:
 		return "Txn"
+	case PreparedQueryRequestType:
+		return "PreparedQuery"
+	case PreparedQueryFailoverRequestType:
+		return "PreparedQueryFailover"
 	case ACLBootstrapRequestType, ACLTokenSetRequestType, ACLTokenDeleteRequestType,
 		ACLPolicySetRequestType, ACLPolicyDeleteRequestType, ACLRoleSetRequestType, ACLRoleDeleteRequestType:
 		return aclMessageName(t &^ IgnoreUnknownTypeFlag)
