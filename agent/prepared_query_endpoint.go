@@ -21,6 +21,8 @@ import (
 //	DELETE /v1/query/<id>                   delete
 //	GET    /v1/query/<id or name>/execute   ?near ?limit ?dc ?stale ?consistent
 //	GET    /v1/query/<id or name>/explain   the query as it would run
+//	GET    /v1/query/<id or name>/failover  the sticky failover state (Meridian)
+//	PUT    /v1/query/<id or name>/failback  manual failback (Meridian)
 //
 // The servers check ACLs (query:read, query:write on the query's name) and
 // filter executions with the query's token, as Consul's do.
@@ -91,7 +93,7 @@ func (a *Agent) preparedQuerySpecific(resp http.ResponseWriter, req *http.Reques
 	id, verb := rest, ""
 	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
 		switch rest[i+1:] {
-		case "execute", "explain":
+		case "execute", "explain", "failover", "failback":
 			id, verb = rest[:i], rest[i+1:]
 		}
 	}
@@ -99,8 +101,11 @@ func (a *Agent) preparedQuerySpecific(resp http.ResponseWriter, req *http.Reques
 		return nil, badRequest("Missing query ID or name")
 	}
 	want := http.MethodGet
-	if verb == "" {
+	switch verb {
+	case "":
 		want = ""
+	case "failback":
+		want = http.MethodPut
 	}
 	method := req.Method
 	if method == http.MethodPost {
@@ -115,6 +120,10 @@ func (a *Agent) preparedQuerySpecific(resp http.ResponseWriter, req *http.Reques
 		return a.preparedQueryExecute(resp, req, id)
 	case "explain":
 		return a.preparedQueryExplain(resp, req, id)
+	case "failover":
+		return a.preparedQueryFailoverStatus(resp, req, id)
+	case "failback":
+		return a.preparedQueryFailback(resp, req, id)
 	}
 	switch method {
 	case http.MethodGet:
@@ -229,4 +238,53 @@ func (a *Agent) preparedQueryExplain(resp http.ResponseWriter, req *http.Request
 	}
 	setMeta(resp, &out.QueryMeta)
 	return map[string]any{"Query": out.Query}, nil
+}
+
+// failoverStatusResponse is the answer of /failover and /failback.
+type failoverStatusResponse struct {
+	QueryID       string
+	Active        bool
+	Datacenter    string
+	Since         time.Time
+	Reason        string
+	MinPassing    int
+	FailbackAfter string
+	FailbackMode  string
+	LocalPassing  int
+	ModifyIndex   uint64
+}
+
+func toFailoverStatus(out *structs.PreparedQueryFailoverResponse) failoverStatusResponse {
+	return failoverStatusResponse{
+		QueryID: out.Status.QueryID, Active: out.Status.Active, Datacenter: out.Status.Datacenter,
+		Since: out.Status.Since, Reason: out.Status.Reason, MinPassing: out.MinPassing,
+		FailbackAfter: out.FailbackAfter, FailbackMode: out.FailbackMode, LocalPassing: out.LocalPassing,
+		ModifyIndex: out.Status.ModifyIndex,
+	}
+}
+
+func (a *Agent) preparedQueryFailoverStatus(resp http.ResponseWriter, req *http.Request, idOrName string) (any, error) {
+	args := &structs.PreparedQuerySpecificRequest{QueryID: idOrName}
+	dc, err := a.parseQuery(req, &args.QueryOptions)
+	if err != nil {
+		return nil, err
+	}
+	args.Datacenter = dc
+	args.Token = a.requestToken(req)
+	var out structs.PreparedQueryFailoverResponse
+	if err := a.RPCContext(req.Context(), "PreparedQuery.FailoverStatus", args, &out); err != nil {
+		return nil, err
+	}
+	setMeta(resp, &out.QueryMeta)
+	return toFailoverStatus(&out), nil
+}
+
+func (a *Agent) preparedQueryFailback(resp http.ResponseWriter, req *http.Request, idOrName string) (any, error) {
+	args := &structs.PreparedQueryFailoverRequest{Datacenter: a.parseDC(req), Op: structs.PreparedQueryFailoverFailback, QueryID: idOrName}
+	args.Token = a.requestToken(req)
+	var out structs.PreparedQueryFailoverResponse
+	if err := a.RPCContext(req.Context(), "PreparedQuery.Failback", args, &out); err != nil {
+		return nil, err
+	}
+	return toFailoverStatus(&out), nil
 }

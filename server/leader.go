@@ -71,6 +71,13 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		}()
 		defer func() { <-replDone }()
 	}
+	// Sticky prepared query failover (prepared_query_failover.go).
+	failoverDone := make(chan struct{})
+	go func() {
+		defer close(failoverDone)
+		s.runQueryFailover(ctx)
+	}()
+	defer func() { <-failoverDone }()
 
 	established := false
 	establish := func() {

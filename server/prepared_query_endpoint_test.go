@@ -95,3 +95,111 @@ func TestPreparedQueryFailover(t *testing.T) {
 		t.Fatalf("failover past a dead datacenter took %s", took)
 	}
 }
+
+func failoverStatus(t *testing.T, s *Server, id string) *structs.PreparedQueryFailoverResponse {
+	t.Helper()
+	var out structs.PreparedQueryFailoverResponse
+	if err := s.RPC("PreparedQuery.FailoverStatus", &structs.PreparedQuerySpecificRequest{QueryID: id}, &out); err != nil {
+		t.Fatalf("failover status of %s: %v", id, err)
+	}
+	return &out
+}
+
+// TestPreparedQueryStickyFailover: with MinPassing 2 one failing instance
+// of two fails over; after recovery the answers stay on dc2 until dc1 has
+// been healthy for FailbackAfter; in manual mode only Failback returns,
+// and not while dc1 is short of instances.
+func TestPreparedQueryStickyFailover(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 1)[0]
+	joinWAN(t, dc1, dc2)
+	waitWANMembers(t, dc1, 2)
+	waitFor(t, "dc1 knows dc2", 10*time.Second, func() error {
+		if n := len(dc1.router.Datacenters()); n != 2 {
+			return fmt.Errorf("%d datacenters", n)
+		}
+		return nil
+	})
+	registerInstance(t, dc1, "db1a", structs.HealthPassing)
+	registerInstance(t, dc1, "db1b", structs.HealthPassing)
+	registerInstance(t, dc2, "db2", structs.HealthPassing)
+	create := func(q *structs.PreparedQuery) string {
+		t.Helper()
+		var id string
+		if err := dc1.RPC("PreparedQuery.Apply", &structs.PreparedQueryRequest{Op: structs.PreparedQueryCreate, Query: q}, &id); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		return id
+	}
+	const after = 1500 * time.Millisecond
+	auto := create(&structs.PreparedQuery{Name: "auto", Service: structs.ServiceQuery{Service: "db",
+		Failover: structs.QueryFailoverOptions{Datacenters: []string{"dc2"}, MinPassing: 2, FailbackAfter: after.String()}}})
+	manual := create(&structs.PreparedQuery{Name: "manual", Service: structs.ServiceQuery{Service: "db",
+		Failover: structs.QueryFailoverOptions{Datacenters: []string{"dc2"}, MinPassing: 2, FailbackMode: structs.FailbackManual}}})
+	plain := create(&structs.PreparedQuery{Name: "plain", Service: structs.ServiceQuery{Service: "db",
+		Failover: structs.QueryFailoverOptions{Datacenters: []string{"dc2"}}}})
+
+	if out := executeQuery(t, dc1, "auto"); out.Datacenter != "dc1" || len(out.Nodes) != 2 || out.Failover == nil || out.Failover.Active {
+		t.Fatalf("healthy: %+v", out)
+	}
+	if out := executeQuery(t, dc1, "plain"); out.Failover != nil {
+		t.Fatalf("a query without the policy shows a failover state: %+v", out.Failover)
+	}
+
+	registerInstance(t, dc1, "db1b", structs.HealthCritical)
+	if out := executeQuery(t, dc1, "auto"); out.Datacenter != "dc2" || out.Failovers != 1 {
+		t.Fatalf("one of two failing: answered by %s", out.Datacenter)
+	}
+	if out := executeQuery(t, dc1, "plain"); out.Datacenter != "dc1" {
+		t.Fatalf("Consul's policy with one instance left: answered by %s", out.Datacenter)
+	}
+	for _, id := range []string{auto, manual} {
+		waitFor(t, "the leader's failover of "+id, 10*time.Second, func() error {
+			st := failoverStatus(t, dc1, id)
+			if !st.Status.Active || st.Status.Datacenter != "dc2" || st.LocalPassing != 1 || st.MinPassing != 2 {
+				return fmt.Errorf("status %+v", st)
+			}
+			return nil
+		})
+	}
+	var fb structs.PreparedQueryFailoverResponse
+	err := dc1.RPC("PreparedQuery.Failback", &structs.PreparedQueryFailoverRequest{Op: structs.PreparedQueryFailoverFailback, QueryID: manual}, &fb)
+	if structs.CodeOf(err) != structs.CodeConflict {
+		t.Fatalf("failback while dc1 is short: %v", err)
+	}
+	err = dc1.RPC("PreparedQuery.Failback", &structs.PreparedQueryFailoverRequest{Op: structs.PreparedQueryFailoverFailback, QueryID: plain}, &fb)
+	if structs.CodeOf(err) != structs.CodeBadRequest {
+		t.Fatalf("failback of a query without the policy: %v", err)
+	}
+
+	registerInstance(t, dc1, "db1b", structs.HealthPassing)
+	recovered := time.Now()
+	if out := executeQuery(t, dc1, "auto"); out.Datacenter != "dc2" {
+		t.Fatalf("right after recovery: answered by %s, want dc2 until FailbackAfter", out.Datacenter)
+	}
+	waitFor(t, "the failback of auto", 10*time.Second, func() error {
+		if out := executeQuery(t, dc1, "auto"); out.Datacenter != "dc1" {
+			return fmt.Errorf("answered by %s", out.Datacenter)
+		}
+		return nil
+	})
+	if took := time.Since(recovered); took < after {
+		t.Fatalf("failed back after %s, before FailbackAfter %s", took, after)
+	}
+	if st := failoverStatus(t, dc1, auto); st.Status.Active {
+		t.Fatalf("status after failback: %+v", st)
+	}
+	// Manual: still on dc2 well past the auto query's failback.
+	if out := executeQuery(t, dc1, "manual"); out.Datacenter != "dc2" || !out.Failover.Active {
+		t.Fatalf("manual after recovery: %+v", out)
+	}
+	if err := dc1.RPC("PreparedQuery.Failback", &structs.PreparedQueryFailoverRequest{Op: structs.PreparedQueryFailoverFailback, QueryID: "manual"}, &fb); err != nil {
+		t.Fatal(err)
+	}
+	if fb.Status.Active || fb.Status.Reason != "manual failback" {
+		t.Fatalf("after failback: %+v", fb.Status)
+	}
+	if out := executeQuery(t, dc1, "manual"); out.Datacenter != "dc1" || out.Failover.Active {
+		t.Fatalf("manual after failback: %+v", out)
+	}
+}
