@@ -31,7 +31,7 @@
 // Host numbers from 256 on are in further networks (see host): 258-510 are
 // 127.3.n.2-254, 514-766 are 127.4.n.2-254, and so on:
 //
-//	258-299 query_test.go        prepared queries and failover over three datacenters
+//	258-299 query_test.go        prepared queries and failover over three datacenters (relays on 127.1.n.58-99)
 //	300-319 snapshot_test.go     snapshot save, restore, corrupt archives
 //	320-359 autopilot_test.go    autopilot, redundancy zones, leadership transfer
 //	360-389 event_test.go        user events and metrics
