@@ -153,7 +153,7 @@ func (s *Server) decideFailover(ctx context.Context, q *structs.PreparedQuery, s
 				break
 			}
 		}
-		reason := fmt.Sprintf("%s has %d passing instances of %s, fewer than MinPassing %d", local, passing, q.Service.Service, minPassing)
+		reason := fmt.Sprintf("%s has %s of %s, fewer than MinPassing %d", local, passingInstances(passing), q.Service.Service, minPassing)
 		if to == "" {
 			reason += "; no failover datacenter had passing instances when it switched"
 		}
@@ -180,13 +180,21 @@ func (s *Server) decideFailover(ctx context.Context, q *structs.PreparedQuery, s
 	if due := since.Add(delay); now.Before(due) {
 		return due, nil
 	}
-	reason := fmt.Sprintf("%s has had at least %d passing instances of %s for %s", local, minPassing, q.Service.Service, delay)
+	reason := fmt.Sprintf("%s has had at least %s of %s for %s", local, passingInstances(minPassing), q.Service.Service, delay)
 	if err := s.writeFailoverStatus(structs.PreparedQueryFailoverStatus{QueryID: q.ID, Since: now, Reason: reason}); err != nil {
 		return time.Time{}, err
 	}
 	delete(healthySince, q.ID)
 	s.logger.Info("prepared query failed back", "query", queryLabel(q), "from", status.Datacenter, "to", local, "reason", reason)
 	return time.Time{}, nil
+}
+
+// passingInstances says "1 passing instance", "2 passing instances".
+func passingInstances(n int) string {
+	if n == 1 {
+		return "1 passing instance"
+	}
+	return fmt.Sprintf("%d passing instances", n)
 }
 
 // queryLabel names a query in logs: its name, or its ID.
@@ -304,8 +312,8 @@ func (p *PreparedQuery) Failback(ctx context.Context, args *structs.PreparedQuer
 		return nil
 	}
 	if reply.LocalPassing < reply.MinPassing {
-		return structs.NewError(structs.CodeConflict, "Cannot fail back: %s has %d passing instances of %s, fewer than MinPassing %d",
-			p.s.config.Datacenter, reply.LocalPassing, q.Service.Service, reply.MinPassing)
+		return structs.NewError(structs.CodeConflict, "Cannot fail back: %s has %s of %s, fewer than MinPassing %d",
+			p.s.config.Datacenter, passingInstances(reply.LocalPassing), q.Service.Service, reply.MinPassing)
 	}
 	from := reply.Status.Datacenter
 	next := structs.PreparedQueryFailoverStatus{QueryID: q.ID, Since: time.Now().UTC(), Reason: "manual failback"}
