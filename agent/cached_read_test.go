@@ -175,3 +175,61 @@ func TestCachedReadsOnClient(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedPreparedQueryExecute: prepared query execution is a simple
+// cache entry, as in Consul: it is served as cached until the caller's
+// max-age says it is too old.
+func TestCachedPreparedQueryExecute(t *testing.T) {
+	a := startKVServer(t)
+	register := func(node string) {
+		t.Helper()
+		reg := &api.CatalogRegistration{
+			Node: node, Address: "10.0.0.1",
+			Service: &api.AgentService{ID: "db", Service: "db", Port: 5432},
+		}
+		if _, err := a.Client.Catalog().Register(reg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	register("db1")
+	id, _, err := a.Client.PreparedQuery().Create(&api.PreparedQueryDefinition{Name: "db", Service: api.ServiceQuery{Service: "db"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(opts *api.QueryOptions) (int, *api.QueryMeta) {
+		t.Helper()
+		res, meta, err := a.Client.PreparedQuery().Execute(id, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Nodes), meta
+	}
+	if n, m := exec(&api.QueryOptions{UseCache: true}); n != 1 || m.CacheHit {
+		t.Fatalf("first cached execute: %d nodes, hit %v; want 1, a miss", n, m.CacheHit)
+	}
+	register("db2")
+	// The simple entry is not refreshed: the cached answer still has one.
+	if n, m := exec(&api.QueryOptions{UseCache: true}); n != 1 || !m.CacheHit {
+		t.Fatalf("second cached execute: %d nodes, hit %v; want the cached 1, a hit", n, m.CacheHit)
+	}
+	if n, _ := exec(nil); n != 2 {
+		t.Fatalf("uncached execute: %d nodes, want 2", n)
+	}
+	// must-revalidate (max-age=0) fetches again and stores the new answer.
+	req, err := http.NewRequest("GET", "http://"+a.HTTPAddr+"/v1/query/"+id+"/execute?cached", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cache-Control", "max-age=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("execute with max-age=0: %d, X-Cache %q; want 200, MISS", resp.StatusCode, resp.Header.Get("X-Cache"))
+	}
+	if n, m := exec(&api.QueryOptions{UseCache: true}); n != 2 || !m.CacheHit {
+		t.Fatalf("cached execute after the revalidation: %d nodes, hit %v; want 2, a hit", n, m.CacheHit)
+	}
+}

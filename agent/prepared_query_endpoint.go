@@ -206,7 +206,7 @@ func (a *Agent) preparedQueryExecute(resp http.ResponseWriter, req *http.Request
 		return nil, err
 	}
 	var out structs.PreparedQueryExecuteResponse
-	if err := a.RPCContext(req.Context(), "PreparedQuery.Execute", args, &out); err != nil {
+	if err := a.cachedRPC(resp, req, cacheSimple, "PreparedQuery.Execute", args, &out); err != nil {
 		return nil, err
 	}
 	setMeta(resp, &out.QueryMeta)
