@@ -43,6 +43,10 @@ type FailArgs struct {
 // Validate implements structs.Validator: everything is valid.
 func (a *EchoArgs) Validate() error { return nil }
 
+// RequestDatacenter makes EchoArgs a structs.RPCInfo, a read (from
+// QueryOptions) that may be sent again.
+func (a *EchoArgs) RequestDatacenter() string { return "" }
+
 // Validate implements structs.Validator: a negative sleep is refused.
 func (a *SleepArgs) Validate() error {
 	if a.D < 0 {

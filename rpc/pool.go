@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-msgpack/v2/codec"
-	msgpackrpc "github.com/hashicorp/net-rpc-msgpackrpc/v2"
 	"github.com/hashicorp/yamux"
 
 	"github.com/meridian-sd/meridian/structs"
@@ -57,9 +56,23 @@ type ConnPoolConfig struct {
 	// ReapInterval is how often the reaper looks for idle sessions.
 	// Default 30s.
 	ReapInterval time.Duration
+	// LocalDatacenter, when set, keeps the sessions to servers of other
+	// datacenters open however long they stay idle (their idle streams are
+	// still closed after MaxIdleTime): a WAN dial costs a TCP and maybe a
+	// TLS handshake over the WAN's round trip, which the first forwarded
+	// request after a quiet spell would pay. Keepalive pings
+	// (KeepAliveInterval) close such a session when its server is gone.
+	// Default empty: every idle session is closed.
+	LocalDatacenter string
 	// MaxStreams caps the calls in flight on one server's session; further
 	// calls wait for a free stream within their timeout. Default 1024.
 	MaxStreams int
+	// MaxIdleStreams caps the streams of one server's session that the
+	// pool keeps open between calls, each with its codec, so that the next
+	// call skips opening and closing a stream (three yamux frames each way
+	// and the codec's buffers). Zero opens a stream per call. A stream idle
+	// for MaxIdleTime is closed by the reaper. Default 64.
+	MaxIdleStreams int
 	// KeepAliveInterval is how often a session is pinged to find a dead
 	// server. Default 30s.
 	KeepAliveInterval time.Duration
@@ -92,6 +105,7 @@ func DefaultConnPoolConfig() *ConnPoolConfig {
 		MaxIdleTime:         2 * time.Minute,
 		ReapInterval:        30 * time.Second,
 		MaxStreams:          1024,
+		MaxIdleStreams:      64,
 		KeepAliveInterval:   30 * time.Second,
 		WriteTimeout:        10 * time.Second,
 		StreamCloseTimeout:  10 * time.Second,
@@ -128,15 +142,20 @@ func (c *ConnPoolConfig) validate() error {
 		return fmt.Errorf("rpc pool config: BlockingQueryMargin must not be negative, got %s", c.BlockingQueryMargin)
 	case c.MaxStreams <= 0:
 		return fmt.Errorf("rpc pool config: MaxStreams must be positive, got %d", c.MaxStreams)
+	case c.MaxIdleStreams < 0:
+		return fmt.Errorf("rpc pool config: MaxIdleStreams must not be negative, got %d", c.MaxIdleStreams)
 	}
 	return nil
 }
 
 // ConnPool makes RPC calls to servers. It keeps one yamux session
-// (ProtoMultiplex) per server address and opens one stream per call, so any
-// number of goroutines may call at once. A session that breaks is dropped and
-// the next call redials; a session left idle for MaxIdleTime is closed by the
-// pool's reaper.
+// (ProtoMultiplex) per server address and runs each call on a stream of its
+// own, so any number of goroutines may call at once. A stream whose call
+// ended cleanly (an answer read whole, nothing abandoned) goes back to the
+// session's idle list with its codec, up to MaxIdleStreams, for the next
+// call; any other stream is closed. A session that breaks is dropped and the
+// next call redials; a session or idle stream left unused for MaxIdleTime is
+// closed by the pool's reaper.
 type ConnPool struct {
 	cfg    *ConnPoolConfig
 	logger hclog.Logger
@@ -152,6 +171,8 @@ type ConnPool struct {
 
 	// inFlight counts the calls holding a stream slot (see InFlight).
 	inFlight atomic.Int64
+	// seq numbers requests, so an answer is matched to its request.
+	seq atomic.Uint64
 
 	wg sync.WaitGroup // reaper and dialers
 }
@@ -168,6 +189,81 @@ type poolSession struct {
 	// Guarded by ConnPool.mu.
 	refs     int       // calls holding the session
 	lastUsed time.Time // when the last call released it
+
+	idleMu sync.Mutex
+	idle   []*pooledStream // open streams between calls, the most recent last
+}
+
+// pooledStream is a stream with its codec, kept open between calls.
+type pooledStream struct {
+	stream   *yamux.Stream
+	codec    *msgpackCodec
+	lastUsed time.Time // when its last call ended; set while idle
+}
+
+// close closes the stream.
+func (st *pooledStream) close() { _ = st.codec.Close() }
+
+// closedByServer reports whether the server closed or reset st while it
+// was idle (or sent something unasked): a read that must not wait, which
+// answers at once from the stream's state without touching the network.
+func (st *pooledStream) closedByServer() bool {
+	_ = st.stream.SetReadDeadline(time.Unix(1, 0))
+	var b [1]byte
+	n, err := st.stream.Read(b[:])
+	_ = st.stream.SetReadDeadline(time.Time{})
+	return n > 0 || !errors.Is(err, yamux.ErrTimeout)
+}
+
+// takeIdle returns the most recently used idle stream, or nil.
+func (ps *poolSession) takeIdle() *pooledStream {
+	ps.idleMu.Lock()
+	defer ps.idleMu.Unlock()
+	n := len(ps.idle)
+	if n == 0 {
+		return nil
+	}
+	st := ps.idle[n-1]
+	ps.idle[n-1] = nil
+	ps.idle = ps.idle[:n-1]
+	return st
+}
+
+// putIdle keeps st for the next call, or closes it when max are idle.
+func (ps *poolSession) putIdle(st *pooledStream, max int, now time.Time) {
+	ps.idleMu.Lock()
+	if len(ps.idle) < max {
+		st.lastUsed = now
+		ps.idle = append(ps.idle, st)
+		st = nil
+	}
+	ps.idleMu.Unlock()
+	if st != nil {
+		st.close()
+	}
+}
+
+// reapIdle closes the idle streams last used before cutoff.
+func (ps *poolSession) reapIdle(cutoff time.Time) {
+	ps.idleMu.Lock()
+	// The least recently used come first.
+	n := 0
+	for n < len(ps.idle) && ps.idle[n].lastUsed.Before(cutoff) {
+		n++
+	}
+	old := append([]*pooledStream(nil), ps.idle[:n]...)
+	ps.idle = append(ps.idle[:0], ps.idle[n:]...)
+	ps.idleMu.Unlock()
+	for _, st := range old {
+		st.close()
+	}
+}
+
+// numIdle is the number of idle streams.
+func (ps *poolSession) numIdle() int {
+	ps.idleMu.Lock()
+	defer ps.idleMu.Unlock()
+	return len(ps.idle)
 }
 
 // NewConnPool validates cfg and starts the pool's reaper.
@@ -240,8 +336,9 @@ func (p *ConnPool) NumSessions() int {
 func (p *ConnPool) InFlight() int64 { return p.inFlight.Load() }
 
 // NumStreams is the number of streams open on the pool's sessions,
-// counting those the pool closed and whose server has not closed its side
-// yet (each for StreamCloseTimeout at most).
+// counting the idle ones kept for the next calls (see NumIdleStreams) and
+// those the pool closed and whose server has not closed its side yet (each
+// for StreamCloseTimeout at most).
 func (p *ConnPool) NumStreams() int {
 	p.mu.Lock()
 	var sessions []*yamux.Session
@@ -258,6 +355,21 @@ func (p *ConnPool) NumStreams() int {
 	n := 0
 	for _, s := range sessions {
 		n += s.NumStreams()
+	}
+	return n
+}
+
+// NumIdleStreams is the number of open streams kept for the next calls.
+func (p *ConnPool) NumIdleStreams() int {
+	p.mu.Lock()
+	var sessions []*poolSession
+	for _, ps := range p.sessions {
+		sessions = append(sessions, ps)
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, ps := range sessions {
+		n += ps.numIdle()
 	}
 	return n
 }
@@ -314,7 +426,10 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 	}
 
 	// A session that turns out to be closed when a stream is opened on it is
-	// replaced once: nothing was sent yet.
+	// replaced once: nothing was sent yet. A call on a kept stream that
+	// broke (its server restarted or closed the session while it was idle)
+	// is tried once more on a new stream when that is safe: nothing was
+	// sent, or it is a read.
 	for attempt := 0; ; attempt++ {
 		ps, err := p.acquire(callCtx, dc, target)
 		if err != nil {
@@ -326,16 +441,30 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 			p.release(ps)
 			return callErr(false, cause(err))
 		}
-		stream, err := ps.sess.OpenStream()
-		if err != nil {
-			p.release(ps)
-			p.drop(ps)
-			if attempt == 0 && callCtx.Err() == nil {
-				continue
-			}
-			return callErr(false, cause(fmt.Errorf("open stream: %w", err)))
+		st := ps.takeIdle()
+		for st != nil && st.closedByServer() {
+			st.close()
+			st = ps.takeIdle()
 		}
-		err = p.call(callCtx, stream, method, args, reply)
+		reused := st != nil
+		if st == nil {
+			stream, err := ps.sess.OpenStream()
+			if err != nil {
+				p.release(ps)
+				p.drop(ps)
+				if attempt == 0 && callCtx.Err() == nil {
+					continue
+				}
+				return callErr(false, cause(fmt.Errorf("open stream: %w", err)))
+			}
+			st = &pooledStream{stream: stream, codec: newCodec(stream, p.handle)}
+		}
+		sent, reusable, err := p.call(callCtx, st, method, args, reply)
+		if reusable && p.cfg.MaxIdleStreams > 0 {
+			ps.putIdle(st, p.cfg.MaxIdleStreams, time.Now())
+		} else {
+			st.close()
+		}
 		p.release(ps)
 		if err == nil {
 			return nil
@@ -351,23 +480,78 @@ func (p *ConnPool) RPC(ctx context.Context, dc string, addr net.Addr, method str
 		if ps.sess.IsClosed() {
 			p.drop(ps)
 		}
-		return callErr(true, cause(err))
+		if reused && attempt == 0 && callCtx.Err() == nil && !isTimeoutOrCancel(err) && (!sent || isRead(args)) {
+			p.logger.Debug("rpc call on a kept stream failed, retrying on a new stream", "method", method, "server", target, "error", err)
+			continue
+		}
+		return callErr(sent, cause(err))
 	}
 }
 
-// call runs one request and response on stream, unblocking it when callCtx
-// ends, and closes it.
-func (p *ConnPool) call(callCtx context.Context, stream *yamux.Stream, method string, args, reply any) error {
-	defer stream.Close()
+// isRead reports whether args are those of a read, which may be sent twice.
+func isRead(args any) bool {
+	info, ok := args.(structs.RPCInfo)
+	return ok && info.IsRead()
+}
+
+// call runs one request and response on st, unblocking it when callCtx
+// ends. It reports whether any of the request may have been sent, and
+// whether the stream is fit for another call: the answer was read whole
+// and matched the request, and callCtx did not end meanwhile.
+func (p *ConnPool) call(callCtx context.Context, st *pooledStream, method string, args, reply any) (sent, reusable bool, err error) {
 	if dl, ok := callCtx.Deadline(); ok {
-		_ = stream.SetDeadline(dl)
+		_ = st.stream.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(callCtx, func() {
 		// A deadline in the past wakes a blocked read or write at once.
-		_ = stream.SetDeadline(time.Unix(1, 0))
+		_ = st.stream.SetDeadline(time.Unix(1, 0))
 	})
-	defer stop()
-	return msgpackrpc.CallWithCodec(NewClientCodec(stream, p.handle), method, args, reply)
+	sent, inStep, err := p.exchange(st.codec, method, args, reply)
+	if !stop() {
+		// The deadline was (or is being) moved to the past: the stream
+		// cannot carry another call.
+		return sent, false, err
+	}
+	if inStep {
+		_ = st.stream.SetDeadline(time.Time{})
+	}
+	return sent, inStep, err
+}
+
+// exchange writes one request and reads its answer. sent is false only
+// when writing failed before anything could reach the server; inStep
+// reports whether the codec is at the start of the next answer.
+func (p *ConnPool) exchange(c *msgpackCodec, method string, args, reply any) (sent, inStep bool, err error) {
+	req := netrpc.Request{ServiceMethod: method, Seq: p.seq.Add(1)}
+	if err := c.WriteRequest(&req, args); err != nil {
+		// The codec encodes into its buffer and flushes once: a stream
+		// that refuses the flush (closed, reset) took nothing.
+		return !isStreamClosed(err), false, err
+	}
+	var resp netrpc.Response
+	if err := c.ReadResponseHeader(&resp); err != nil {
+		return true, false, err
+	}
+	if resp.Seq != req.Seq {
+		return true, false, fmt.Errorf("answer for request %d arrived for request %d", resp.Seq, req.Seq)
+	}
+	if resp.Error != "" {
+		if err := c.ReadResponseBody(nil); err != nil {
+			return true, false, netrpc.ServerError(resp.Error)
+		}
+		return true, true, netrpc.ServerError(resp.Error)
+	}
+	if err := c.ReadResponseBody(reply); err != nil {
+		return true, false, err
+	}
+	return true, true, nil
+}
+
+// isStreamClosed reports whether err is a write refused by a stream or
+// session that was already closed, before any byte left.
+func isStreamClosed(err error) bool {
+	return errors.Is(err, yamux.ErrStreamClosed) || errors.Is(err, yamux.ErrSessionShutdown) ||
+		errors.Is(err, yamux.ErrConnectionReset)
 }
 
 // callTimeout is the timeout of a call with args and no deadline of its own.
@@ -552,7 +736,7 @@ func (p *ConnPool) connect(dc, addr string) (*yamux.Session, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	sess, err := yamux.Client(conn, p.mux)
+	sess, err := yamux.Client(newCoalescingConn(conn), p.mux)
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("start session: %w", err)
@@ -576,28 +760,35 @@ func (p *ConnPool) reapLoop() {
 }
 
 // reap closes the sessions that no call holds and that were last used more
-// than MaxIdleTime before now, or that are already closed.
+// than MaxIdleTime before now, or that are already closed, and the idle
+// streams of the others last used more than MaxIdleTime before now.
 func (p *ConnPool) reap(now time.Time) {
-	var idle []*poolSession
+	var idle, kept []*poolSession
 	p.mu.Lock()
 	for addr, ps := range p.sessions {
-		if ps.refs > 0 {
-			continue
-		}
 		select {
 		case <-ps.ready:
 		default:
 			continue
 		}
-		if ps.sess.IsClosed() || now.Sub(ps.lastUsed) > p.cfg.MaxIdleTime {
+		if ps.sess == nil {
+			continue
+		}
+		warm := p.cfg.LocalDatacenter != "" && ps.dc != "" && ps.dc != p.cfg.LocalDatacenter
+		if ps.refs == 0 && (ps.sess.IsClosed() || (!warm && now.Sub(ps.lastUsed) > p.cfg.MaxIdleTime)) {
 			delete(p.sessions, addr)
 			idle = append(idle, ps)
+			continue
 		}
+		kept = append(kept, ps)
 	}
 	p.mu.Unlock()
 	for _, ps := range idle {
 		p.logger.Debug("closing idle session", "server", ps.addr)
 		_ = ps.sess.Close()
+	}
+	for _, ps := range kept {
+		ps.reapIdle(now.Add(-p.cfg.MaxIdleTime))
 	}
 }
 

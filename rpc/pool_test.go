@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	netrpc "net/rpc"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/yamux"
 
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -475,6 +478,8 @@ func TestConnPoolConfigValidate(t *testing.T) {
 		{"negative margin", func(c *ConnPoolConfig) { c.BlockingQueryMargin = -1 }, "BlockingQueryMargin"},
 		{"zero idle", func(c *ConnPoolConfig) { c.MaxIdleTime = 0 }, "MaxIdleTime"},
 		{"zero streams", func(c *ConnPoolConfig) { c.MaxStreams = 0 }, "MaxStreams"},
+		{"negative idle streams", func(c *ConnPoolConfig) { c.MaxIdleStreams = -1 }, "MaxIdleStreams"},
+		{"no idle streams", func(c *ConnPoolConfig) { c.MaxIdleStreams = 0 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -540,5 +545,159 @@ func TestPoolAbandonedCallsFreeStreams(t *testing.T) {
 	}
 	// Whether the server ends its calls when their streams close or goes
 	// on with them, the pool forgets them.
-	waitFor(t, 5*time.Second, "the abandoned streams gone", func() bool { return p.NumStreams() == 0 })
+	// (The last call's stream stays open for the next one.)
+	waitFor(t, 5*time.Second, "the abandoned streams gone", func() bool { return p.NumStreams() == p.NumIdleStreams() })
+	if got := p.NumIdleStreams(); got != 1 {
+		t.Errorf("idle streams after one clean call: %d, want 1", got)
+	}
+}
+
+// TestPoolKeepsRemoteSessionsWarm: with LocalDatacenter set, an idle
+// session to a server of another datacenter stays open (and its calls
+// need no new dial), while an idle local one is reaped; the remote
+// session's idle streams are still closed.
+func TestPoolKeepsRemoteSessionsWarm(t *testing.T) {
+	local, remote := startServer(t), startServer(t)
+	p, fd := newTestPool(t, func(c *ConnPoolConfig) {
+		c.LocalDatacenter = "dc1"
+		c.MaxIdleTime = 50 * time.Millisecond
+		c.ReapInterval = 10 * time.Millisecond
+	})
+	ctx := context.Background()
+	if err := p.RPC(ctx, "dc2", remote.Addr(), "Test.Echo", &EchoArgs{Msg: "x"}, &EchoReply{}); err != nil {
+		t.Fatalf("echo to dc2: %v", err)
+	}
+	if err := p.RPC(ctx, "dc1", local.Addr(), "Test.Echo", &EchoArgs{Msg: "x"}, &EchoReply{}); err != nil {
+		t.Fatalf("echo to dc1: %v", err)
+	}
+	waitFor(t, 3*time.Second, "the idle local session reaped", func() bool { return local.numConns() == 0 })
+	waitFor(t, 3*time.Second, "the idle streams closed", func() bool { return p.NumIdleStreams() == 0 })
+	if got := p.NumSessions(); got != 1 {
+		t.Fatalf("sessions after the local one was reaped: %d, want the remote one", got)
+	}
+	if err := p.RPC(ctx, "dc2", remote.Addr(), "Test.Echo", &EchoArgs{Msg: "y"}, &EchoReply{}); err != nil {
+		t.Fatalf("second echo to dc2: %v", err)
+	}
+	if got := fd.Dials(remote.addr); got != 1 {
+		t.Errorf("dials to the remote server: %d, want 1 (the session kept warm)", got)
+	}
+}
+
+// oneCallCodec closes its stream after its first answer, as a server that
+// restarted or dropped idle streams would leave a kept stream.
+type oneCallCodec struct{ *msgpackCodec }
+
+func (c oneCallCodec) WriteResponse(r *netrpc.Response, body any) error {
+	err := c.msgpackCodec.WriteResponse(r, body)
+	_ = c.Close()
+	return err
+}
+
+// startOneCallServer serves the Test endpoint over multiplexed sessions,
+// closing each stream after one call.
+func startOneCallServer(t *testing.T) (string, *testEndpoint) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &testEndpoint{addr: ln.Addr().String(), stop: make(chan struct{})}
+	d := NewDispatcher(testLogger(t))
+	if err := d.Register("Test", ep); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer stop()
+				defer conn.Close()
+				var b [1]byte
+				if _, err := conn.Read(b[:]); err != nil {
+					return
+				}
+				sess, err := yamux.Server(conn, nil)
+				if err != nil {
+					return
+				}
+				defer sess.Close()
+				for {
+					stream, err := sess.AcceptStream()
+					if err != nil {
+						return
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						d.ServeCodec(ctx, oneCallCodec{newCodec(stream, nil)})
+					}()
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), ep
+}
+
+// keptStreamClosed reports whether every stream the pool keeps for addr
+// has seen its server close it.
+func keptStreamClosed(p *ConnPool, addr string) bool {
+	p.mu.Lock()
+	ps := p.sessions[addr]
+	p.mu.Unlock()
+	if ps == nil {
+		return false
+	}
+	ps.idleMu.Lock()
+	defer ps.idleMu.Unlock()
+	for _, st := range ps.idle {
+		if !st.closedByServer() {
+			return false
+		}
+	}
+	return len(ps.idle) > 0
+}
+
+// TestPoolReplacesKeptStreamClosedByServer: a kept stream that its server
+// closed while it was idle is not used: the next call, even a write that
+// could not be sent twice, goes on a new stream and succeeds. A read that
+// picks a kept stream at the moment its server closes it is sent again on
+// a new stream.
+func TestPoolReplacesKeptStreamClosedByServer(t *testing.T) {
+	addr, ep := startOneCallServer(t)
+	p, fd := newTestPool(t)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := p.RPC(ctx, "dc1", tcpAddr(addr), "Test.Sleep", &SleepArgs{D: 0}, &struct{}{}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		waitFor(t, 5*time.Second, "the server's close to reach the pool", func() bool { return keptStreamClosed(p, addr) })
+	}
+	// Reads right after each other: the server's close races the next
+	// call, which then goes again on a new stream.
+	for i := range 20 {
+		if err := p.RPC(ctx, "dc1", tcpAddr(addr), "Test.Echo", &EchoArgs{Msg: "x"}, &EchoReply{}); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if got := ep.calls.Load(); got < 25 {
+		t.Errorf("the server ran %d calls, want at least 25", got)
+	}
+	if got := fd.Dials(addr); got != 1 {
+		t.Errorf("dials: %d, want 1 (the session is fine, only streams were closed)", got)
+	}
 }

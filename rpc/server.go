@@ -384,7 +384,7 @@ func (s *Server) serveRPC(rw io.ReadWriteCloser) {
 // serveMultiplex runs a yamux server session on conn and serves every
 // accepted stream as its own net/rpc connection.
 func (s *Server) serveMultiplex(conn net.Conn) {
-	sess, err := yamux.Server(conn, s.mux)
+	sess, err := yamux.Server(newCoalescingConn(conn), s.mux)
 	if err != nil {
 		s.logger.Error("failed to start multiplexed session", "remote", conn.RemoteAddr(), "error", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"time"
 
@@ -219,6 +220,9 @@ func (s *Server) bootstrapLoop(ctx context.Context) {
 			s.logger.Error("bootstrap-expect", "error", err)
 		}
 		if done {
+			if fast := s.bootstrappedConf; fast != nil {
+				s.fastFirstElection(ctx, *fast)
+			}
 			return
 		}
 	}
@@ -290,6 +294,88 @@ func (s *Server) maybeBootstrap(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("bootstrap raft: %w", err)
 	}
 	s.logger.Info("bootstrapped the cluster", "servers", len(servers))
+	s.bootstrappedConf = &conf
 	s.bootstrapped.Store(true)
 	return true, nil
+}
+
+// fastFirstElection gets a cluster that this server just bootstrapped its
+// first leader without waiting out a steady-state heartbeat timeout (5 to
+// 10 s with the default raft_multiplier of 5, doing nothing but wait, since
+// no server has a leader to hear from). A server lowers its heartbeat and
+// election timeouts to the leader lease timeout, the least that raft
+// accepts without shortening the lease; raft answers a lowered heartbeat
+// timeout by checking for a leader at once, and, finding none, the server
+// asks for votes. So that the servers do not all stand at once and split
+// the vote, they take turns by ID: the first in the bootstrap
+// configuration at once, the next a quarter lease later if no leader is
+// known by then (the first may not have bootstrapped itself: it found a
+// peer's state first), and so on. Once any leader is known, the timeouts
+// go back to the configured ones: steady-state timings are never
+// shortened.
+// minFastElectionTimeout is the least timeout fastFirstElection lowers
+// to (the lease at raft_multiplier 1): below it a vote's round trip on a
+// loaded machine may not fit, and elections would churn instead of
+// ending sooner.
+const minFastElectionTimeout = 500 * time.Millisecond
+
+func (s *Server) fastFirstElection(ctx context.Context, conf raft.Configuration) {
+	ids := make([]string, 0, len(conf.Servers))
+	for _, srv := range conf.Servers {
+		ids = append(ids, string(srv.ID))
+	}
+	sort.Strings(ids)
+	rank := sort.SearchStrings(ids, s.config.NodeID)
+	if rank == len(ids) || ids[rank] != s.config.NodeID {
+		return
+	}
+	steady := s.raft.ReloadableConfig()
+	fast := steady
+	fast.HeartbeatTimeout = s.config.RaftConfig.LeaderLeaseTimeout
+	fast.ElectionTimeout = fast.HeartbeatTimeout
+	if fast.HeartbeatTimeout >= steady.HeartbeatTimeout || fast.HeartbeatTimeout < minFastElectionTimeout {
+		return
+	}
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	turn := time.NewTimer(time.Duration(rank) * fast.HeartbeatTimeout / 4)
+	defer turn.Stop()
+	for waiting := true; waiting; {
+		if s.raft.Leader() != "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-turn.C:
+			waiting = false
+		case <-ticker.C:
+		}
+	}
+	if err := s.raft.ReloadConfig(fast); err != nil {
+		s.logger.Warn("cannot shorten the first election's timeouts", "error", err)
+		return
+	}
+	s.logger.Info("standing for the first election", "heartbeat_timeout", fast.HeartbeatTimeout, "turn", rank)
+	// Back to the configured timeouts once a leader is known, or after a
+	// steady-state election's worth of time without one (another server
+	// may have won while this one did not hear of it yet): the short
+	// timeouts are for the first election only.
+	giveUp := time.NewTimer(2 * (steady.HeartbeatTimeout + steady.ElectionTimeout))
+	defer giveUp.Stop()
+wait:
+	for s.raft.Leader() == "" {
+		select {
+		case <-ctx.Done():
+			return
+		case <-giveUp.C:
+			break wait
+		case <-ticker.C:
+		}
+	}
+	if err := s.raft.ReloadConfig(steady); err != nil {
+		s.logger.Error("cannot restore the raft timeouts after the first election", "error", err)
+		return
+	}
+	s.logger.Debug("first election over; raft timeouts restored", "heartbeat_timeout", steady.HeartbeatTimeout, "election_timeout", steady.ElectionTimeout)
 }

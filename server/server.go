@@ -87,6 +87,10 @@ type Server struct {
 	acls *aclState
 
 	bootstrapped atomic.Bool
+	// bootstrappedConf is the configuration this server bootstrapped
+	// Raft with under -bootstrap-expect, nil if it did not; only the
+	// bootstrap loop's goroutine uses it.
+	bootstrappedConf *raft.Configuration
 	// readyForConsistentReads is set while this server leads and has
 	// applied everything of earlier terms (see consistentRead).
 	readyForConsistentReads atomic.Bool
@@ -210,6 +214,9 @@ func (s *Server) setupRPC() error {
 	// A server that does not answer a dial is given up on quickly, so a
 	// forwarded request still has time for the next one.
 	pc.DialTimeout = 3 * time.Second
+	// Sessions to other datacenters' servers stay open when idle, so a
+	// forwarded request after a quiet spell does not pay a WAN dial.
+	pc.LocalDatacenter = s.config.Datacenter
 	if s.config.TLS != nil {
 		pc.TLS = s.config.TLS
 	}
