@@ -67,6 +67,10 @@ func (a *Agent) agentSelf(resp http.ResponseWriter, req *http.Request) (any, err
 func (a *Agent) agentMembers(resp http.ResponseWriter, req *http.Request) (any, error) {
 	q := req.URL.Query()
 	wan := isTrue(q, "wan")
+	f, err := localFilter[serf.Member](req)
+	if err != nil {
+		return nil, err
+	}
 	var members []serf.Member
 	if wan {
 		if a.server == nil {
@@ -80,7 +84,7 @@ func (a *Agent) agentMembers(resp http.ResponseWriter, req *http.Request) (any, 
 	if members == nil {
 		members = []serf.Member{}
 	}
-	return members, nil
+	return f.Slice(members)
 }
 
 // isTrue reads a boolean query flag: present without a value, or 1/true.

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/meridian-sd/meridian/agent/config"
+	"github.com/meridian-sd/meridian/filter"
 	"github.com/meridian-sd/meridian/structs"
 )
 
@@ -51,11 +52,15 @@ func (a *Agent) serviceOut(s *structs.NodeService) *structs.NodeService {
 }
 
 func (a *Agent) agentServicesList(resp http.ResponseWriter, req *http.Request) (any, error) {
+	f, err := localFilter[*structs.NodeService](req)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*structs.NodeService{}
 	for id, s := range a.svc.state.Services() {
 		out[id] = a.serviceOut(s)
 	}
-	return out, nil
+	return filter.Map(f, out)
 }
 
 func (a *Agent) agentServiceGet(resp http.ResponseWriter, req *http.Request) (any, error) {
@@ -79,13 +84,17 @@ func (a *Agent) agentServiceGet(resp http.ResponseWriter, req *http.Request) (an
 }
 
 func (a *Agent) agentChecksList(resp http.ResponseWriter, req *http.Request) (any, error) {
+	f, err := localFilter[*structs.HealthCheck](req)
+	if err != nil {
+		return nil, err
+	}
 	out := a.svc.state.Checks()
 	for _, c := range out {
 		if c.ServiceTags == nil {
 			c.ServiceTags = []string{}
 		}
 	}
-	return out, nil
+	return filter.Map(f, out)
 }
 
 // readDefinition reads a registration body and rewrites what Consul

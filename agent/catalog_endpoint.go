@@ -70,138 +70,61 @@ func (a *Agent) catalogDatacenters(resp http.ResponseWriter, req *http.Request) 
 	return out, nil
 }
 
-// dcRequest fills the common read fields.
-func (a *Agent) dcRequest(req *http.Request) (*structs.DCSpecificRequest, error) {
-	args := &structs.DCSpecificRequest{}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
-	}
-	args.Datacenter = dc
-	if args.NodeMetaFilters, err = parseNodeMeta(req); err != nil {
-		return nil, err
-	}
-	args.Source = a.parseSource(req, dc)
-	return args, nil
-}
-
 func (a *Agent) catalogNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.dcRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedNodes
-	if err := a.RPCContext(req.Context(), "Catalog.ListNodes", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.Nodes == nil {
-		out.Nodes = structs.Nodes{}
-	}
-	return out.Nodes, nil
+	return readRPC(a, resp, req, "Catalog.ListNodes", a.dcArgs,
+		func(_ *structs.DCSpecificRequest, out *structs.IndexedNodes) (any, error) {
+			if out.Nodes == nil {
+				out.Nodes = structs.Nodes{}
+			}
+			return out.Nodes, nil
+		})
 }
 
 func (a *Agent) catalogServices(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.dcRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedServices
-	if err := a.cachedRPC(resp, req, cacheRefresh, "Catalog.ListServices", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.Services == nil {
-		out.Services = map[string][]string{}
-	}
-	for k, v := range out.Services {
-		if v == nil {
-			out.Services[k] = []string{}
-		}
-	}
-	return out.Services, nil
-}
-
-// serviceRequest fills a service read from the path and ?tag.
-func (a *Agent) serviceRequest(req *http.Request, prefix string) (*structs.ServiceSpecificRequest, error) {
-	args := &structs.ServiceSpecificRequest{}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
-	}
-	args.Datacenter = dc
-	if args.NodeMetaFilters, err = parseNodeMeta(req); err != nil {
-		return nil, err
-	}
-	args.Source = a.parseSource(req, dc)
-	args.ServiceName = pathSuffix(req, prefix)
-	if args.ServiceName == "" {
-		return nil, badRequest("Missing service name")
-	}
-	if tags, ok := req.URL.Query()["tag"]; ok {
-		args.ServiceTags = tags
-		args.TagFilter = true
-	}
-	return args, nil
+	return cachedReadRPC(a, resp, req, cacheRefresh, "Catalog.ListServices", a.dcArgs,
+		func(_ *structs.DCSpecificRequest, out *structs.IndexedServices) (any, error) {
+			if out.Services == nil {
+				out.Services = map[string][]string{}
+			}
+			for k, v := range out.Services {
+				if v == nil {
+					out.Services[k] = []string{}
+				}
+			}
+			return out.Services, nil
+		})
 }
 
 func (a *Agent) catalogServiceNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.serviceRequest(req, "/v1/catalog/service/")
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedServiceNodes
-	if err := a.cachedRPC(resp, req, cacheRefresh, "Catalog.ServiceNodes", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.ServiceNodes == nil {
-		out.ServiceNodes = structs.ServiceNodes{}
-	}
-	for _, s := range out.ServiceNodes {
-		if s.ServiceTags == nil {
-			s.ServiceTags = []string{}
-		}
-	}
-	return out.ServiceNodes, nil
-}
-
-// nodeRequest fills a node read from the path.
-func (a *Agent) nodeRequest(req *http.Request, prefix string) (*structs.NodeSpecificRequest, error) {
-	args := &structs.NodeSpecificRequest{}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
-	}
-	args.Datacenter = dc
-	args.Node = pathSuffix(req, prefix)
-	if args.Node == "" {
-		return nil, badRequest("Missing node name")
-	}
-	return args, nil
+	return cachedReadRPC(a, resp, req, cacheRefresh, "Catalog.ServiceNodes", a.serviceArgs("/v1/catalog/service/"),
+		func(_ *structs.ServiceSpecificRequest, out *structs.IndexedServiceNodes) (any, error) {
+			if out.ServiceNodes == nil {
+				out.ServiceNodes = structs.ServiceNodes{}
+			}
+			for _, s := range out.ServiceNodes {
+				if s.ServiceTags == nil {
+					s.ServiceTags = []string{}
+				}
+			}
+			return out.ServiceNodes, nil
+		})
 }
 
 func (a *Agent) catalogNodeServices(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.nodeRequest(req, "/v1/catalog/node/")
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedNodeServices
-	if err := a.RPCContext(req.Context(), "Catalog.NodeServices", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.NodeServices == nil {
-		// Consul answers an unknown node with 200 and null; clients rely
-		// on it (the api client returns a nil node, not an error).
-		return json.RawMessage("null"), nil
-	}
-	for _, s := range out.NodeServices.Services {
-		if s.Tags == nil {
-			s.Tags = []string{}
-		}
-	}
-	return out.NodeServices, nil
+	return readRPC(a, resp, req, "Catalog.NodeServices", nodeArgs("/v1/catalog/node/"),
+		func(_ *structs.NodeSpecificRequest, out *structs.IndexedNodeServices) (any, error) {
+			if out.NodeServices == nil {
+				// Consul answers an unknown node with 200 and null; clients
+				// rely on it (the api client returns a nil node, not an error).
+				return json.RawMessage("null"), nil
+			}
+			for _, s := range out.NodeServices.Services {
+				if s.Tags == nil {
+					s.Tags = []string{}
+				}
+			}
+			return out.NodeServices, nil
+		})
 }
 
 // nodeServiceList is /v1/catalog/node-services' shape: services as a list.
@@ -211,25 +134,19 @@ type nodeServiceList struct {
 }
 
 func (a *Agent) catalogNodeServiceList(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.nodeRequest(req, "/v1/catalog/node-services/")
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedNodeServices
-	if err := a.RPCContext(req.Context(), "Catalog.NodeServices", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.NodeServices == nil {
-		return nil, notFound("Node %q not found", args.Node)
-	}
-	list := nodeServiceList{Node: out.NodeServices.Node, Services: []*structs.NodeService{}}
-	for _, s := range out.NodeServices.Services {
-		if s.Tags == nil {
-			s.Tags = []string{}
-		}
-		list.Services = append(list.Services, s)
-	}
-	sort.Slice(list.Services, func(i, j int) bool { return list.Services[i].ID < list.Services[j].ID })
-	return list, nil
+	return readRPC(a, resp, req, "Catalog.NodeServices", nodeArgs("/v1/catalog/node-services/"),
+		func(args *structs.NodeSpecificRequest, out *structs.IndexedNodeServices) (any, error) {
+			if out.NodeServices == nil {
+				return nil, notFound("Node %q not found", args.Node)
+			}
+			list := nodeServiceList{Node: out.NodeServices.Node, Services: []*structs.NodeService{}}
+			for _, s := range out.NodeServices.Services {
+				if s.Tags == nil {
+					s.Tags = []string{}
+				}
+				list.Services = append(list.Services, s)
+			}
+			sort.Slice(list.Services, func(i, j int) bool { return list.Services[i].ID < list.Services[j].ID })
+			return list, nil
+		})
 }

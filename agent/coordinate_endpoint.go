@@ -18,36 +18,24 @@ func (a *Agent) coordinateDatacenters(resp http.ResponseWriter, req *http.Reques
 }
 
 func (a *Agent) coordinateNodes(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.dcRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedCoordinates
-	if err := a.RPCContext(req.Context(), "Coordinate.ListNodes", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if out.Coordinates == nil {
-		out.Coordinates = structs.Coordinates{}
-	}
-	return out.Coordinates, nil
+	return readRPC(a, resp, req, "Coordinate.ListNodes", a.dcArgs,
+		func(_ *structs.DCSpecificRequest, out *structs.IndexedCoordinates) (any, error) {
+			if out.Coordinates == nil {
+				out.Coordinates = structs.Coordinates{}
+			}
+			return out.Coordinates, nil
+		})
 }
 
 func (a *Agent) coordinateNode(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.nodeRequest(req, "/v1/coordinate/node/")
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedCoordinates
-	if err := a.RPCContext(req.Context(), "Coordinate.Node", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	if len(out.Coordinates) == 0 {
-		resp.WriteHeader(http.StatusNotFound)
-		return nil, nil
-	}
-	return out.Coordinates, nil
+	return readRPC(a, resp, req, "Coordinate.Node", nodeArgs("/v1/coordinate/node/"),
+		func(_ *structs.NodeSpecificRequest, out *structs.IndexedCoordinates) (any, error) {
+			if len(out.Coordinates) == 0 {
+				resp.WriteHeader(http.StatusNotFound)
+				return nil, nil
+			}
+			return out.Coordinates, nil
+		})
 }
 
 func (a *Agent) coordinateUpdate(resp http.ResponseWriter, req *http.Request) (any, error) {

@@ -198,14 +198,17 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 	})
 }
 
-// errFilterUnsupported refuses Consul's ?filter= expressions. Meridian
-// does not evaluate them, and answering with the unfiltered result would
-// hand the caller data it believes filtered.
-var errFilterUnsupported = badRequest("Filter expressions (?filter=) are not supported by Meridian")
+// errFilterUnsupported refuses a ?filter= on an endpoint that does not
+// evaluate one: answering with the unfiltered result would hand the
+// caller data it believes filtered.
+var errFilterUnsupported = badRequest("Filter expressions (?filter=) are not supported on this endpoint")
 
-// refuseFilter fails a request that carries a non-empty ?filter=, on any
-// endpoint (Consul takes it on most reads).
+// refuseFilter fails a request that carries a non-empty ?filter= on a
+// route that does not take one (filterRoute, read.go).
 func refuseFilter(req *http.Request) error {
+	if filterRoute(req.URL.Path) {
+		return nil
+	}
 	for _, v := range req.URL.Query()["filter"] {
 		if v != "" {
 			return errFilterUnsupported
@@ -286,7 +289,9 @@ func (a *Agent) parseDC(req *http.Request) string {
 }
 
 // parseQuery reads the read options every blocking endpoint takes: ?dc,
-// ?index, ?wait, ?stale, ?consistent. It returns the DC.
+// ?index, ?wait, ?stale, ?consistent, ?filter (refused before this on
+// routes that do not take it) and the request's ACL token. It returns the
+// DC.
 //
 // A blocking query is sent with its wait resolved here: ?wait, or this
 // agent's default_query_time without one, at most its max_query_time.
@@ -302,6 +307,8 @@ func (a *Agent) parseQuery(req *http.Request, opts *structs.QueryOptions) (strin
 	}
 	opts.AllowStale = stale
 	opts.RequireConsistent = consistent
+	opts.Filter = q.Get("filter")
+	opts.Token = a.requestToken(req)
 	if v := q.Get("index"); v != "" {
 		idx, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {

@@ -43,41 +43,37 @@ func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, e
 }
 
 func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) (any, error) {
-	args := &structs.KeyRequest{Key: key}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
-	}
-	args.Datacenter = dc
 	q := req.URL.Query()
 	_, recurse := q["recurse"]
 	method := "KVS.Get"
 	if recurse {
 		method = "KVS.List"
-	} else if key == "" {
-		return nil, badRequest("Missing key name")
 	}
-	var out structs.IndexedDirEntries
-	if err := a.RPCContext(req.Context(), method, args, &out); err != nil {
-		return nil, err
+	build := func(_ *http.Request, dc string, args *structs.KeyRequest) error {
+		args.Datacenter, args.Key = dc, key
+		if !recurse && key == "" {
+			return badRequest("Missing key name")
+		}
+		return nil
 	}
-	setMeta(resp, &out.QueryMeta)
-	if len(out.Entries) == 0 {
-		resp.WriteHeader(http.StatusNotFound)
-		return nil, nil
-	}
-	if _, raw := q["raw"]; raw && !recurse {
-		// Plain text and no sniffing, so that a stored value cannot be
-		// served as HTML, as Consul does.
-		body := out.Entries[0].Value
-		h := resp.Header()
-		h.Set("Content-Type", "text/plain")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		resp.Write(body)
-		return nil, nil
-	}
-	return out.Entries, nil
+	return readRPC(a, resp, req, method, build, func(_ *structs.KeyRequest, out *structs.IndexedDirEntries) (any, error) {
+		if len(out.Entries) == 0 {
+			resp.WriteHeader(http.StatusNotFound)
+			return nil, nil
+		}
+		if _, raw := q["raw"]; raw && !recurse {
+			// Plain text and no sniffing, so that a stored value cannot be
+			// served as HTML, as Consul does.
+			body := out.Entries[0].Value
+			h := resp.Header()
+			h.Set("Content-Type", "text/plain")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			resp.Write(body)
+			return nil, nil
+		}
+		return out.Entries, nil
+	})
 }
 
 func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix string) (any, error) {
@@ -87,26 +83,21 @@ func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix 
 	if _, ok := q["separator"]; !ok {
 		sep = q.Get("seperator")
 	}
-	args := &structs.KeyListRequest{Prefix: prefix, Seperator: sep}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
+	build := func(_ *http.Request, dc string, args *structs.KeyListRequest) error {
+		args.Datacenter, args.Prefix, args.Seperator = dc, prefix, sep
+		return nil
 	}
-	args.Datacenter = dc
-	var out structs.IndexedKeyList
-	if err := a.RPCContext(req.Context(), "KVS.ListKeys", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	// An empty store lists as [] at the root, 404 under a prefix, as Consul's.
-	if len(out.Keys) == 0 && prefix != "" {
-		resp.WriteHeader(http.StatusNotFound)
-		return nil, nil
-	}
-	if out.Keys == nil {
-		out.Keys = []string{}
-	}
-	return out.Keys, nil
+	return readRPC(a, resp, req, "KVS.ListKeys", build, func(_ *structs.KeyListRequest, out *structs.IndexedKeyList) (any, error) {
+		// An empty store lists as [] at the root, 404 under a prefix, as Consul's.
+		if len(out.Keys) == 0 && prefix != "" {
+			resp.WriteHeader(http.StatusNotFound)
+			return nil, nil
+		}
+		if out.Keys == nil {
+			out.Keys = []string{}
+		}
+		return out.Keys, nil
+	})
 }
 
 // parseUintParam reads a numeric query parameter.

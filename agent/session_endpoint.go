@@ -181,48 +181,30 @@ func (a *Agent) sessionRenew(resp http.ResponseWriter, req *http.Request) (any, 
 	return out.Sessions, nil
 }
 
-func (a *Agent) sessionGet(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args := &structs.SessionSpecificRequest{SessionID: pathSuffix(req, "/v1/session/info/")}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
-	}
-	args.Datacenter = dc
-	if args.SessionID == "" {
-		return nil, badRequest("Missing session ID")
-	}
-	var out structs.IndexedSessions
-	if err := a.RPCContext(req.Context(), "Session.Get", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
+// sessionsResult answers a list of sessions.
+func sessionsResult[A any](_ A, out *structs.IndexedSessions) (any, error) {
 	return fixSessions(out.Sessions), nil
+}
+
+func (a *Agent) sessionGet(resp http.ResponseWriter, req *http.Request) (any, error) {
+	build := func(req *http.Request, dc string, args *structs.SessionSpecificRequest) error {
+		args.Datacenter = dc
+		args.SessionID = pathSuffix(req, "/v1/session/info/")
+		if args.SessionID == "" {
+			return badRequest("Missing session ID")
+		}
+		return nil
+	}
+	return readRPC(a, resp, req, "Session.Get", build, sessionsResult[*structs.SessionSpecificRequest])
 }
 
 func (a *Agent) sessionsForNode(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.nodeRequest(req, "/v1/session/node/")
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedSessions
-	if err := a.RPCContext(req.Context(), "Session.NodeSessions", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	return fixSessions(out.Sessions), nil
+	return readRPC(a, resp, req, "Session.NodeSessions", nodeArgs("/v1/session/node/"),
+		sessionsResult[*structs.NodeSpecificRequest])
 }
 
 func (a *Agent) sessionList(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args, err := a.dcRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	var out structs.IndexedSessions
-	if err := a.RPCContext(req.Context(), "Session.List", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	return fixSessions(out.Sessions), nil
+	return readRPC(a, resp, req, "Session.List", a.dcArgs, sessionsResult[*structs.DCSpecificRequest])
 }
 
 // fixSessions answers [] rather than null, as Consul's.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/meridian-sd/meridian/filter"
 	"github.com/meridian-sd/meridian/state"
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -94,9 +95,16 @@ func (c *Catalog) ListNodes(ctx context.Context, args *structs.DCSpecificRequest
 	if done, err := c.s.forward(ctx, "Catalog.ListNodes", args, args, reply); done {
 		return err
 	}
+	f, err := filter.New[*structs.Node](args.Filter)
+	if err != nil {
+		return err
+	}
 	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, nodes, err := st.Nodes(ws, args.NodeMetaFilters)
 		if err != nil {
+			return err
+		}
+		if nodes, err = f.Slice(nodes); err != nil {
 			return err
 		}
 		reply.Index, reply.Nodes = idx, nodes
@@ -109,8 +117,19 @@ func (c *Catalog) ListServices(ctx context.Context, args *structs.DCSpecificRequ
 	if done, err := c.s.forward(ctx, "Catalog.ListServices", args, args, reply); done {
 		return err
 	}
+	// With a filter, the instances are filtered (Consul's selectors for
+	// this endpoint are those of /v1/catalog/service's ServiceNode) and a
+	// service is listed when one of its instances passes.
+	f, err := filter.New[*structs.ServiceNode](args.Filter)
+	if err != nil {
+		return err
+	}
 	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
-		idx, services, err := st.Services(ws, args.NodeMetaFilters)
+		var keep func(*structs.ServiceNode) (bool, error)
+		if f != nil {
+			keep = f.Match
+		}
+		idx, services, err := st.ServicesMatching(ws, args.NodeMetaFilters, keep)
 		reply.Index, reply.Services = idx, services
 		return err
 	})
@@ -124,6 +143,10 @@ func (c *Catalog) ServiceNodes(ctx context.Context, args *structs.ServiceSpecifi
 	if args.ServiceName == "" {
 		return structs.BadRequest("missing service name")
 	}
+	f, err := filter.New[*structs.ServiceNode](args.Filter)
+	if err != nil {
+		return err
+	}
 	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var tags []string
 		if args.TagFilter {
@@ -131,6 +154,9 @@ func (c *Catalog) ServiceNodes(ctx context.Context, args *structs.ServiceSpecifi
 		}
 		idx, nodes, err := st.ServiceNodes(ws, args.ServiceName, tags, args.NodeMetaFilters)
 		if err != nil {
+			return err
+		}
+		if nodes, err = f.Slice(nodes); err != nil {
 			return err
 		}
 		reply.Index, reply.ServiceNodes = idx, nodes
@@ -146,9 +172,24 @@ func (c *Catalog) NodeServices(ctx context.Context, args *structs.NodeSpecificRe
 	if args.Node == "" {
 		return structs.BadRequest("missing node name")
 	}
+	f, err := filter.New[*structs.NodeService](args.Filter)
+	if err != nil {
+		return err
+	}
 	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, ns, err := st.NodeServices(ws, args.Node)
+		if err != nil {
+			return err
+		}
+		if ns != nil && f != nil {
+			// A copy: ns may be shared with the state store's records.
+			c := *ns
+			if c.Services, err = filter.Map(f, ns.Services); err != nil {
+				return err
+			}
+			ns = &c
+		}
 		reply.Index, reply.NodeServices = idx, ns
-		return err
+		return nil
 	})
 }

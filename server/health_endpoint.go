@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/meridian-sd/meridian/filter"
 	"github.com/meridian-sd/meridian/state"
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -20,9 +21,16 @@ func (h *Health) ChecksInState(ctx context.Context, args *structs.ChecksInStateR
 	if args.State != structs.HealthAny && !structs.ValidHealthStatus(args.State) {
 		return structs.BadRequest("invalid state %q: must be any, passing, warning or critical", args.State)
 	}
+	f, err := filter.New[*structs.HealthCheck](args.Filter)
+	if err != nil {
+		return err
+	}
 	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.ChecksInState(ws, args.State, args.NodeMetaFilters)
 		if err != nil {
+			return err
+		}
+		if checks, err = f.Slice(checks); err != nil {
 			return err
 		}
 		reply.Index, reply.HealthChecks = idx, checks
@@ -35,10 +43,20 @@ func (h *Health) NodeChecks(ctx context.Context, args *structs.NodeSpecificReque
 	if done, err := h.s.forward(ctx, "Health.NodeChecks", args, args, reply); done {
 		return err
 	}
+	f, err := filter.New[*structs.HealthCheck](args.Filter)
+	if err != nil {
+		return err
+	}
 	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.NodeChecks(ws, args.Node)
+		if err != nil {
+			return err
+		}
+		if checks, err = f.Slice(checks); err != nil {
+			return err
+		}
 		reply.Index, reply.HealthChecks = idx, checks
-		return err
+		return nil
 	})
 }
 
@@ -47,9 +65,16 @@ func (h *Health) ServiceChecks(ctx context.Context, args *structs.ServiceSpecifi
 	if done, err := h.s.forward(ctx, "Health.ServiceChecks", args, args, reply); done {
 		return err
 	}
+	f, err := filter.New[*structs.HealthCheck](args.Filter)
+	if err != nil {
+		return err
+	}
 	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		idx, checks, err := st.ServiceChecks(ws, args.ServiceName, args.NodeMetaFilters)
 		if err != nil {
+			return err
+		}
+		if checks, err = f.Slice(checks); err != nil {
 			return err
 		}
 		reply.Index, reply.HealthChecks = idx, checks
@@ -66,6 +91,10 @@ func (h *Health) ServiceNodes(ctx context.Context, args *structs.ServiceSpecific
 	if args.ServiceName == "" {
 		return structs.BadRequest("missing service name")
 	}
+	f, err := filter.New[structs.CheckServiceNode](args.Filter)
+	if err != nil {
+		return err
+	}
 	return h.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
 		var tags []string
 		if args.TagFilter {
@@ -77,6 +106,9 @@ func (h *Health) ServiceNodes(ctx context.Context, args *structs.ServiceSpecific
 		}
 		if args.PassingOnly {
 			nodes = filterPassing(nodes)
+		}
+		if nodes, err = f.Slice(nodes); err != nil {
+			return err
 		}
 		reply.Index, reply.Nodes = idx, nodes
 		return h.s.sortCheckServiceNodesByDistance(args.Source, reply.Nodes)

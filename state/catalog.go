@@ -467,12 +467,30 @@ func metaMatches(have, want map[string]string) bool {
 // Services returns every service name with the union of its instances'
 // tags (deduplicated, sorted), limited to nodes whose meta matches.
 func (s *Store) Services(ws memdb.WatchSet, meta map[string]string) (uint64, map[string][]string, error) {
+	return s.ServicesMatching(ws, meta, nil)
+}
+
+// ServicesMatching is Services counting only the instances that keep
+// accepts, each joined with its node's fields as ServiceNodes returns it
+// (for ?filter=); a nil keep accepts all. With keep, the answer depends on
+// the nodes too, and so do its index and watches.
+func (s *Store) ServicesMatching(ws memdb.WatchSet, meta map[string]string, keep func(*structs.ServiceNode) (bool, error)) (uint64, map[string][]string, error) {
 	tx := s.db.Txn(false)
 	defer tx.Abort()
 	var records []*structs.ServiceNode
 	var idx uint64
+	if len(meta) == 0 && keep != nil {
+		idx = maxIndexTxn(tx, tableNodes, tableServices)
+		it, err := tx.Get(tableNodes, indexID)
+		if err != nil {
+			return 0, nil, fmt.Errorf("read nodes: %w", err)
+		}
+		ws.Add(it.WatchCh())
+	}
 	if len(meta) == 0 {
-		idx = maxIndexTxn(tx, tableServices)
+		if keep == nil {
+			idx = maxIndexTxn(tx, tableServices)
+		}
 		it, err := tx.Get(tableServices, indexID)
 		if err != nil {
 			return 0, nil, fmt.Errorf("read services: %w", err)
@@ -498,6 +516,26 @@ func (s *Store) Services(ws memdb.WatchSet, meta map[string]string) (uint64, map
 				records = append(records, raw.(*structs.ServiceNode))
 			}
 		}
+	}
+	if keep != nil {
+		kept := records[:0:0]
+		for _, r := range records {
+			n, err := getNodeTxn(tx, r.Node)
+			if err != nil {
+				return 0, nil, err
+			}
+			if n == nil {
+				continue
+			}
+			ok, err := keep(joinServiceNode(r, n))
+			if err != nil {
+				return 0, nil, err
+			}
+			if ok {
+				kept = append(kept, r)
+			}
+		}
+		records = kept
 	}
 	tagSets := map[string]map[string]struct{}{}
 	for _, r := range records {

@@ -107,10 +107,18 @@ type QueryOptions struct {
 	// Token is the caller's ACL token (its SecretID); empty means the
 	// anonymous token. Never logged.
 	Token string
+	// Filter is a ?filter= expression (hashicorp/go-bexpr) over the
+	// result's elements; the answering server evaluates it, so a remote
+	// DC sends only what matches. Empty keeps everything.
+	Filter string
 }
 
 // IsRead is always true for queries.
 func (q QueryOptions) IsRead() bool { return true }
+
+// GetQueryOptions returns the options themselves, so that code can fill
+// those of any read request (they all embed QueryOptions).
+func (q *QueryOptions) GetQueryOptions() *QueryOptions { return q }
 
 // AllowStaleRead reports whether a stale answer is acceptable.
 func (q QueryOptions) AllowStaleRead() bool { return q.AllowStale }
@@ -127,6 +135,10 @@ type QueryMeta struct {
 	// ConsistencyLevel is one of the Consistency* constants.
 	ConsistencyLevel string
 }
+
+// GetQueryMeta returns the meta itself, so that code can read that of any
+// read's answer (they all embed QueryMeta).
+func (m *QueryMeta) GetQueryMeta() *QueryMeta { return m }
 
 // WriteRequest is embedded in every write.
 type WriteRequest struct {

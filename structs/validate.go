@@ -44,6 +44,8 @@ const (
 	MaxDatacenterLen = 255
 	// MaxCoordinateDims bounds a network coordinate's dimensions.
 	MaxCoordinateDims = 64
+	// MaxFilterLen bounds a ?filter= expression (bytes).
+	MaxFilterLen = 4096
 )
 
 // validator collects the first problem found in a request.
@@ -119,6 +121,9 @@ func (v *validator) query(q *QueryOptions) {
 		v.fail(CodeBadRequest, "invalid wait %s: must not be negative", q.MaxQueryTime)
 	}
 	v.name("token", q.Token)
+	if len(q.Filter) > MaxFilterLen {
+		v.fail(CodeTooLarge, "invalid filter: %d bytes is longer than the %d byte limit", len(q.Filter), MaxFilterLen)
+	}
 }
 
 // write checks write options.

@@ -1,0 +1,109 @@
+package filter
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/meridian-sd/meridian/structs"
+)
+
+func TestNewRefusesBadExpressions(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want string
+	}{
+		{`Service ==`, "Failed to create boolean expression evaluator: "},
+		{`NoSuch == "x"`, "Failed to create boolean expression evaluator: "},
+		{`Service.Nope == "x"`, "Failed to create boolean expression evaluator: "},
+		{`Port == "eighty"`, "Failed to create boolean expression evaluator: "},
+		{`Tags matches "("`, "Failed to create boolean expression evaluator: "},
+		{strings.Repeat(" ", structs.MaxFilterLen) + `Port == 1`, "byte limit"},
+	} {
+		_, err := New[*structs.NodeService](tc.expr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%.40q): %v, want an error with %q", tc.expr, err, tc.want)
+			continue
+		}
+		if code := structs.CodeOf(err); code != structs.CodeBadRequest && code != structs.CodeTooLarge {
+			t.Errorf("New(%.40q): code %q, want bad-request or too-large", tc.expr, code)
+		}
+	}
+}
+
+// TestProbeChecksNestedSelectors: selectors through pointers and into
+// list elements are checked against the type, with no data at all.
+func TestProbeChecksNestedSelectors(t *testing.T) {
+	good := []string{
+		`Node.Meta.env == "prod"`, `Service.Tags contains "v1"`, `"v1" in Service.Tags`,
+		`any Checks as c { c.Status == "passing" }`, `Service.Weights.Passing == 1`,
+		`Service.TaggedAddresses.lan.Port == 80`, `Node.TaggedAddresses is empty`,
+	}
+	for _, expr := range good {
+		if _, err := New[structs.CheckServiceNode](expr); err != nil {
+			t.Errorf("New(%q): %v", expr, err)
+		}
+	}
+	bad := []string{`Node.Nope == "x"`, `any Checks as c { c.Nope == "x" }`, `Service.Weights.Nope == 1`}
+	for _, expr := range bad {
+		if _, err := New[structs.CheckServiceNode](expr); err == nil {
+			t.Errorf("New(%q) accepted an unknown selector", expr)
+		}
+	}
+}
+
+func TestSliceAndMap(t *testing.T) {
+	in := structs.HealthChecks{
+		{Node: "a", CheckID: "1", Status: structs.HealthPassing},
+		{Node: "b", CheckID: "2", Status: structs.HealthCritical},
+		{Node: "c", CheckID: "3", Status: structs.HealthPassing, ServiceTags: []string{"x"}},
+	}
+	got, err := Slice(`Status == "passing" and ServiceTags is empty or Node == "b"`, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmt.Sprint(ids(got)); s != "[1 2]" {
+		t.Fatalf("Slice = %s, want [1 2]", s)
+	}
+	if s := fmt.Sprint(ids(in)); s != "[1 2 3]" {
+		t.Fatalf("Slice changed its input: %s", s)
+	}
+	f, err := New[*structs.HealthCheck](`not (Status == "passing")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Map(f, map[string]*structs.HealthCheck{"1": in[0], "2": in[1]})
+	if err != nil || len(m) != 1 || m["2"] == nil {
+		t.Fatalf("Map = %v %v, want only 2", m, err)
+	}
+	// No expression: no filter, everything kept.
+	none, err := New[*structs.HealthCheck]("")
+	if err != nil || none != nil {
+		t.Fatalf("New(\"\") = %v %v, want a nil filter", none, err)
+	}
+	if all, err := none.Slice(in); err != nil || len(all) != 3 {
+		t.Fatalf("nil filter kept %d, %v", len(all), err)
+	}
+}
+
+func ids(cs structs.HealthChecks) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.CheckID)
+	}
+	return out
+}
+
+// BenchmarkNewMaxLength: compiling the longest expression a request may
+// carry stays cheap (the length bound is what bounds the parse).
+//
+//	go test -run '^$' -bench BenchmarkNewMaxLength ./filter/
+func BenchmarkNewMaxLength(b *testing.B) {
+	term := `Node.Meta.env == "prod" or `
+	expr := strings.Repeat(term, structs.MaxFilterLen/len(term)-1) + `Node.Node == "x"`
+	for i := 0; i < b.N; i++ {
+		if _, err := New[structs.CheckServiceNode](expr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
