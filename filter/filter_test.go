@@ -107,3 +107,51 @@ func BenchmarkNewMaxLength(b *testing.B) {
 		}
 	}
 }
+
+// TestDocumentedOperators checks the operator table of
+// website/api/filtering.md on one service.
+func TestDocumentedOperators(t *testing.T) {
+	svc := &structs.NodeService{ID: "web-1", Service: "web", Tags: []string{"v1", "primary"}, Port: 8080,
+		Address: "10.0.0.1", Meta: map[string]string{"version": "2"}}
+	for expr, want := range map[string]bool{
+		`Service == "web"`:                          true,
+		`Service != "web"`:                          false,
+		`Tags is empty`:                             false,
+		`TaggedAddresses is empty`:                  true,
+		`"v1" in Tags`:                              true,
+		`"v3" not in Tags`:                          true,
+		`"version" in Meta`:                         true,
+		`"10.0" in Address`:                         true,
+		`Tags contains "primary"`:                   true,
+		`Address matches "^10\\.0\\."`:              true,
+		`Address not matches "^10"`:                 false,
+		`Meta.missing == "x"`:                       false,
+		`Meta.missing != "x"`:                       true,
+		`Port == 8080 and not (Service == "db")`:    true,
+		`Service == "db" or Port == 8080`:           true,
+		`not Service == "db" and Service == "db"`:   false,
+		`any Tags as t { t == "primary" }`:          true,
+		`all Tags as t { t matches "^v" }`:          false,
+		"Service == `web`":                          true,
+		`ID == web-1`:                               false, // a bare word stops at '-': a parse error
+		`EnableTagOverride == false and Port > 80`:  false, // no '>' operator: a parse error
+		`Weights.Passing == 0 and Datacenter == ""`: true,
+	} {
+		f, err := New[*structs.NodeService](expr)
+		if err != nil {
+			if want {
+				t.Errorf("New(%q): %v", expr, err)
+			}
+			continue
+		}
+		got, err := f.Match(svc)
+		if err != nil || got != want {
+			t.Errorf("%q on the service = %v %v, want %v", expr, got, err, want)
+		}
+	}
+	for _, expr := range []string{`Port contains "8"`, `ID == web-1`, `Port > 80`} {
+		if _, err := New[*structs.NodeService](expr); err == nil {
+			t.Errorf("New(%q) accepted it, want a bad expression", expr)
+		}
+	}
+}
