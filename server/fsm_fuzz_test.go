@@ -27,6 +27,11 @@ func FuzzFSMApply(f *testing.F) {
 	seed(structs.KVSRequestType, &structs.KVSRequest{Op: structs.KVSLock, DirEnt: structs.DirEntry{Key: "k", Session: "x"}})
 	seed(structs.SessionRequestType, &structs.SessionRequest{Op: structs.SessionCreate, Session: structs.Session{ID: "x", Node: "n"}})
 	seed(structs.TombstoneRequestType, &structs.TombstoneRequest{Op: structs.TombstoneReap, ReapIndex: 3})
+	seed(structs.PreparedQueryRequestType, &structs.PreparedQueryRequest{Op: structs.PreparedQueryCreate,
+		Query: &structs.PreparedQuery{ID: "q", Name: "n", Session: "x", Service: structs.ServiceQuery{Service: "s"}}})
+	seed(structs.PreparedQueryRequestType, &structs.PreparedQueryRequest{Op: structs.PreparedQueryDelete})
+	seed(structs.PreparedQueryFailoverRequestType, &structs.PreparedQueryFailoverRequest{Op: structs.PreparedQueryFailoverSet,
+		Status: structs.PreparedQueryFailoverStatus{QueryID: "q", Active: true}})
 	seed(structs.CoordinateBatchUpdateType, &structs.CoordinateBatchUpdateRequest{Updates: structs.Coordinates{{Node: "n"}}})
 	seed(structs.TxnRequestType, &structs.TxnRequest{Ops: structs.TxnOps{{KV: &structs.TxnKVOp{Verb: structs.KVSCAS, DirEnt: structs.DirEntry{Key: "k"}}}, nil, {}}})
 	f.Add([]byte{})

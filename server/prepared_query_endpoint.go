@@ -354,10 +354,12 @@ func (p *PreparedQuery) Execute(ctx context.Context, args *structs.PreparedQuery
 	reply.Service = q.Service.Service
 	reply.DNS = q.DNS
 	reply.Datacenter = p.s.config.Datacenter
+	// The sticky policy counts health, not what the token may see: the
+	// leader, which has no caller, counts the same way.
+	localPassing := len(reply.Nodes)
 	if err := p.filterNodes(q, args.Token, &reply.Nodes); err != nil {
 		return err
 	}
-	localPassing := len(reply.Nodes)
 	shuffleNodes(reply.Nodes)
 	src := args.Source
 	if src.Datacenter == "" {

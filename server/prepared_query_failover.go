@@ -20,7 +20,8 @@ import (
 // FailbackAfter or FailbackMode set instead keeps a failover state:
 //
 //   - it fails over when fewer than MinPassing (default 1) instances pass
-//     locally (after the query's own filters);
+//     locally (after the query's own filters; ACLs do not count: this is
+//     about health, not about what a token may see);
 //   - once failed over, it stays on the failover datacenter until the local
 //     one has had at least MinPassing passing instances continuously for
 //     FailbackAfter (mode auto), or until PUT /v1/query/<id>/failback
@@ -106,9 +107,6 @@ func (s *Server) evaluateStickyQueries(ctx context.Context, ws memdb.WatchSet, s
 		}
 		_, nodes, err := queryNodes(ws, st, q)
 		if err != nil {
-			return time.Time{}, err
-		}
-		if err := (&PreparedQuery{s}).filterNodes(q, "", &nodes); err != nil {
 			return time.Time{}, err
 		}
 		next, err := s.decideFailover(ctx, q, status, len(nodes), healthySince)
@@ -238,9 +236,6 @@ func (p *PreparedQuery) fillFailoverResponse(ws memdb.WatchSet, st *state.Store,
 	}
 	_, nodes, err := queryNodes(ws, st, q)
 	if err != nil {
-		return err
-	}
-	if err := p.filterNodes(q, "", &nodes); err != nil {
 		return err
 	}
 	f := &q.Service.Failover
