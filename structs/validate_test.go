@@ -40,6 +40,8 @@ func TestValidate(t *testing.T) {
 		{"bad datacenter", &DCSpecificRequest{Datacenter: "dc 1"}, CodeBadRequest, "datacenter"},
 		{"upper-case datacenter", &DCSpecificRequest{Datacenter: "DC1"}, "", ""},
 		{"negative wait", &KeyRequest{QueryOptions: QueryOptions{MaxQueryTime: -1}}, CodeBadRequest, "wait"},
+		{"filter too long", &ServiceSpecificRequest{QueryOptions: QueryOptions{Filter: strings.Repeat(" ", MaxFilterLen+1)}}, CodeTooLarge, "filter"},
+		{"longest filter", &ChecksInStateRequest{QueryOptions: QueryOptions{Filter: strings.Repeat(" ", MaxFilterLen)}}, "", ""},
 		{"missing coordinate", &CoordinateUpdateRequest{Node: "n"}, CodeBadRequest, "coordinate"},
 		{"coordinate of no dimension", &CoordinateUpdateRequest{Node: "n", Coord: &coordinate.Coordinate{}}, CodeBadRequest, "dimensions"},
 		{"valid coordinate", &CoordinateUpdateRequest{Node: "n", Coord: coordinate.NewCoordinate(coordinate.DefaultConfig())}, "", ""},
