@@ -190,6 +190,24 @@ func TestFilterCatalogAndHealth(t *testing.T) {
 	a.WaitForLeader(t)
 	filterCatalog(t, a.Client)
 	runFilterCases(t, "", catalogFilterCases(a.Client))
+
+	// ?cached keeps filtered and unfiltered answers apart.
+	t.Run("cached", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			for _, tc := range []struct {
+				filter string
+				want   int
+			}{{`Service.Meta.version == "2"`, 1}, {"", 2}, {`Service.Meta.version == "1"`, 1}} {
+				es, meta, err := a.Client.Health().Service("web", "", false, &api.QueryOptions{UseCache: true, Filter: tc.filter})
+				if err != nil || len(es) != tc.want || (tc.filter != "" && es[0].Service.Meta["version"] != tc.filter[len(tc.filter)-2:len(tc.filter)-1]) {
+					t.Fatalf("cached read %d with filter %q: %d entries, %v; want %d", i, tc.filter, len(es), err, tc.want)
+				}
+				if meta.CacheHit != (i == 1) {
+					t.Fatalf("cached read %d with filter %q: cache hit %v, want %v", i, tc.filter, meta.CacheHit, i == 1)
+				}
+			}
+		}
+	})
 }
 
 // TestFilterAgentLists drives ?filter= on the agent's own lists.
