@@ -104,6 +104,7 @@ type catalogNodesFlags struct {
 	detailed *bool
 	near     *string
 	nodeMeta *string
+	filter   *string
 }
 
 func (c *CatalogNodesCommand) flags() catalogNodesFlags {
@@ -118,6 +119,7 @@ func (c *CatalogNodesCommand) flags() catalogNodesFlags {
 		detailed:     fs.Bool("detailed", false, "Show the node ID, tagged addresses and meta."),
 		near:         fs.String("near", "", "Sort by round-trip time from this node (_agent for this agent)."),
 		nodeMeta:     fs.String("node-meta", "", "Only list nodes with this key:value meta pair."),
+		filter:       fs.String("filter", "", "Only list nodes that match this filter expression (with -service, over the service's instances)."),
 	}
 }
 
@@ -148,6 +150,7 @@ func (c *CatalogNodesCommand) Run(args []string) int {
 	}
 	q := f.h.queryOptions()
 	q.Near = *f.near
+	q.Filter = *f.filter
 	if *f.nodeMeta != "" {
 		k, v, ok := strings.Cut(*f.nodeMeta, ":")
 		if !ok {

@@ -133,6 +133,7 @@ func TestDocumentedOperators(t *testing.T) {
 		`any Tags as t { t == "primary" }`:          true,
 		`all Tags as t { t matches "^v" }`:          false,
 		"Service == `web`":                          true,
+		"Address matches `^10\\.0\\.`":              true,
 		`ID == web-1`:                               false, // a bare word stops at '-': a parse error
 		`EnableTagOverride == false and Port > 80`:  false, // no '>' operator: a parse error
 		`Weights.Passing == 0 and Datacenter == ""`: true,
