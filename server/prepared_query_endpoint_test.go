@@ -62,6 +62,14 @@ func TestPreparedQueryFailover(t *testing.T) {
 	apply(&structs.PreparedQuery{Name: "nearest", Service: structs.ServiceQuery{Service: "db",
 		Failover: structs.QueryFailoverOptions{NearestN: 1}}})
 	apply(&structs.PreparedQuery{Name: "none", Service: structs.ServiceQuery{Service: "db"}})
+	apply(&structs.PreparedQuery{Name: "targets", Service: structs.ServiceQuery{Service: "db",
+		Failover: structs.QueryFailoverOptions{Targets: []structs.QueryFailoverTarget{{Datacenter: "dc2"}, {Datacenter: "dc3"}}}}})
+	var id string
+	err := dc1.RPC("PreparedQuery.Apply", &structs.PreparedQueryRequest{Op: structs.PreparedQueryCreate, Query: &structs.PreparedQuery{
+		Name: "peer", Service: structs.ServiceQuery{Service: "db", Failover: structs.QueryFailoverOptions{Targets: []structs.QueryFailoverTarget{{Peer: "p"}}}}}}, &id)
+	if structs.CodeOf(err) != structs.CodeBadRequest {
+		t.Fatalf("a peer target: %v", err)
+	}
 
 	check := func(name, wantDC string, wantFailovers int, wantNode string) {
 		t.Helper()
@@ -71,6 +79,7 @@ func TestPreparedQueryFailover(t *testing.T) {
 		}
 	}
 	check("ordered", "dc3", 1, "db3")
+	check("targets", "dc2", 1, "db2")
 	out := executeQuery(t, dc1, "nearest")
 	if out.Failovers != 1 || (out.Datacenter != "dc2" && out.Datacenter != "dc3") || len(out.Nodes) != 1 {
 		t.Fatalf("nearest: %+v", out)
@@ -201,5 +210,62 @@ func TestPreparedQueryStickyFailover(t *testing.T) {
 	}
 	if out := executeQuery(t, dc1, "manual"); out.Datacenter != "dc1" || out.Failover.Active {
 		t.Fatalf("manual after failback: %+v", out)
+	}
+}
+
+// BenchmarkPreparedQueryExecute: one execution through the server's RPC
+// entry point, answered locally (50 instances, 49 healthy) and failed over
+// to a second datacenter on loopback.
+func BenchmarkPreparedQueryExecute(b *testing.B) {
+	dc1 := startCluster(b, "dc1", 1)[0]
+	dc2 := startCluster(b, "dc2", 1)[0]
+	if _, err := dc1.JoinWAN([]string{wanAddr(dc2)}); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "dc1 knows dc2", 10*time.Second, func() error {
+		if n := len(dc1.router.Datacenters()); n != 2 {
+			return fmt.Errorf("%d datacenters", n)
+		}
+		return nil
+	})
+	for i := 0; i < 50; i++ {
+		status := structs.HealthPassing
+		if i == 0 {
+			status = structs.HealthCritical
+		}
+		reg := &structs.RegisterRequest{Node: fmt.Sprintf("web%d", i), Address: "10.0.0.1",
+			Service: &structs.NodeService{ID: "web", Service: "web", Port: 80},
+			Check:   &structs.HealthCheck{CheckID: "alive", Name: "alive", Status: status, ServiceID: "web"}}
+		if err := dc1.RPC("Catalog.Register", reg, &struct{}{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reg := &structs.RegisterRequest{Node: "db2", Address: "10.0.0.2",
+		Service: &structs.NodeService{ID: "db", Service: "db", Port: 5432},
+		Check:   &structs.HealthCheck{CheckID: "alive", Name: "alive", Status: structs.HealthPassing, ServiceID: "db"}}
+	if err := dc2.RPC("Catalog.Register", reg, &struct{}{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []*structs.PreparedQuery{
+		{Name: "web", Service: structs.ServiceQuery{Service: "web"}},
+		{Name: "db", Service: structs.ServiceQuery{Service: "db", Failover: structs.QueryFailoverOptions{Datacenters: []string{"dc2"}}}},
+	} {
+		var id string
+		if err := dc1.RPC("PreparedQuery.Apply", &structs.PreparedQueryRequest{Op: structs.PreparedQueryCreate, Query: q}, &id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ name, query, dc string }{{"local", "web", "dc1"}, {"failover", "db", "dc2"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				var out structs.PreparedQueryExecuteResponse
+				if err := dc1.RPC("PreparedQuery.Execute", &structs.PreparedQueryExecuteRequest{QueryIDOrName: tc.query}, &out); err != nil {
+					b.Fatal(err)
+				}
+				if out.Datacenter != tc.dc || len(out.Nodes) == 0 {
+					b.Fatalf("answered by %s with %d nodes", out.Datacenter, len(out.Nodes))
+				}
+			}
+		})
 	}
 }
