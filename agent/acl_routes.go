@@ -255,6 +255,7 @@ func aclRouteTable() map[string]map[string]aclRoute {
 	put := func(rt aclRoute) map[string]aclRoute { return map[string]aclRoute{"PUT": rt} }
 	return map[string]map[string]aclRoute{
 		"/v1/agent/self":         get(r(need(acl.ResourceAgent, acl.Read, thisNode))),
+		"/v1/agent/version":      get(pub("the build's version needs no token, as in Consul")),
 		"/v1/agent/members":      get(filter),
 		"/v1/agent/join/":        put(r(need(acl.ResourceAgent, acl.Write, thisNode))),
 		"/v1/agent/leave":        put(r(need(acl.ResourceAgent, acl.Write, thisNode))),

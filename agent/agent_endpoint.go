@@ -32,6 +32,17 @@ type agentSelfResponse struct {
 	Meta        map[string]string
 }
 
+// agentVersion answers GET /v1/agent/version as Consul's: the build's
+// commit, date and version.
+func (a *Agent) agentVersion(resp http.ResponseWriter, req *http.Request) (any, error) {
+	return struct {
+		SHA          string
+		BuildDate    string
+		HumanVersion string
+		FIPS         string
+	}{SHA: version.GitCommit, BuildDate: version.BuildDate(), HumanVersion: version.Human(), FIPS: ""}, nil
+}
+
 func (a *Agent) agentSelf(resp http.ResponseWriter, req *http.Request) (any, error) {
 	rc := a.cfg()
 	coord, _ := a.delegate.LANSerf().GetCoordinate()

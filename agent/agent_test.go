@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/meridian-sd/meridian/version"
 	"testing"
 	"time"
 
@@ -51,5 +52,21 @@ func TestAgentMembersAndCatalog(t *testing.T) {
 	_, _, err := cl.Client.Catalog().Nodes(&api.QueryOptions{Datacenter: "nope"})
 	if se, ok := err.(api.StatusError); !ok || se.Code != 500 || se.Body != "No path to datacenter" {
 		t.Fatalf("unknown dc: %v", err)
+	}
+}
+
+func TestAgentVersion(t *testing.T) {
+	a := StartTestAgent(t)
+	v, err := a.Client.Agent().Version()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v["HumanVersion"] != version.Human() {
+		t.Fatalf("HumanVersion = %v, want %s", v["HumanVersion"], version.Human())
+	}
+	for _, k := range []string{"SHA", "BuildDate", "FIPS"} {
+		if _, ok := v[k]; !ok {
+			t.Errorf("no %s in %v", k, v)
+		}
 	}
 }

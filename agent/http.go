@@ -51,6 +51,7 @@ func (a *Agent) routes() *http.ServeMux {
 	}
 	// agent
 	handle("/v1/agent/self", "GET", a.agentSelf)
+	handle("/v1/agent/version", "GET", a.agentVersion)
 	handle("/v1/agent/members", "GET", a.agentMembers)
 	handle("/v1/agent/join/", "PUT", a.agentJoin)
 	handle("/v1/agent/leave", "PUT", a.agentLeave)
