@@ -105,11 +105,11 @@ func (s *Server) evaluateStickyQueries(ctx context.Context, ws memdb.WatchSet, s
 		if err != nil {
 			return time.Time{}, err
 		}
-		_, nodes, err := queryNodes(ws, st, q)
+		passing, err := stickyLocalPassing(ws, st, q)
 		if err != nil {
 			return time.Time{}, err
 		}
-		next, err := s.decideFailover(ctx, q, status, len(nodes), healthySince)
+		next, err := s.decideFailover(ctx, q, status, passing, healthySince)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -195,6 +195,19 @@ func passingInstances(n int) string {
 	return fmt.Sprintf("%d passing instances", n)
 }
 
+// stickyLocalPassing counts the local instances that pass the query's
+// filters. ACLs do not count: the leader, which decides, has no caller,
+// and the policy is about health, not about what a token may see (under
+// default deny a query without a token would otherwise count none, and
+// fail over for good). /failover shows the same count.
+func stickyLocalPassing(ws memdb.WatchSet, st *state.Store, q *structs.PreparedQuery) (int, error) {
+	_, nodes, err := queryNodes(ws, st, q)
+	if err != nil {
+		return 0, err
+	}
+	return len(nodes), nil
+}
+
 // queryLabel names a query in logs: its name, or its ID.
 func queryLabel(q *structs.PreparedQuery) string {
 	if q.Name != "" {
@@ -234,7 +247,7 @@ func (p *PreparedQuery) fillFailoverResponse(ws memdb.WatchSet, st *state.Store,
 	if err != nil {
 		return err
 	}
-	_, nodes, err := queryNodes(ws, st, q)
+	passing, err := stickyLocalPassing(ws, st, q)
 	if err != nil {
 		return err
 	}
@@ -247,7 +260,7 @@ func (p *PreparedQuery) fillFailoverResponse(ws memdb.WatchSet, st *state.Store,
 	if reply.FailbackMode == "" {
 		reply.FailbackMode = structs.FailbackAuto
 	}
-	reply.LocalPassing = len(nodes)
+	reply.LocalPassing = passing
 	return nil
 }
 
