@@ -72,6 +72,9 @@ type Agent struct {
 	// readCache serves ?cached reads (cached_read.go).
 	readCache readCache
 
+	// jsonBufs holds buffers that responses are encoded into (http.go).
+	jsonBufs sync.Pool
+
 	cfgLock sync.RWMutex
 	config  *config.RuntimeConfig
 

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,20 +184,47 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 			resp.Write(raw.body)
 			return
 		}
-		var buf []byte
-		if _, pretty := req.URL.Query()["pretty"]; pretty {
-			buf, err = json.MarshalIndent(obj, "", "    ")
-			buf = append(buf, '\n')
-		} else {
-			buf, err = json.Marshal(obj)
-		}
-		if err != nil {
-			a.writeError(resp, req, fmt.Errorf("encode response: %w", err))
-			return
-		}
-		resp.Header().Set("Content-Type", "application/json")
-		resp.Write(buf)
+		_, pretty := req.URL.Query()["pretty"]
+		a.writeJSON(resp, req, obj, pretty)
 	})
+}
+
+// maxPooledJSONBuf is the largest encoding buffer kept for the next
+// response; a larger one (a huge listing) is left to the collector.
+const maxPooledJSONBuf = 1 << 20
+
+// writeJSON encodes obj into a pooled buffer, then writes it with its
+// Content-Length, as json.Marshal would have encoded it (pretty: as
+// json.MarshalIndent with four spaces, and a final newline). Encoding
+// into a reused buffer spares each response the allocation and copy of
+// its whole body; nothing is written when encoding fails.
+func (a *Agent) writeJSON(resp http.ResponseWriter, req *http.Request, obj any, pretty bool) {
+	buf, _ := a.jsonBufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledJSONBuf {
+			buf.Reset()
+			a.jsonBufs.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
+	if pretty {
+		enc.SetIndent("", "    ")
+	}
+	if err := enc.Encode(obj); err != nil {
+		a.writeError(resp, req, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	out := buf.Bytes()
+	if !pretty {
+		// Encode ends every value with a newline; Marshal does not.
+		out = out[:len(out)-1]
+	}
+	resp.Header().Set("Content-Type", "application/json")
+	resp.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	resp.Write(out)
 }
 
 // errFilterUnsupported refuses a ?filter= on an endpoint that does not
