@@ -11,7 +11,8 @@ import (
 // FederationProbeInterval. The answers (through forwardDC, which records
 // every outcome in the router) keep the federation view current, and a
 // datacenter that went away and came back is seen as reachable again
-// without waiting for a user's request to go there.
+// without waiting for a user's request to go there; and the leader it
+// names is where forwardDC sends the requests only a leader answers.
 func (s *Server) federationProbe(ctx context.Context) {
 	t := time.NewTicker(s.config.FederationProbeInterval)
 	defer t.Stop()
@@ -29,7 +30,10 @@ func (s *Server) federationProbe(ctx context.Context) {
 			args := &structs.StatusRequest{Datacenter: dc}
 			if err := s.forwardDC(ctx, "Status.Leader", dc, args, &leader); err != nil {
 				s.logger.Debug("federation probe failed", "dc", dc, "error", err)
+				continue
 			}
+			// Requests only the leader answers go straight to it.
+			s.router.SetLeader(dc, leader)
 		}
 	}
 }

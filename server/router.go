@@ -41,6 +41,9 @@ type dcRoute struct {
 	lastError   string
 	lastErrorAt time.Time
 	leaderOK    bool
+	// leaderAddr is the RPC address of the datacenter's leader, as the
+	// federation probe last learnt it; empty when unknown.
+	leaderAddr string
 }
 
 type routeServer struct {
@@ -277,4 +280,43 @@ func (r *Router) Members(dc string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// SetLeader records the RPC address of dc's leader (empty: unknown).
+func (r *Router) SetLeader(dc, addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if route, ok := r.dcs[dc]; ok {
+		route.leaderAddr = addr
+	}
+}
+
+// LeaderFirst moves dc's leader, when it is known and in good standing
+// (neither failed in gossip nor recently failing RPCs), to the front of
+// servers, an order from Route, so that a request only the leader can
+// answer reaches it in one hop instead of through another server.
+func (r *Router) LeaderFirst(dc string, servers []*gossip.ServerMeta) []*gossip.ServerMeta {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	route, ok := r.dcs[dc]
+	if !ok || route.leaderAddr == "" {
+		return servers
+	}
+	for i, srv := range servers {
+		if srv.Addr == nil || srv.Addr.String() != route.leaderAddr {
+			continue
+		}
+		for _, rs := range route.servers {
+			if rs.meta == srv && (rs.failed || (!rs.rpcFailedAt.IsZero() && r.now().Sub(rs.rpcFailedAt) < rpcFailurePenalty)) {
+				return servers
+			}
+		}
+		if i > 0 {
+			out := make([]*gossip.ServerMeta, 0, len(servers))
+			out = append(append(append(out, srv), servers[:i]...), servers[i+1:]...)
+			return out
+		}
+		return servers
+	}
+	return servers
 }

@@ -112,3 +112,38 @@ func TestRouterPrefersReachableAndNear(t *testing.T) {
 		t.Fatalf("status after success = %+v", st)
 	}
 }
+
+// TestRouterLeaderFirst: with a datacenter's leader known, LeaderFirst puts
+// it first; not when it is unknown, gossip-failed or recently failing.
+func TestRouterLeaderFirst(t *testing.T) {
+	r := NewRouter("dc1", hclog.NewNullLogger())
+	for i, n := range []string{"a", "b", "c"} {
+		r.AddServer(wanMember(n, "dc2", byte(i+1), serf.StatusAlive))
+	}
+	route, _ := r.Route("dc2", nil, nil)
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("no leader known: order %v, want the route's", got)
+	}
+	var leader *gossip.ServerMeta
+	for _, s := range route {
+		if s.Name == "c" {
+			leader = s
+		}
+	}
+	r.SetLeader("dc2", leader.Addr.String())
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] != "c" || got[1] != "a" || got[2] != "b" {
+		t.Fatalf("leader c known: order %v, want c, a, b", got)
+	}
+	if got := routeNames(route); got[0] != "a" {
+		t.Errorf("LeaderFirst changed the route it was given: %v", got)
+	}
+	r.NoteResult("dc2", leader, false, false, errors.New("refused"))
+	route, _ = r.Route("dc2", nil, nil)
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] == "c" {
+		t.Errorf("a leader whose RPC just failed is tried first: %v", got)
+	}
+	r.SetLeader("dc2", "")
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] == "c" {
+		t.Errorf("a forgotten leader is tried first: %v", got)
+	}
+}

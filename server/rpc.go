@@ -104,6 +104,10 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 	}
 	info, _ := args.(structs.RPCInfo)
 	isRead := info != nil && info.IsRead()
+	if !isRead || !info.AllowStaleRead() {
+		// Only the leader answers it: straight there when it is known.
+		servers = s.router.LeaderFirst(dc, servers)
+	}
 	deadline := time.Now().Add(s.config.CrossDCTimeout + s.blockingTime(args))
 	var lastErr error
 	for _, srv := range servers {
