@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/cli"
+	"github.com/hashicorp/consul/api"
 
 	"github.com/meridian-sd/meridian/agent"
 )
