@@ -328,6 +328,13 @@ func aclRouteTable() map[string]map[string]aclRoute {
 			"PUT":    r(need(acl.ResourceKeyring, acl.Write, nil)),
 			"DELETE": r(need(acl.ResourceKeyring, acl.Write, nil)),
 		},
+		"/v1/operator/autopilot/health":     get(r(need(acl.ResourceOperator, acl.Read, nil))),
+		"/v1/operator/autopilot/state":      get(r(need(acl.ResourceOperator, acl.Read, nil))),
+		"/v1/operator/raft/transfer-leader": put(r(need(acl.ResourceOperator, acl.Write, nil))),
+		"/v1/operator/autopilot/configuration": {
+			"GET": r(need(acl.ResourceOperator, acl.Read, nil)),
+			"PUT": r(need(acl.ResourceOperator, acl.Write, nil)),
+		},
 		"/v1/event/fire/":     put(r(need(acl.ResourceEvent, acl.Write, suffix("/v1/event/fire/")))),
 		"/v1/event/list":      get(pub("the handler keeps only the events the token may read (event:read)")),
 		"/v1/acl/bootstrap":   put(pub("bootstrap needs no token: it works once")),

@@ -344,6 +344,14 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 		sc.TxnMaxReqLen = rc.TxnMaxReqLen
 	}
 	sc.RPCMaxConnsPerClient = rc.RPCMaxConnsPerClient
+	sc.NodeMeta = rc.NodeMeta
+	sc.Autopilot = serverAutopilotConfig(rc)
+	// Autopilot's pace follows raft_multiplier: Consul's 2s health
+	// refresh and 10s reconcile at the default 5, five times faster at 1.
+	if m := time.Duration(rc.RaftMultiplier); m > 0 {
+		sc.AutopilotUpdateInterval = m * 400 * time.Millisecond
+		sc.AutopilotReconcileInterval = m * 2 * time.Second
+	}
 	if rc.DevMode {
 		sc.ReconcileInterval = 5 * time.Second
 		sc.CoordinateUpdatePeriod = time.Second

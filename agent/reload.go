@@ -178,6 +178,7 @@ func reloadFields() map[string]reloadField {
 		"DNSAltDomain":              restart("alt_domain"),
 		"PrimaryDatacenter":         restart("primary_datacenter"),
 		"ACL":                       restart("acl"),
+		"Autopilot":                 restart("autopilot"),
 	}
 }
 

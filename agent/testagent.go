@@ -38,6 +38,7 @@ const testAgentHCL = `
 performance { raft_multiplier = 1 }
 gossip_lan { probe_interval = "200ms" probe_timeout = "100ms" gossip_interval = "50ms" suspicion_mult = 3 }
 gossip_wan { probe_interval = "200ms" probe_timeout = "100ms" gossip_interval = "50ms" suspicion_mult = 3 }
+autopilot { server_stabilization_time = "1s" last_contact_threshold = "1s" }
 `
 
 // StartTestAgent starts an agent with the given extra agent flags (for
@@ -105,6 +106,8 @@ func startTestAgent(t testing.TB, adjust func(*Options), args ...string) *TestAg
 			sc.FloodInterval = time.Second
 			sc.RPCHoldTimeout = 3 * time.Second
 			sc.LeaveDrainTime = 2 * time.Second
+			sc.AutopilotUpdateInterval = 100 * time.Millisecond
+			sc.AutopilotReconcileInterval = 200 * time.Millisecond
 		},
 		ClientConfig: func(cc *client.Config) {},
 		Local: func(lc *LocalConfig) {

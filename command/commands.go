@@ -71,6 +71,9 @@ func Commands(ui cli.Ui) map[string]cli.CommandFactory {
 	for name, f := range aclCommands(ui) {
 		cmds[name] = f
 	}
+	for name, f := range operatorAutopilotCommands(ui) {
+		cmds[name] = f
+	}
 	return cmds
 }
 

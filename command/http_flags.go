@@ -159,10 +159,11 @@ func flagHelp(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fs.VisitAll(func(f *flag.Flag) {
 		fmt.Fprintf(&b, "  -%s", f.Name)
-		if name, _ := flag.UnquoteUsage(f); name != "" {
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
 			fmt.Fprintf(&b, "=<%s>", name)
 		}
-		fmt.Fprintf(&b, "\n      %s\n", f.Usage)
+		fmt.Fprintf(&b, "\n      %s\n", usage)
 	})
 	return b.String()
 }

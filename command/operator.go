@@ -28,7 +28,11 @@ Usage: meridian operator <subcommand> [options]
   Cluster-level tools:
 
     meridian operator raft list-peers       the Raft servers of a datacenter
-    meridian operator raft remove-peer      removes a dead server from Raft
+    meridian operator raft remove-peer      removes a server from Raft
+    meridian operator raft transfer-leader  hands leadership to another server
+    meridian operator autopilot get-config  the autopilot configuration
+    meridian operator autopilot set-config  changes it
+    meridian operator autopilot state       server health, voters and zones
     meridian operator federation            every datacenter's reachability
 `)
 }
@@ -51,6 +55,7 @@ Usage: meridian operator raft <subcommand> [options]
 
     meridian operator raft list-peers
     meridian operator raft remove-peer -address=IP:port | -id=UUID
+    meridian operator raft transfer-leader [-id=UUID]
 `)
 }
 
@@ -148,9 +153,10 @@ func (c *OperatorRaftRemoveCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: meridian operator raft remove-peer [options]
 
-  Removes a server that is gone for good from the Raft configuration, so
-  that quorum is counted without it. A server still alive in the LAN pool
-  is refused: stop it, or make it leave, first.
+  Removes a server from the Raft configuration, so that quorum is counted
+  without it. As Consul's, it removes even a server that is still alive;
+  one that is still a LAN member is added back (as a non-voter) by the
+  leader's next reconcile, so stop it or make it leave first.
 
 Options:
 

@@ -115,6 +115,21 @@ type Config struct {
 	// ACL configures access control (acl.go); the zero value is off.
 	ACL ACLConfig
 
+	// Autopilot is the autopilot configuration the first leader stores
+	// (the agent's autopilot block); once stored, the stored one applies
+	// and changes through the operator API. Default
+	// structs.DefaultAutopilotConfig(), Consul's.
+	Autopilot structs.AutopilotConfig
+	// AutopilotUpdateInterval is how often the leader refreshes every
+	// server's health. Default 2s, as Consul's.
+	AutopilotUpdateInterval time.Duration
+	// AutopilotReconcileInterval is how often the leader promotes,
+	// demotes and removes dead servers. Default 10s, as Consul's.
+	AutopilotReconcileInterval time.Duration
+	// NodeMeta is the server's node_meta; the pairs that fit go into its
+	// LAN tags, so that autopilot knows every server's redundancy zone.
+	NodeMeta map[string]string
+
 	// Logger receives the server's logs.
 	Logger hclog.Logger
 
@@ -170,6 +185,9 @@ func DefaultConfig() *Config {
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
 		CoordinateUpdateMaxBatches: 5,
+		Autopilot:                  structs.DefaultAutopilotConfig(),
+		AutopilotUpdateInterval:    2 * time.Second,
+		AutopilotReconcileInterval: 10 * time.Second,
 	}
 }
 
@@ -216,6 +234,11 @@ func (c *Config) validate() error {
 			(structs.MaxRaftEntrySize-1024)/(structs.MaxCoordinateSize+64), c.CoordinateUpdateBatchSize)
 	case c.RPCMaxConnsPerClient < 0:
 		return fmt.Errorf("server config: rpc max conns per client must not be negative, got %d", c.RPCMaxConnsPerClient)
+	case c.AutopilotUpdateInterval <= 0 || c.AutopilotReconcileInterval <= 0:
+		return fmt.Errorf("server config: autopilot intervals must be positive, got %s and %s", c.AutopilotUpdateInterval, c.AutopilotReconcileInterval)
+	}
+	if err := c.Autopilot.Validate(); err != nil {
+		return fmt.Errorf("server config: autopilot: %w", err)
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ func (f *FSM) applyEntry(buf []byte, index uint64) any {
 		structs.ACLPolicySetRequestType, structs.ACLPolicyDeleteRequestType, structs.ACLRoleSetRequestType,
 		structs.ACLRoleDeleteRequestType:
 		res = f.applyACL(t, data, index)
+	case structs.AutopilotRequestType:
+		res = f.applyAutopilot(data, index)
 	default:
 		if ignoreUnknown {
 			f.logger.Warn("ignoring unknown raft entry type", "type", uint8(t), "index", index)
@@ -89,6 +91,23 @@ func (f *FSM) applyEntry(buf []byte, index uint64) any {
 		f.logger.Debug("raft entry not applied", "type", t, "index", index, "error", err)
 	}
 	return res
+}
+
+// applyAutopilot stores the autopilot configuration; with CAS it answers
+// whether it did.
+func (f *FSM) applyAutopilot(data []byte, index uint64) any {
+	var req structs.AutopilotSetConfigRequest
+	if err := f.decode(data, &req); err != nil {
+		return err
+	}
+	if req.CAS {
+		ok, err := f.State().AutopilotCASConfig(index, req.Config.ModifyIndex, &req.Config)
+		if err != nil {
+			return err
+		}
+		return ok
+	}
+	return f.State().AutopilotSetConfig(index, &req.Config)
 }
 
 func (f *FSM) decode(data []byte, out any) error {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/gossip"
@@ -63,6 +64,12 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer reap.Stop()
 	defer s.sessionTimers.stopAll()
 	defer s.readyForConsistentReads.Store(false)
+	apDone := make(chan struct{})
+	go func() {
+		defer close(apDone)
+		s.runAutopilot(ctx)
+	}()
+	defer func() { <-apDone }()
 	if s.aclSecondary() {
 		replDone := make(chan struct{})
 		go func() {
@@ -93,6 +100,10 @@ func (s *Server) leaderLoop(ctx context.Context) {
 		}
 		if err := s.initializeACLs(); err != nil {
 			s.logger.Error("initialize ACLs", "error", err)
+			return
+		}
+		if err := s.initAutopilotConfig(); err != nil {
+			s.logger.Error("initialize autopilot", "error", err)
 			return
 		}
 		established = true
@@ -321,9 +332,11 @@ func (s *Server) ensureSerfCheck(m serf.Member, status, output string) error {
 	return err
 }
 
-// joinRaftPeer adds an alive server of this DC as a voter. When it
-// replaces dead servers, those are removed first so that the quorum size
-// does not grow beyond reach.
+// joinRaftPeer adds an alive server of this DC to Raft, as a non-voter:
+// autopilot promotes it once it has been healthy for the stabilization
+// time (and, with redundancy zones, only if its zone needs a voter). A
+// server that came back with a new ID or address replaces its stale entry
+// (autopilot.AddServer refuses when that would cost the quorum).
 func (s *Server) joinRaftPeer(meta *gossip.ServerMeta) error {
 	if meta.Datacenter != s.config.Datacenter || meta.ID == "" {
 		return nil
@@ -341,60 +354,20 @@ func (s *Server) joinRaftPeer(meta *gossip.ServerMeta) error {
 		if srv.ID == id && srv.Address == addr {
 			return nil
 		}
-		if srv.Address == addr && srv.ID != id || srv.ID == id && srv.Address != addr {
-			// The same server came back with a new ID or address: drop the
-			// stale entry first.
-			if err := s.await(s.raft.RemoveServer(srv.ID, 0, 0), "remove raft server"); err != nil {
-				return err
-			}
-			s.logger.Info("removed stale raft peer", "id", srv.ID, "address", srv.Address)
-		}
 	}
 	if err := s.verifyRaftPeer(meta); err != nil {
 		// Not a voter, but still a member: its catalog entry is kept.
 		s.logger.Warn("server not added to raft", "server", meta.Name, "error", err)
 		return nil
 	}
-	s.removeDeadPeers(f.Configuration())
-	if err := s.await(s.raft.AddVoter(id, addr, 0, 0), "add raft voter"); err != nil {
-		return err
+	if err := s.autopilot.AddServer(&autopilot.Server{
+		ID: id, Name: meta.Name, Address: addr, NodeStatus: autopilot.NodeAlive,
+		Version: meta.Build, RaftVersion: 3,
+	}); err != nil {
+		return fmt.Errorf("add raft peer %s: %w", meta.Name, err)
 	}
-	s.logger.Info("added raft peer", "server", meta.Name, "address", addr)
+	s.logger.Info("added raft peer as a non-voter; autopilot promotes it once stable", "server", meta.Name, "address", addr)
 	return nil
-}
-
-// removeDeadPeers removes voters whose LAN member has failed, as long as
-// the remaining voters keep a quorum.
-func (s *Server) removeDeadPeers(conf raft.Configuration) {
-	failed := make(map[raft.ServerID]bool)
-	for _, m := range s.serfLAN.Members() {
-		if meta, ok := gossip.IsServer(m); ok && m.Status == serf.StatusFailed {
-			failed[raft.ServerID(meta.ID)] = true
-		}
-	}
-	voters := 0
-	var dead []raft.Server
-	for _, srv := range conf.Servers {
-		if srv.Suffrage != raft.Voter {
-			continue
-		}
-		voters++
-		if failed[srv.ID] && srv.ID != raft.ServerID(s.config.NodeID) {
-			dead = append(dead, srv)
-		}
-	}
-	// Only remove fewer than half, so a partition cannot shrink the
-	// cluster to a minority.
-	for i, srv := range dead {
-		if i >= (voters-1)/2 {
-			break
-		}
-		if err := s.await(s.raft.RemoveServer(srv.ID, 0, 0), "remove raft server"); err != nil {
-			s.logger.Error("remove dead raft peer", "id", srv.ID, "error", err)
-			continue
-		}
-		s.logger.Info("removed dead raft peer replaced by a new server", "id", srv.ID, "address", srv.Address)
-	}
 }
 
 // removeRaftPeer removes a server that left.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -49,8 +48,10 @@ func (o *Operator) RaftGetConfiguration(ctx context.Context, args *structs.DCSpe
 }
 
 // RaftRemovePeer removes a server from the Raft configuration, by ID or
-// address. It refuses a server that is still alive in the LAN pool, as
-// Consul's does, because it would come straight back.
+// address. As Consul's, it removes even a server that is still alive: it
+// is meant for the operator who knows why (a live server that is still a
+// LAN member is added back, as a non-voter, by the leader's next
+// reconcile).
 func (o *Operator) RaftRemovePeer(ctx context.Context, args *structs.RaftRemovePeerRequest, reply *struct{}) error {
 	if done, err := o.s.forward(ctx, "Operator.RaftRemovePeer", args, args, reply); done {
 		return err
@@ -74,12 +75,6 @@ func (o *Operator) RaftRemovePeer(ctx context.Context, args *structs.RaftRemoveP
 			return structs.BadRequest("invalid peer: id %q is not in the raft configuration", args.ID)
 		}
 		return structs.BadRequest("invalid peer: address %q is not in the raft configuration", args.Address)
-	}
-	o.s.localLock.RLock()
-	meta, known := o.s.localServers[target.Address]
-	o.s.localLock.RUnlock()
-	if known && meta.Status == serf.StatusAlive {
-		return structs.BadRequest("invalid peer: server %s at %s is alive in the lan pool; stop it or make it leave first", meta.Name, target.Address)
 	}
 	if err := o.s.await(o.s.raft.RemoveServer(target.ID, 0, 0), "remove raft peer"); err != nil {
 		return fmt.Errorf("remove raft peer %s: %w", target.ID, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/serf/serf"
@@ -53,6 +54,11 @@ type Server struct {
 	raftMeta      *metadb.BoltMetaDB
 	raftInmem     *raft.InmemStore
 	leaderNotify  chan bool
+
+	// autopilot watches server health and manages voters while this
+	// server leads (autopilot.go).
+	autopilot  *autopilot.Autopilot
+	apDelegate *autopilotDelegate
 
 	dispatcher  *rpc.Dispatcher
 	rpcListener net.Listener
@@ -141,6 +147,7 @@ func NewServer(cfg *Config) (*Server, error) {
 	if err := s.setupRaft(); err != nil {
 		return fail(err)
 	}
+	s.setupAutopilot()
 	if err := s.registerEndpoints(); err != nil {
 		return fail(err)
 	}
@@ -269,6 +276,9 @@ func (s *Server) setupRaft() error {
 			return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
 		}
 		snaps = fs
+		if _, err := s.recoverFromPeersJSON(dir, &rc, logs, stable, snaps); err != nil {
+			return err
+		}
 	}
 
 	hasState, err := raft.HasExistingState(logs, stable, snaps)
@@ -319,6 +329,13 @@ func (s *Server) setupSerf() error {
 		BootstrapExpect: s.config.BootstrapExpect,
 		WANJoinPort:     wan.BindPort(),
 	})
+	meta, dropped := nodeMetaTags(s.config.NodeMeta, s.config.Autopilot.RedundancyZoneTag)
+	for k, v := range meta {
+		lan.Tags[k] = v
+	}
+	if len(dropped) > 0 {
+		s.logger.Warn("node_meta keys not gossiped to the other servers (reserved, or over the tag size limit); autopilot cannot use them as redundancy zones", "keys", dropped)
+	}
 	lan.Logger = s.logger.Named("lan")
 	lan.OnEvent = s.lanEvent
 	if s.config.DataDir != "" {

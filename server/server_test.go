@@ -74,6 +74,12 @@ func testConfig(t testing.TB, dc string) *Config {
 	cfg.FloodInterval = 500 * time.Millisecond
 	cfg.FederationProbeInterval = 200 * time.Millisecond
 	cfg.LeaveDrainTime = 2 * time.Second
+	cfg.AutopilotUpdateInterval = 100 * time.Millisecond
+	cfg.AutopilotReconcileInterval = 200 * time.Millisecond
+	// Generous health bounds: under -race on a loaded machine a follower
+	// may not hear from the leader for a few hundred milliseconds.
+	cfg.Autopilot.ServerStabilizationTime = structs.Duration(500 * time.Millisecond)
+	cfg.Autopilot.LastContactThreshold = structs.Duration(time.Second)
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.NodeName, Output: newTestWriter(t), Level: hclog.Warn})
 	return cfg
 }

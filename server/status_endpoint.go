@@ -44,8 +44,6 @@ func (e *Status) Peers(ctx context.Context, args *structs.StatusRequest, reply *
 
 // RaftStats returns this server's Raft progress.
 func (e *Status) RaftStats(ctx context.Context, args *structs.StatusRequest, reply *structs.RaftStats) error {
-	reply.LastIndex = e.s.raft.LastIndex()
-	reply.AppliedIndex = e.s.raft.AppliedIndex()
-	reply.LastTerm = e.s.raft.CurrentTerm()
+	*reply = e.s.localRaftStats()
 	return nil
 }

@@ -92,6 +92,7 @@ func stateStoreSchema() (*memdb.DBSchema, error) {
 		aclTokensTableSchema,
 		preparedQueriesTableSchema,
 		queryFailoverTableSchema,
+		autopilotTableSchema,
 	} {
 		t := fn()
 		if _, ok := db.Tables[t.Name]; ok {

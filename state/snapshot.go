@@ -11,10 +11,10 @@ package state
 // Each payload is one msgpack-encoded object (structs.NewMsgpackHandle).
 // Records come in dependency order: nodes, services, checks, sessions, KV
 // entries, tombstones, coordinates, ACL policies, roles and tokens,
-// prepared queries and their failover states, then the rows of the index
-// table (the ACL bootstrap marker among them), so a restore can check
-// every reference as it reads. Lock delays are not saved; they are not
-// replicated state.
+// prepared queries and their failover states, the autopilot configuration,
+// then the rows of the index table (the ACL bootstrap marker among them),
+// so a restore can check every reference as it reads. Lock delays are not
+// saved; they are not replicated state.
 //
 // Lengths are checked before anything is allocated for a payload, and a
 // stream that stops before the end record is an error, so a truncated or
@@ -72,6 +72,10 @@ const (
 	recordEnd recordType = 0xff
 )
 
+// recordAutopilotConfig holds the autopilot configuration (autopilot.go);
+// operator records start at 40.
+const recordAutopilotConfig recordType = 40
+
 // Snapshot is a consistent point-in-time view of the store that can be
 // written out while writes go on.
 type Snapshot struct {
@@ -123,6 +127,7 @@ func (snap *Snapshot) Persist(w io.Writer) error {
 		{tableACLTokens, recordACLToken, nil},
 		{tablePreparedQueries, recordPreparedQuery, nil},
 		{tableQueryFailover, recordPreparedQueryFailover, nil},
+		{tableAutopilot, recordAutopilotConfig, nil},
 		{tableIndex, recordIndex, nil},
 	}
 	for _, t := range tables {
@@ -453,6 +458,19 @@ func (rr *restorer) apply(typ recordType, payload []byte) error {
 
 	case recordPreparedQuery, recordPreparedQueryFailover:
 		return rr.applyPreparedQuery(typ, payload)
+
+	case recordAutopilotConfig:
+		var c structs.AutopilotConfig
+		if err := rr.decode(payload, &c); err != nil {
+			return err
+		}
+		if err := c.Validate(); err != nil {
+			return corrupt("autopilot config: %v", err)
+		}
+		if err := rr.insertNew(tableAutopilot, &c); err != nil {
+			return err
+		}
+		return nil
 
 	case recordIndex:
 		var e indexEntry

@@ -32,6 +32,9 @@ const (
 	ACLPolicyDeleteRequestType MessageType = 24
 	ACLRoleSetRequestType      MessageType = 25
 	ACLRoleDeleteRequestType   MessageType = 26
+	// AutopilotRequestType sets the autopilot configuration
+	// (AutopilotSetConfigRequest); operator entries start at 30.
+	AutopilotRequestType MessageType = 30
 )
 
 // IgnoreUnknownTypeFlag set on a type lets an older server skip an entry it
@@ -62,6 +65,8 @@ func (t MessageType) String() string {
 	case ACLBootstrapRequestType, ACLTokenSetRequestType, ACLTokenDeleteRequestType,
 		ACLPolicySetRequestType, ACLPolicyDeleteRequestType, ACLRoleSetRequestType, ACLRoleDeleteRequestType:
 		return aclMessageName(t &^ IgnoreUnknownTypeFlag)
+	case AutopilotRequestType:
+		return "Autopilot"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }

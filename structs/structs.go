@@ -237,4 +237,9 @@ type RaftStats struct {
 	LastIndex    uint64
 	LastTerm     uint64
 	AppliedIndex uint64
+	// LastLogTerm is the term of the last log entry and LastContact the
+	// time since the leader was last heard from (0 on the leader); the
+	// leader's autopilot judges every server's health by them.
+	LastLogTerm uint64
+	LastContact time.Duration
 }

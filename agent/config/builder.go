@@ -215,6 +215,7 @@ func (l *loader) build(dev bool) {
 	rc.DNSRecursorTimeout = or(c.DNSConfig.RecursorTimeout, DefaultDNSRecursorTimeout)
 
 	l.buildACL(rc, c, fail)
+	l.buildAutopilot(rc, c, fail)
 	l.buildUI(rc, c)
 	l.buildTLS(rc, c)
 	l.buildDefinitions(rc)

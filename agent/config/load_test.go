@@ -71,6 +71,8 @@ func clientDefaults() *RuntimeConfig {
 			TokenTTL: 30 * time.Second, PolicyTTL: 30 * time.Second},
 		HTTPSPort: -1,
 		TLS:       tlsutil.Config{Datacenter: "dc1", Domain: "consul"},
+		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
+			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
 	}
 }
 

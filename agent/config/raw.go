@@ -92,6 +92,8 @@ type rawConfig struct {
 	PrimaryDatacenter *string `cfg:"primary_datacenter" check:"datacenter"`
 	ACL               rawACL  `cfg:"acl"`
 
+	Autopilot rawAutopilot `cfg:"autopilot"`
+
 	// UI is the deprecated top-level ui key; UIConfig the ui_config block
 	// (ui.go).
 	UI       *bool       `cfg:"ui"`
@@ -146,7 +148,7 @@ func (rawConfig) ignoredKeys() []string {
 		"telemetry", "enable_debug",
 		// Raft and storage tuning Meridian sets itself.
 		"raft_protocol", "raft_boltdb", "raft_logstore", "raft_snapshot_threshold",
-		"raft_snapshot_interval", "raft_trailing_logs", "autopilot", "protocol",
+		"raft_snapshot_interval", "raft_trailing_logs", "protocol",
 		// Agent features Meridian does not have.
 		"watches", "http_config", "cache", "rpc",
 		"use_streaming_backend", "snapshot_agent", "experiments", "locality",

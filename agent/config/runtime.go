@@ -347,6 +347,8 @@ type RuntimeConfig struct {
 	PrimaryDatacenter string
 	// ACL is the acl block (acl.go).
 	ACL ACLConfig
+	// Autopilot is the autopilot block (autopilot.go).
+	Autopilot AutopilotConfig
 
 	// UIEnabled serves the web UI at /ui/. Key ui_config.enabled (or the
 	// deprecated ui), flag -ui; default false.
