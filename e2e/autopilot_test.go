@@ -133,43 +133,41 @@ func TestAutopilotRedundancyZones(t *testing.T) {
 	var voters map[string]string
 	var leader string
 	step(t, "six servers in three zones: one voter per zone", func(t *testing.T) {
-		waitFor(t, 60*time.Second, "one voter in each of zones a, b, c", func() error {
+		// Checked on one reading of the state at a time: while the
+		// servers join, autopilot moves voters around.
+		waitFor(t, 60*time.Second, "one voter in each of zones a, b, c, the others standbys", func() error {
 			var err error
 			voters, leader, err = oneVoterPerZone(a1, "a", "b", "c")
 			if err != nil {
 				return err
 			}
-			cfg, err := a1.API.Operator().RaftGetConfiguration(nil)
+			_, _, st, err := zoneVoters(a1)
 			if err != nil {
 				return err
 			}
-			if len(cfg.Servers) != 6 {
-				return fmt.Errorf("%d servers in raft, want 6", len(cfg.Servers))
+			if len(st.Servers) != 6 {
+				return fmt.Errorf("%d servers in the state, want 6", len(st.Servers))
+			}
+			for _, s := range st.Servers {
+				wantZone := s.Name[:1]
+				if s.RedundancyZone != wantZone {
+					return fmt.Errorf("%s: zone %q, want %q", s.Name, s.RedundancyZone, wantZone)
+				}
+				wantType := api.AutopilotTypeZoneStandby
+				if voters[wantZone] == s.Name {
+					wantType = api.AutopilotTypeZoneVoter
+				}
+				if s.NodeType != wantType {
+					return fmt.Errorf("%s: node type %q, want %q (zone voters %v)", s.Name, s.NodeType, wantType, voters)
+				}
+			}
+			for zone, z := range st.RedundancyZones {
+				if len(z.Servers) != 2 || z.FailureTolerance != 1 {
+					return fmt.Errorf("zone %s: %+v, want 2 servers and a failure tolerance of 1", zone, z)
+				}
 			}
 			return nil
 		})
-		_, _, st, err := zoneVoters(b2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range st.Servers {
-			wantZone := s.Name[:1]
-			if s.RedundancyZone != wantZone {
-				t.Errorf("%s: zone %q, want %q", s.Name, s.RedundancyZone, wantZone)
-			}
-			wantType := api.AutopilotTypeZoneStandby
-			if voters[wantZone] == s.Name {
-				wantType = api.AutopilotTypeZoneVoter
-			}
-			if s.NodeType != wantType {
-				t.Errorf("%s: node type %q, want %q", s.Name, s.NodeType, wantType)
-			}
-		}
-		for zone, z := range st.RedundancyZones {
-			if len(z.Servers) != 2 || z.FailureTolerance != 1 {
-				t.Errorf("zone %s: %+v, want 2 servers and a failure tolerance of 1", zone, z)
-			}
-		}
 		out := c1.mustCLI("operator autopilot state").Stdout
 		for _, w := range []string{"Redundancy Zones:", "   a\n", "   b\n", "   c\n", "Node Type:       zone-standby"} {
 			if !strings.Contains(out, w) {

@@ -347,7 +347,7 @@ func (s *Server) autopilotState() (*structs.AutopilotState, error) {
 		FailureTolerance:           st.FailureTolerance,
 		OptimisticFailureTolerance: st.FailureTolerance,
 		Leader:                     string(st.Leader),
-		Servers:                    make(map[string]structs.AutopilotServer),
+		Servers:                    make(map[string]*structs.AutopilotServer),
 		Voters:                     []string{},
 	}
 	for _, id := range st.Voters {
@@ -378,12 +378,12 @@ func (s *Server) autopilotState() (*structs.AutopilotState, error) {
 		if !srv.HasVotingRights() && srv.Health.Healthy && srv.Server.NodeStatus == autopilot.NodeAlive {
 			out.OptimisticFailureTolerance++
 		}
-		out.Servers[as.ID] = as
+		out.Servers[as.ID] = &as
 	}
 	if ext, ok := st.Ext.(*zoneStateExt); ok && ext != nil && len(ext.Zones) > 0 {
-		out.RedundancyZones = make(map[string]structs.AutopilotZone, len(ext.Zones))
+		out.RedundancyZones = make(map[string]*structs.AutopilotZone, len(ext.Zones))
 		for name, z := range ext.Zones {
-			out.RedundancyZones[name] = structs.AutopilotZone{
+			out.RedundancyZones[name] = &structs.AutopilotZone{
 				Servers:          append([]string{}, z.Servers...),
 				Voters:           append([]string{}, z.Voters...),
 				FailureTolerance: z.FailureTolerance,

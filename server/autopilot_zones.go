@@ -159,6 +159,22 @@ func (p *zonePromoter) GetStateExt(c *autopilot.Config, st *autopilot.State) any
 	return ext
 }
 
+// minZoneVoters is the fewest voters zones aim for, with extra voters
+// when there are fewer zones.
+const minZoneVoters = 3
+
+// untaggedVoters counts the servers without a zone that the plan has
+// voting.
+func untaggedVoters(plan zonePlan, st *autopilot.State) int {
+	n := 0
+	for id := range plan.desired {
+		if srv, ok := st.Servers[id]; ok && zoneOf(srv) == "" {
+			n++
+		}
+	}
+	return n
+}
+
 // zonePlan is the voter set zones call for.
 type zonePlan struct {
 	desired map[raft.ServerID]bool
@@ -211,7 +227,7 @@ func planZones(c *autopilot.Config, st *autopilot.State, now time.Time) zonePlan
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	lost := 0
+	lost, zoneVoters := 0, 0
 	for _, name := range names {
 		l := zones[name]
 		rank(l)
@@ -228,7 +244,16 @@ func planZones(c *autopilot.Config, st *autopilot.State, now time.Time) zonePlan
 		}
 		plan.desired[pick.Server.ID] = true
 		plan.types[pick.Server.ID] = nodeZoneVoter
+		zoneVoters++
 	}
+	// Extras stand in for zones without a healthy server, and bring the
+	// voters up to three while there are fewer zones than that: two
+	// zones with one voter each would survive no failure at all.
+	want := len(names)
+	if want < minZoneVoters {
+		want = minZoneVoters
+	}
+	lost = max(want-zoneVoters-untaggedVoters(plan, st), lost)
 	if lost > 0 {
 		// Extras: the healthiest zones give first; current voters before
 		// non-voters so that nothing moves that need not.

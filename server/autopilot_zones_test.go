@@ -102,6 +102,20 @@ func TestZonePromoterChanges(t *testing.T) {
 			},
 		},
 		{
+			name: "two zones only: the second voter of zone a stays, as an extra, until a third zone comes",
+			servers: []zsrv{
+				{id: "a1", zone: "a", state: leader, healthy: true, stableFor: long},
+				{id: "a2", zone: "a", state: voter, healthy: true, stableFor: long},
+				{id: "b1", zone: "b", state: voter, healthy: true, stableFor: long},
+				{id: "b2", zone: "b", state: nonVoter, healthy: true, stableFor: long},
+			},
+			wantNoChange: true,
+			wantWarning:  "cannot survive the loss of zone a",
+			types: map[string]autopilot.NodeType{
+				"a1": nodeZoneVoter, "a2": nodeZoneExtraVoter, "b1": nodeZoneVoter, "b2": nodeZoneStandby,
+			},
+		},
+		{
 			name: "a zone's failed voter is replaced by the zone's standby",
 			servers: []zsrv{
 				{id: "a1", zone: "a", state: leader, healthy: true, stableFor: long},
@@ -179,12 +193,10 @@ func TestZonePromoterChanges(t *testing.T) {
 				if len(ch.Promotions)+len(ch.Demotions) != 0 {
 					t.Fatalf("changes %v / %v, want none", ch.Promotions, ch.Demotions)
 				}
-				return
-			}
-			if got := ids(ch.Promotions); !reflect.DeepEqual(got, append([]string{}, tc.promote...)) {
+			} else if got := ids(ch.Promotions); !reflect.DeepEqual(got, append([]string{}, tc.promote...)) {
 				t.Errorf("promotions %v, want %v", got, tc.promote)
 			}
-			if got := ids(ch.Demotions); !reflect.DeepEqual(got, append([]string{}, tc.demote...)) {
+			if got := ids(ch.Demotions); !tc.wantNoChange && !reflect.DeepEqual(got, append([]string{}, tc.demote...)) {
 				t.Errorf("demotions %v, want %v", got, tc.demote)
 			}
 			if tc.types != nil {

@@ -121,10 +121,13 @@ type AutopilotState struct {
 	// many servers may fail, one after the other with time to promote
 	// replacements, before quorum is lost.
 	OptimisticFailureTolerance int
-	Servers                    map[string]AutopilotServer
-	Leader                     string
-	Voters                     []string
-	RedundancyZones            map[string]AutopilotZone `json:",omitempty"`
+	// Servers and RedundancyZones hold pointers: go-msgpack decodes the
+	// entries of a map of structs through one reused value, so the slices
+	// and maps inside would end up shared by every entry.
+	Servers         map[string]*AutopilotServer
+	Leader          string
+	Voters          []string
+	RedundancyZones map[string]*AutopilotZone `json:",omitempty"`
 }
 
 // TransferLeaderRequest asks the leader to hand leadership over, to the
