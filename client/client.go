@@ -244,11 +244,13 @@ func (c *Client) Stats() map[string]map[string]string {
 		},
 		"serf_lan": c.serfLAN.Serf().Stats(),
 		// The RPC pool to the servers: streams open (including those
-		// closed here and not yet by the server) and calls in flight.
+		// closed here and not yet by the server, and the idle ones kept
+		// for the next calls) and calls in flight.
 		"rpc_pool": {
-			"sessions":  strconv.Itoa(c.pool.NumSessions()),
-			"streams":   strconv.Itoa(c.pool.NumStreams()),
-			"in_flight": strconv.FormatInt(c.pool.InFlight(), 10),
+			"sessions":     strconv.Itoa(c.pool.NumSessions()),
+			"streams":      strconv.Itoa(c.pool.NumStreams()),
+			"idle_streams": strconv.Itoa(c.pool.NumIdleStreams()),
+			"in_flight":    strconv.FormatInt(c.pool.InFlight(), 10),
 		},
 	}
 }
