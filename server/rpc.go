@@ -52,6 +52,7 @@ func (s *Server) forwardLeader(ctx context.Context, method string, info structs.
 	deadline := time.Now().Add(s.config.RPCHoldTimeout)
 	var lastErr error
 	for {
+		changed := s.leaderWatch.changed()
 		if s.IsLeader() {
 			return false, nil
 		}
@@ -85,6 +86,7 @@ func (s *Server) forwardLeader(ctx context.Context, method string, info structs.
 		case <-ctx.Done():
 			return true, fmt.Errorf("%s: %w", method, ctx.Err())
 		case <-time.After(wait):
+		case <-changed:
 		}
 	}
 }

@@ -54,6 +54,8 @@ type Server struct {
 	raftMeta      *metadb.BoltMetaDB
 	raftInmem     *raft.InmemStore
 	leaderNotify  chan bool
+	// leaderWatch wakes requests held for a leader when it changes.
+	leaderWatch *leaderWatch
 
 	// autopilot watches server health and manages voters while this
 	// server leads (autopilot.go).
@@ -131,6 +133,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		bootstrapCh:   make(chan struct{}, 1),
 		coordUpdates:  make(map[string]*structs.Coordinate),
 		sessionTimers: newSessionTimers(),
+		leaderWatch:   newLeaderWatch(),
 		ctx:           ctx,
 		cancel:        cancel,
 	}
@@ -155,6 +158,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		return fail(err)
 	}
 
+	s.goLoop(s.watchLeader)
 	s.goLoop(s.monitorLeadership)
 	s.goLoop(s.floodLoop)
 	s.goLoop(s.federationProbe)

@@ -451,3 +451,40 @@ func TestSyncerPeriodicFullSyncRepairs(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSyncerChangeDuringRetryWaitSyncsAtOnce: a registration made while
+// the syncer waits to retry a failed sync (the servers were electing a
+// leader, say) reaches the catalog at once, not after the retry interval
+// (an hour here) or a server-watch tick.
+func TestSyncerChangeDuringRetryWaitSyncsAtOnce(t *testing.T) {
+	cat := newFakeCatalog()
+	cat.setFail(errFake)
+	l := NewState(testConfig(), cat, nil)
+	s := NewSyncer(l, SyncerConfig{Interval: time.Hour, RetryInterval: time.Hour, MinRetryGap: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "a failed first sync", 5*time.Second, func() error {
+		if cat.callCount("Catalog.NodeServices") == 0 {
+			return errors.New("no sync yet")
+		}
+		return nil
+	})
+	cat.setFail(nil)
+	if err := l.AddService(webService()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the service in the catalog", 5*time.Second, func() error {
+		if cat.service("node1", "web1") == nil {
+			return errors.New("not registered")
+		}
+		return nil
+	})
+}

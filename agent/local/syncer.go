@@ -17,6 +17,8 @@ const (
 	// DefaultRetryInterval is the base time before a failed sync is
 	// retried.
 	DefaultRetryInterval = 15 * time.Second
+	// DefaultMinRetryGap is the default SyncerConfig.MinRetryGap.
+	DefaultMinRetryGap = 20 * time.Millisecond
 	// ScaleThreshold is the cluster size up to which full syncs are not
 	// spread further apart.
 	ScaleThreshold = 128
@@ -33,6 +35,12 @@ type SyncerConfig struct {
 	RetryInterval time.Duration
 	// ClusterSize returns the number of nodes in the LAN pool; nil means 1.
 	ClusterSize func() int
+	// MinRetryGap is the least time between a failed sync and the next
+	// attempt that a local change (a registration, a check update) may
+	// start before RetryInterval has passed; it bounds the failed RPCs
+	// that a burst of changes makes while no server answers. Default
+	// DefaultMinRetryGap (20ms).
+	MinRetryGap time.Duration
 	// Logger receives sync failures; nil discards them.
 	Logger hclog.Logger
 }
@@ -54,6 +62,9 @@ func NewSyncer(state *State, cfg SyncerConfig) *Syncer {
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.MinRetryGap <= 0 {
+		cfg.MinRetryGap = DefaultMinRetryGap
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -111,7 +122,7 @@ func (s *Syncer) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := s.state.SyncFull(); err != nil {
 			s.logger.Warn("anti-entropy: full sync failed, will retry", "error", err)
-			if !s.wait(ctx, s.retryWait()) {
+			if !s.waitRetry(ctx, s.retryWait()) {
 				return
 			}
 			continue
@@ -123,18 +134,33 @@ func (s *Syncer) Run(ctx context.Context) {
 	}
 }
 
-// wait sleeps for d, cut short by a full-sync request; it returns false
-// when ctx is done.
-func (s *Syncer) wait(ctx context.Context, d time.Duration) bool {
+// waitRetry waits before retrying a failed sync: for d, cut short by a
+// full-sync request, or by a local change once MinRetryGap has passed
+// since the failure. A registration made while the servers were not yet
+// reachable (the agent of a fresh server whose leader was just elected,
+// say) then reaches the catalog at once rather than at the next retry or
+// server-watch tick. It returns false when ctx is done.
+func (s *Syncer) waitRetry(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-s.fullCh:
+	gap := time.NewTimer(s.cfg.MinRetryGap)
+	defer gap.Stop()
+	var changes <-chan struct{}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-s.fullCh:
+			return true
+		case <-gap.C:
+			// From now on a change is worth another attempt.
+			changes = s.state.triggerCh
+		case <-changes:
+			return true
+		}
 	}
-	return true
 }
 
 // partialSyncs pushes changes as they come until the next full sync is
@@ -155,7 +181,7 @@ func (s *Syncer) partialSyncs(ctx context.Context) bool {
 		case <-s.state.triggerCh:
 			if err := s.state.SyncChanges(); err != nil {
 				s.logger.Warn("anti-entropy: sync of changes failed, will retry", "error", err)
-				return s.wait(ctx, s.retryWait())
+				return s.waitRetry(ctx, s.retryWait())
 			}
 		}
 	}
