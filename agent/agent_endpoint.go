@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/serf/coordinate"
 	"github.com/hashicorp/serf/serf"
 
+	"github.com/meridian-sd/meridian/structs"
 	"github.com/meridian-sd/meridian/version"
 )
 
@@ -52,10 +53,14 @@ func (a *Agent) agentSelf(resp http.ResponseWriter, req *http.Request) (any, err
 		"prerelease": version.Prerelease,
 		"revision":   version.GitCommit,
 	}
-	meta := rc.NodeMeta
-	if meta == nil {
-		meta = map[string]string{}
+	// The node's meta as the catalog has it, with the keys the agent
+	// fills in, as Consul shows it.
+	meta := map[string]string{}
+	for k, v := range rc.NodeMeta {
+		meta[k] = v
 	}
+	meta[structs.MetaSegmentKey] = ""
+	meta[structs.MetaConsulVersion] = version.Version
 	return agentSelfResponse{
 		Config: selfConfig{
 			Datacenter:        rc.Datacenter,

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meridian-sd/meridian/agent/config"
 	"github.com/meridian-sd/meridian/filter"
@@ -63,24 +64,70 @@ func (a *Agent) agentServicesList(resp http.ResponseWriter, req *http.Request) (
 	return filter.Map(f, out)
 }
 
+// agentServiceGet answers /v1/agent/service/<id>: the service with its
+// ContentHash, in the body and the X-Consul-ContentHash header. With
+// ?hash=<hash> it is a blocking query, as Consul's: it answers once the
+// hash differs from the one given, or when ?wait (default_query_time
+// without it, at most max_query_time) has passed.
 func (a *Agent) agentServiceGet(resp http.ResponseWriter, req *http.Request) (any, error) {
 	id := pathSuffix(req, "/v1/agent/service/")
 	if id == "" {
 		return nil, badRequest("Missing service ID")
 	}
-	s := a.svc.state.Service(id)
-	if s == nil {
-		return nil, notFound("unknown service ID: %s", id)
+	q := req.URL.Query()
+	want := q.Get("hash")
+	var deadline <-chan time.Time
+	if want != "" {
+		rc := a.cfg()
+		wait := rc.DefaultQueryTime
+		if v := q.Get("wait"); v != "" {
+			d, err := parseWait(v)
+			if err != nil {
+				return nil, badRequest("Invalid wait time %q: %v", v, err)
+			}
+			if d > 0 {
+				wait = d
+			}
+		}
+		wait = min(wait, rc.MaxQueryTime)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
 	}
-	s = a.serviceOut(s)
+	for {
+		changed := a.svc.state.Changed()
+		s := a.svc.state.Service(id)
+		if s == nil {
+			return nil, notFound("unknown service ID: %s", id)
+		}
+		s = a.serviceOut(s)
+		hash, err := serviceHash(s)
+		if err != nil {
+			return nil, err
+		}
+		if want == "" || hash != want {
+			resp.Header().Set("X-Consul-ContentHash", hash)
+			return agentServiceOut{NodeService: s, ContentHash: hash}, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			want = ""
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+}
+
+// serviceHash is the ContentHash of a service as the agent shows it: 16
+// hex digits of the SHA-256 of its JSON, changing with any field.
+func serviceHash(s *structs.NodeService) (string, error) {
 	buf, err := json.Marshal(s)
 	if err != nil {
-		return nil, fmt.Errorf("encode service: %w", err)
+		return "", fmt.Errorf("encode service: %w", err)
 	}
 	sum := sha256.Sum256(buf)
-	hash := hex.EncodeToString(sum[:8])
-	resp.Header().Set("X-Consul-ContentHash", hash)
-	return agentServiceOut{NodeService: s, ContentHash: hash}, nil
+	return hex.EncodeToString(sum[:8]), nil
 }
 
 func (a *Agent) agentChecksList(resp http.ResponseWriter, req *http.Request) (any, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/meridian-sd/meridian/agent/config"
 	"github.com/meridian-sd/meridian/agent/local"
 	"github.com/meridian-sd/meridian/structs"
+	"github.com/meridian-sd/meridian/version"
 )
 
 // LocalConfig tunes the machinery behind local services and checks. The
@@ -166,10 +167,24 @@ func (a *Agent) localNodeConfig(rc *config.RuntimeConfig) local.Config {
 	// config's tagged_addresses.
 	tagged["lan"] = s.lanAddr
 	tagged["wan"] = s.wanAddr
+	// And by address family, as Consul's agent adds them.
+	for name, addr := range map[string]string{"lan": s.lanAddr, "wan": s.wanAddr} {
+		if ip, err := netip.ParseAddr(addr); err == nil {
+			if ip.Unmap().Is4() {
+				tagged[name+"_ipv4"] = addr
+			} else {
+				tagged[name+"_ipv6"] = addr
+			}
+		}
+	}
 	meta := map[string]string{}
 	for k, v := range rc.NodeMeta {
 		meta[k] = v
 	}
+	// The meta Consul's agent fills in: the network segment (always the
+	// default one, "", in OSS) and the agent's version.
+	meta[structs.MetaSegmentKey] = ""
+	meta[structs.MetaConsulVersion] = version.Version
 	return local.Config{
 		NodeID:              rc.NodeID,
 		NodeName:            rc.NodeName,

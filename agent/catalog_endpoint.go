@@ -25,6 +25,11 @@ func (a *Agent) catalogRegister(resp http.ResponseWriter, req *http.Request) (an
 	if args.Service != nil && args.Service.Service == "" {
 		return nil, badRequest("Missing service name")
 	}
+	if args.Service != nil {
+		if err := args.Service.NormalizeOpaque(); err != nil {
+			return nil, badRequest("Invalid %v", err)
+		}
+	}
 	checks := args.Checks
 	if args.Check != nil {
 		checks = append(checks, args.Check)

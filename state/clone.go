@@ -36,6 +36,28 @@ func cloneNodeService(s *structs.NodeService) *structs.NodeService {
 	c.Tags = cloneStrings(s.Tags)
 	c.Meta = cloneMap(s.Meta)
 	c.TaggedAddresses = cloneMap(s.TaggedAddresses)
+	c.Ports = cloneSlice(s.Ports)
+	c.Proxy = cloneSlice(s.Proxy)
+	c.Connect = cloneSlice(s.Connect)
+	c.AI = cloneSlice(s.AI)
+	c.Locality = clonePtr(s.Locality)
+	return &c
+}
+
+// cloneSlice copies a slice of values, nil staying nil.
+func cloneSlice[S ~[]E, E any](s S) S {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+// clonePtr copies the value behind a pointer, nil staying nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
 	return &c
 }
 
@@ -46,6 +68,11 @@ func cloneServiceNode(s *structs.ServiceNode) *structs.ServiceNode {
 	c.ServiceTaggedAddresses = cloneMap(s.ServiceTaggedAddresses)
 	c.ServiceTags = cloneStrings(s.ServiceTags)
 	c.ServiceMeta = cloneMap(s.ServiceMeta)
+	c.ServicePorts = cloneSlice(s.ServicePorts)
+	c.ServiceProxy = cloneSlice(s.ServiceProxy)
+	c.ServiceConnect = cloneSlice(s.ServiceConnect)
+	c.ServiceAI = cloneSlice(s.ServiceAI)
+	c.ServiceLocality = clonePtr(s.ServiceLocality)
 	return &c
 }
 
@@ -90,6 +117,13 @@ func cloneCoordinate(c *structs.Coordinate) *structs.Coordinate {
 // toNodeService converts a stored service record to the NodeService shape.
 func toNodeService(s *structs.ServiceNode) *structs.NodeService {
 	return &structs.NodeService{
+		Kind:              s.ServiceKind,
+		Ports:             cloneSlice(s.ServicePorts),
+		SocketPath:        s.ServiceSocketPath,
+		Proxy:             cloneSlice(s.ServiceProxy),
+		Connect:           cloneSlice(s.ServiceConnect),
+		AI:                cloneSlice(s.ServiceAI),
+		Locality:          clonePtr(s.ServiceLocality),
 		ID:                s.ServiceID,
 		Service:           s.ServiceName,
 		Tags:              cloneStrings(s.ServiceTags),
@@ -109,6 +143,13 @@ func toNodeService(s *structs.ServiceNode) *structs.NodeService {
 func toServiceRecord(node string, s *structs.NodeService) *structs.ServiceNode {
 	return &structs.ServiceNode{
 		Node:                     node,
+		ServiceKind:              s.Kind,
+		ServicePorts:             cloneSlice(s.Ports),
+		ServiceSocketPath:        s.SocketPath,
+		ServiceProxy:             cloneSlice(s.Proxy),
+		ServiceConnect:           cloneSlice(s.Connect),
+		ServiceAI:                cloneSlice(s.AI),
+		ServiceLocality:          clonePtr(s.Locality),
 		ServiceID:                s.ID,
 		ServiceName:              s.Service,
 		ServiceAddress:           s.Address,

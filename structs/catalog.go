@@ -1,6 +1,10 @@
 package structs
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -35,6 +39,16 @@ const (
 	NodeMaintCheckID = "_node_maintenance"
 	// ServiceMaintPrefix prefixes the per-service maintenance check ID.
 	ServiceMaintPrefix = "_service_maintenance:"
+)
+
+// Node meta keys the agent fills in, as Consul's does. User meta may not
+// use the "consul-" prefix, which is reserved for them.
+const (
+	// MetaSegmentKey holds the node's network segment; "" (the default
+	// segment) on Meridian, which has no segments.
+	MetaSegmentKey = "consul-network-segment"
+	// MetaConsulVersion holds the agent's version.
+	MetaConsulVersion = "consul-version"
 )
 
 // ValidHealthStatus reports whether s is a status a check may be set to.
@@ -73,21 +87,91 @@ type ServiceAddress struct {
 	Port    int
 }
 
+// Service kinds, as Consul's ServiceKind. Meridian stores the kind and
+// returns it unchanged; it has no Connect behaviour.
+const (
+	ServiceKindTypical            = ""
+	ServiceKindConnectProxy       = "connect-proxy"
+	ServiceKindMeshGateway        = "mesh-gateway"
+	ServiceKindTerminatingGateway = "terminating-gateway"
+	ServiceKindIngressGateway     = "ingress-gateway"
+	ServiceKindAPIGateway         = "api-gateway"
+	ServiceKindDestination        = "destination"
+)
+
+// ValidServiceKind reports whether k is one of Consul's service kinds.
+func ValidServiceKind(k string) bool {
+	switch k {
+	case ServiceKindTypical, ServiceKindConnectProxy, ServiceKindMeshGateway, ServiceKindTerminatingGateway,
+		ServiceKindIngressGateway, ServiceKindAPIGateway, ServiceKindDestination:
+		return true
+	}
+	return false
+}
+
+// ServicePort is one named port of a service (Consul's ServicePort).
+type ServicePort struct {
+	Name    string
+	Port    int
+	Default bool
+}
+
+// Locality is where a service or node runs (Consul's Locality).
+type Locality struct {
+	Region string
+	Zone   string
+}
+
 // NodeService is a service instance as registered on a node (Consul's
-// AgentService shape).
+// AgentService shape). Proxy, Connect and AI are kept as the JSON objects
+// they were registered with (keys in Consul's CamelCase) and returned
+// unchanged: Meridian stores them for the tools that set them and reads
+// nothing in them.
 type NodeService struct {
+	Kind              string `json:",omitempty"`
 	ID                string
 	Service           string
 	Tags              []string
 	Meta              map[string]string
 	Port              int
+	Ports             []ServicePort `json:",omitempty"`
 	Address           string
+	SocketPath        string                    `json:",omitempty"`
 	TaggedAddresses   map[string]ServiceAddress `json:",omitempty"`
 	Weights           Weights
 	EnableTagOverride bool
-	CreateIndex       uint64 `json:",omitempty"`
-	ModifyIndex       uint64 `json:",omitempty"`
-	Datacenter        string `json:",omitempty"`
+	CreateIndex       uint64          `json:",omitempty"`
+	ModifyIndex       uint64          `json:",omitempty"`
+	Proxy             json.RawMessage `json:",omitempty"`
+	Connect           json.RawMessage `json:",omitempty"`
+	AI                json.RawMessage `json:",omitempty"`
+	Datacenter        string          `json:",omitempty"`
+	Locality          *Locality       `json:",omitempty"`
+}
+
+// NormalizeOpaque tidies the opaque JSON fields of a service decoded from
+// a client's JSON: a null becomes unset, an object is compacted. Anything
+// but an object or null is an error naming the field.
+func (s *NodeService) NormalizeOpaque() error {
+	for _, f := range []struct {
+		name string
+		raw  *json.RawMessage
+	}{{"Proxy", &s.Proxy}, {"Connect", &s.Connect}, {"AI", &s.AI}} {
+		t := bytes.TrimSpace(*f.raw)
+		if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+			*f.raw = nil
+			continue
+		}
+		if t[0] != '{' {
+			return fmt.Errorf("service %s must be a JSON object", f.name)
+		}
+		var b bytes.Buffer
+		if err := json.Compact(&b, t); err != nil {
+			return fmt.Errorf("service %s: %w", f.name, err)
+		}
+		*f.raw = b.Bytes()
+	}
+	return nil
 }
 
 // ServiceNode is a service instance joined with its node, as
@@ -99,6 +183,7 @@ type ServiceNode struct {
 	Datacenter               string
 	TaggedAddresses          map[string]string
 	NodeMeta                 map[string]string
+	ServiceKind              string `json:",omitempty"`
 	ServiceID                string
 	ServiceName              string
 	ServiceAddress           string
@@ -106,8 +191,14 @@ type ServiceNode struct {
 	ServiceTags              []string
 	ServiceMeta              map[string]string
 	ServicePort              int
+	ServicePorts             []ServicePort `json:",omitempty"`
+	ServiceSocketPath        string        `json:",omitempty"`
 	ServiceWeights           Weights
 	ServiceEnableTagOverride bool
+	ServiceProxy             json.RawMessage `json:",omitempty"`
+	ServiceConnect           json.RawMessage `json:",omitempty"`
+	ServiceAI                json.RawMessage `json:",omitempty"`
+	ServiceLocality          *Locality       `json:",omitempty"`
 	CreateIndex              uint64
 	ModifyIndex              uint64
 }
@@ -170,7 +261,10 @@ func (s *NodeService) IsSame(o *NodeService) bool {
 	if s.ID != o.ID || s.Service != o.Service || s.Port != o.Port || s.Address != o.Address ||
 		s.EnableTagOverride != o.EnableTagOverride || s.Weights != o.Weights ||
 		!stringsEqual(s.Tags, o.Tags) || !mapsEqual(s.Meta, o.Meta) ||
-		len(s.TaggedAddresses) != len(o.TaggedAddresses) {
+		len(s.TaggedAddresses) != len(o.TaggedAddresses) ||
+		s.Kind != o.Kind || s.SocketPath != o.SocketPath || !slices.Equal(s.Ports, o.Ports) ||
+		!bytes.Equal(s.Proxy, o.Proxy) || !bytes.Equal(s.Connect, o.Connect) || !bytes.Equal(s.AI, o.AI) ||
+		!localityEqual(s.Locality, o.Locality) {
 		return false
 	}
 	for k, v := range s.TaggedAddresses {
@@ -179,6 +273,13 @@ func (s *NodeService) IsSame(o *NodeService) bool {
 		}
 	}
 	return true
+}
+
+func localityEqual(a, b *Locality) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func stringsEqual(a, b []string) bool {

@@ -1,6 +1,8 @@
 package structs
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -204,6 +206,51 @@ func (v *validator) service(s *NodeService) {
 			v.fail(CodeBadRequest, "invalid service tagged address port %d: must be between 0 and 65535", a.Port)
 		}
 	}
+	if !ValidServiceKind(s.Kind) {
+		v.fail(CodeBadRequest, "invalid service kind %q", truncate(s.Kind))
+	}
+	v.name("service socket path", s.SocketPath)
+	v.list("service ports", len(s.Ports))
+	for _, p := range s.Ports {
+		v.name("service port name", p.Name)
+		if p.Port < 0 || p.Port > 65535 {
+			v.fail(CodeBadRequest, "invalid service port %q %d: must be between 0 and 65535", truncate(p.Name), p.Port)
+		}
+	}
+	if s.Locality != nil {
+		v.name("service locality region", s.Locality.Region)
+		v.name("service locality zone", s.Locality.Zone)
+	}
+	v.opaque("service proxy", s.Proxy)
+	v.opaque("service connect", s.Connect)
+	v.opaque("service ai", s.AI)
+}
+
+// MaxOpaqueLen bounds one opaque JSON field of a service (Proxy, Connect,
+// AI), in bytes.
+const MaxOpaqueLen = 64 << 10
+
+// opaque checks an opaque JSON field: empty, or a JSON object within
+// MaxOpaqueLen.
+func (v *validator) opaque(field string, raw []byte) {
+	if len(raw) == 0 {
+		return
+	}
+	if len(raw) > MaxOpaqueLen {
+		v.fail(CodeTooLarge, "invalid %s: %d bytes is longer than the %d byte limit", field, len(raw), MaxOpaqueLen)
+		return
+	}
+	if !json.Valid(raw) || bytes.TrimSpace(raw)[0] != '{' {
+		v.fail(CodeBadRequest, "invalid %s: not a JSON object", field)
+	}
+}
+
+// truncate shortens a string quoted in an error.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
 }
 
 // coord checks a network coordinate: present, finite, and of a sane

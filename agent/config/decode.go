@@ -299,6 +299,9 @@ func (d *decoder) decodeValue(path string, val any, fv reflect.Value, check stri
 		d.decodeSlice(path, val, fv, loose)
 	case reflect.Map:
 		d.decodeMap(path, val, fv, check, loose)
+	case reflect.Interface:
+		// An opaque block, kept as the generic tree (see opaque.go).
+		fv.Set(reflect.ValueOf(val))
 	default:
 		// Raw types hold only the kinds above.
 		panic(fmt.Sprintf("config: unsupported raw field kind %s at %s", fv.Kind(), path))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,19 @@ type ServiceDefinition struct {
 	// Checks are the service's checks: check followed by checks. Each has
 	// ServiceID set to ID and, once normalised, an ID and a name.
 	Checks []CheckDefinition
+	// Kind is Consul's service kind ("", connect-proxy, mesh-gateway, ...),
+	// stored and returned; Meridian gives it no behaviour.
+	Kind string
+	// SocketPath is the service's unix socket, stored and returned.
+	SocketPath string
+	// Ports are the service's named ports, stored and returned.
+	Ports []structs.ServicePort
+	// Locality is the service's region and zone, stored and returned.
+	Locality *structs.Locality
+	// Proxy, Connect and AI are Consul's blocks of those names, kept as
+	// JSON objects with CamelCase keys (see opaque.go) and returned
+	// unchanged; nil when not given.
+	Proxy, Connect, AI json.RawMessage
 }
 
 // CheckDefinition is a health check the agent runs: top-level in a config
@@ -326,6 +340,12 @@ func (s *ServiceDefinition) validate(checkKey func(i int) string) []fieldError {
 	if msg := validMeta(s.Meta, false); msg != "" {
 		errs = append(errs, fieldError{"meta", msg})
 	}
+	if !structs.ValidServiceKind(s.Kind) {
+		errs = append(errs, fieldError{"kind", fmt.Sprintf("%q is not a service kind (want connect-proxy, mesh-gateway, terminating-gateway, ingress-gateway, api-gateway or destination, or none)", s.Kind)})
+	}
+	if msg := validPorts(s.Ports); msg != "" {
+		errs = append(errs, fieldError{"ports", msg})
+	}
 	seen := map[string]bool{}
 	for i := range s.Checks {
 		c := &s.Checks[i]
@@ -342,6 +362,34 @@ func (s *ServiceDefinition) validate(checkKey func(i int) string) []fieldError {
 	return errs
 }
 
+// validPorts checks a service's named ports as Consul's API does: each
+// named and numbered, names unique, at most one default.
+func validPorts(ports []structs.ServicePort) string {
+	if len(ports) > 64 {
+		return fmt.Sprintf("%d ports is more than the limit of 64", len(ports))
+	}
+	names := map[string]bool{}
+	defaults := 0
+	for _, p := range ports {
+		switch {
+		case strings.TrimSpace(p.Name) == "":
+			return "a port needs a name"
+		case p.Port <= 0 || p.Port > 65535:
+			return fmt.Sprintf("port %q: %d is not a valid port (want 1 to 65535)", p.Name, p.Port)
+		case names[p.Name]:
+			return fmt.Sprintf("port name %q is used twice", p.Name)
+		}
+		names[p.Name] = true
+		if p.Default {
+			defaults++
+		}
+	}
+	if defaults > 1 {
+		return "only one port may be the default"
+	}
+	return ""
+}
+
 // NodeService returns the catalog record of a normalised service.
 func (s *ServiceDefinition) NodeService() *structs.NodeService {
 	ns := &structs.NodeService{
@@ -352,6 +400,16 @@ func (s *ServiceDefinition) NodeService() *structs.NodeService {
 		Address:           s.Address,
 		Weights:           s.Weights,
 		EnableTagOverride: s.EnableTagOverride,
+		Kind:              s.Kind,
+		SocketPath:        s.SocketPath,
+		Ports:             append([]structs.ServicePort(nil), s.Ports...),
+		Proxy:             append(json.RawMessage(nil), s.Proxy...),
+		Connect:           append(json.RawMessage(nil), s.Connect...),
+		AI:                append(json.RawMessage(nil), s.AI...),
+	}
+	if s.Locality != nil {
+		l := *s.Locality
+		ns.Locality = &l
 	}
 	if len(s.Meta) > 0 {
 		ns.Meta = make(map[string]string, len(s.Meta))
@@ -378,6 +436,14 @@ func (r *rawService) definition() ServiceDefinition {
 		Port:              deref(r.Port),
 		Meta:              r.Meta,
 		EnableTagOverride: deref(r.EnableTagOverride),
+		Kind:              deref(r.Kind),
+		SocketPath:        deref(r.SocketPath),
+	}
+	for _, p := range r.Ports {
+		s.Ports = append(s.Ports, structs.ServicePort{Name: deref(p.Name), Port: deref(p.Port), Default: deref(p.Default)})
+	}
+	if r.Locality != nil {
+		s.Locality = &structs.Locality{Region: deref(r.Locality.Region), Zone: deref(r.Locality.Zone)}
 	}
 	if len(r.TaggedAddresses) > 0 {
 		s.TaggedAddresses = make(map[string]structs.ServiceAddress, len(r.TaggedAddresses))

@@ -137,7 +137,7 @@ func TestDefinitionConversions(t *testing.T) {
 
 func TestLoadServiceFile(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"one.json":   `{"service": {"name": "web", "port": 80, "connect": {"sidecar_service": {}}}}`,
+		"one.json":   `{"service": {"name": "web", "port": 80, "token": "t"}}`,
 		"many.hcl":   "services {\n name = \"a\"\n}\nservices {\n name = \"b\"\n check { ttl = \"10s\" }\n}",
 		"both.json":  `{"service": {"name": "a"}, "services": [{"name": "b"}]}`,
 		"other.json": `{"service": {"name": "a"}, "datacenter": "dc1"}`,
@@ -151,7 +151,7 @@ func TestLoadServiceFile(t *testing.T) {
 		wantWarn  string
 		wantErr   string
 	}{
-		{file: "one.json", wantNames: []string{"web"}, wantWarn: `key "service.connect" is not supported`},
+		{file: "one.json", wantNames: []string{"web"}, wantWarn: `key "service.token" is not supported`},
 		{file: "many.hcl", wantNames: []string{"a", "b"}},
 		{file: "both.json", wantNames: []string{"a", "b"}},
 		{file: "other.json", wantErr: `unknown key "datacenter"`},
@@ -231,15 +231,15 @@ func TestParseServiceDefinitionFromAPIClient(t *testing.T) {
 		t.Errorf("warnings = %q, want none", warnings)
 	}
 
-	reg.Connect = &api.AgentServiceConnect{Native: true}
+	reg.Namespace = "ns1"
 	reg.Check = nil
 	body, _ = json.Marshal(reg)
 	_, warnings, err = ParseServiceDefinition(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], `"connect"`) {
-		t.Errorf("warnings = %q, want one about connect", warnings)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"namespace"`) {
+		t.Errorf("warnings = %q, want one about namespace", warnings)
 	}
 
 	for _, tc := range []struct{ body, want string }{

@@ -20,12 +20,12 @@ func TestKeysAreDisjoint(t *testing.T) {
 			seen[k] = name
 		}
 	}
-	for _, k := range []string{"datacenter", "ports.http", "acl.enabled", "acl.tokens.agent", "primary_datacenter", "ui", "ui_config.enabled", "gossip_wan.probe_timeout", "services.checks.deregister_critical_service_after"} {
+	for _, k := range []string{"datacenter", "ports.http", "acl.enabled", "acl.tokens.agent", "primary_datacenter", "ui", "ui_config.enabled", "gossip_wan.probe_timeout", "services.checks.deregister_critical_service_after", "services.connect", "services.proxy", "services.kind"} {
 		if seen[k] != "supported" {
 			t.Errorf("key %q is %q, want supported", k, seen[k])
 		}
 	}
-	for _, k := range []string{"acl.role_ttl", "ui_dir", "ui_config.metrics_provider", "ports.grpc", "services.connect", "raft_protocol"} {
+	for _, k := range []string{"acl.role_ttl", "ui_dir", "ui_config.metrics_provider", "ports.grpc", "services.token", "raft_protocol"} {
 		if seen[k] != "ignored" {
 			t.Errorf("key %q is %q, want ignored", k, seen[k])
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -312,6 +313,25 @@ func (d *decoder) service(key string, r *rawService) (ServiceDefinition, bool) {
 		return ServiceDefinition{}, false
 	}
 	def := r.definition()
+	for _, o := range []struct {
+		name string
+		tree any
+		dst  *json.RawMessage
+	}{{"proxy", r.Proxy, &def.Proxy}, {"connect", r.Connect, &def.Connect}, {"ai", r.AI, &def.AI}} {
+		if o.tree == nil {
+			continue
+		}
+		raw, err := opaqueJSON(o.tree)
+		if err != nil {
+			d.fail(joinKey(key, o.name), "%s", err)
+			ok = false
+			continue
+		}
+		*o.dst = raw
+	}
+	if !ok {
+		return ServiceDefinition{}, false
+	}
 	def.Normalize()
 	for _, e := range def.validate(checkKey) {
 		d.fail(joinKey(key, e.key), "%s", e.msg)

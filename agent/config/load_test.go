@@ -540,7 +540,7 @@ func TestLoadIgnoredKeyWarnings(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"a.json": `{"data_dir": "/d", "acl": {"enabled": true}, "telemetry": {"statsd_address": "127.0.0.1:8125"},
 			"disable_update_check": true, "ui": null,
-			"services": [{"name": "a", "connect": {"native": true}}, {"name": "b", "connect": {}}]}`,
+			"services": [{"name": "a", "token": "t"}, {"name": "b", "namespace": "n"}]}`,
 		"b.hcl": "acl { enabled = false }\nports { grpc = 8502 }\nlimits { rpc_rate = 100 }",
 	})
 	rc, warnings := mustLoad(t, "-config-dir", dir, "-ui", "-grpc-port", "8503")
@@ -551,7 +551,8 @@ func TestLoadIgnoredKeyWarnings(t *testing.T) {
 	want := []string{
 		`config key "limits.rpc_rate" is not supported by Meridian and is ignored (set in config file "` + b + `")`,
 		`config key "ports.grpc" is not supported by Meridian and is ignored (set in config file "` + b + `", flag -grpc-port)`,
-		`config key "services.connect" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
+		`config key "services.namespace" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
+		`config key "services.token" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
 		`config key "telemetry" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
 	}
 	if !reflect.DeepEqual(warnings, want) {

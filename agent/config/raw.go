@@ -273,16 +273,38 @@ type rawService struct {
 	Weights           *rawWeights                  `cfg:"weights"`
 	Check             *rawCheck                    `cfg:"check"`
 	Checks            []rawCheck                   `cfg:"checks"`
+	Kind              *string                      `cfg:"kind"`
+	SocketPath        *string                      `cfg:"socket_path"`
+	Ports             []rawServicePort             `cfg:"ports"`
+	Locality          *rawLocality                 `cfg:"locality"`
+	// Proxy, Connect and AI are opaque: kept as given (see opaque.go).
+	Proxy   any `cfg:"proxy"`
+	Connect any `cfg:"connect"`
+	AI      any `cfg:"ai"`
 }
 
 func (rawService) looseKeys() {}
 
 func (rawService) ignoredKeys() []string {
-	return []string{
-		"kind", "token", "proxy", "connect", "socket_path", "namespace",
-		"partition", "locality", "ports", "ai", "enterprise_meta",
-	}
+	return []string{"token", "namespace", "partition", "enterprise_meta"}
 }
+
+// rawServicePort is one entry of a service's ports.
+type rawServicePort struct {
+	Name    *string `cfg:"name"`
+	Port    *int    `cfg:"port"`
+	Default *bool   `cfg:"default"`
+}
+
+func (rawServicePort) looseKeys() {}
+
+// rawLocality is a service's locality block.
+type rawLocality struct {
+	Region *string `cfg:"region"`
+	Zone   *string `cfg:"zone"`
+}
+
+func (rawLocality) looseKeys() {}
 
 // rawServiceAddress is one entry of a service's tagged_addresses.
 type rawServiceAddress struct {

@@ -121,6 +121,10 @@ type State struct {
 	triggerCh chan struct{}
 	// syncMu serialises sync passes.
 	syncMu sync.Mutex
+	// notifyMu guards notifyCh, which is closed and replaced on every
+	// change of a service or check (see Changed).
+	notifyMu sync.Mutex
+	notifyCh chan struct{}
 
 	mu         sync.Mutex
 	cfg        Config
@@ -142,6 +146,7 @@ func NewState(cfg Config, rpc RPCer, logger hclog.Logger) *State {
 		rpc:       rpc,
 		logger:    logger,
 		triggerCh: make(chan struct{}, 1),
+		notifyCh:  make(chan struct{}),
 		cfg:       cloneConfig(cfg),
 		services:  map[string]*serviceState{},
 		checks:    map[string]*checkState{},
@@ -187,8 +192,27 @@ func (l *State) nextGen() uint64 {
 	return l.gen
 }
 
-// trigger asks for a partial sync without blocking.
+// Changed returns a channel closed at the next change of a service or
+// check, for blocking reads of the local state (/v1/agent/service/<id>
+// with ?hash=). Take it before reading, so that no change is missed.
+func (l *State) Changed() <-chan struct{} {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	return l.notifyCh
+}
+
+// notify wakes the readers waiting on Changed.
+func (l *State) notify() {
+	l.notifyMu.Lock()
+	defer l.notifyMu.Unlock()
+	close(l.notifyCh)
+	l.notifyCh = make(chan struct{})
+}
+
+// trigger asks for a partial sync without blocking, and wakes the readers
+// waiting for a change.
 func (l *State) trigger() {
+	l.notify()
 	select {
 	case l.triggerCh <- struct{}{}:
 	default:
@@ -525,6 +549,14 @@ func cloneService(s *structs.NodeService) *structs.NodeService {
 	c.Tags = slices.Clone(s.Tags)
 	c.Meta = maps.Clone(s.Meta)
 	c.TaggedAddresses = maps.Clone(s.TaggedAddresses)
+	c.Ports = slices.Clone(s.Ports)
+	c.Proxy = slices.Clone(s.Proxy)
+	c.Connect = slices.Clone(s.Connect)
+	c.AI = slices.Clone(s.AI)
+	if s.Locality != nil {
+		l := *s.Locality
+		c.Locality = &l
+	}
 	return &c
 }
 

@@ -56,6 +56,7 @@ func (l *State) updateSyncState() error {
 			svc := cloneService(ls.svc)
 			svc.Tags = slices.Clone(rs.Tags)
 			ls.svc = svc
+			l.notify()
 			for _, c := range l.checks {
 				if !c.deleted && c.chk.ServiceID == id {
 					hc := cloneCheck(c.chk)
