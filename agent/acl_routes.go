@@ -129,33 +129,67 @@ func kvCheck(a *Agent, req *http.Request, authz *acl.Authorizer) error {
 	return authz.Check(acl.ResourceKey, key, acl.Write)
 }
 
-// txnCheck checks every KV operation of a transaction.
+// txnCheck checks every operation of a transaction, as Consul's: KV
+// operations by key; Node operations need node:write on the node, Service
+// operations service:write on the service's name, Check operations
+// node:write on the node (a node check) or service:write on the service's
+// name (a service check), whatever the verb; a Session delete needs
+// session:write on the session's node.
 func txnCheck(a *Agent, req *http.Request, authz *acl.Authorizer) error {
 	var ops []struct {
 		KV *struct {
 			Verb string
 			Key  string
 		}
+		Node *struct {
+			Node struct{ Node string }
+		}
+		Service *struct {
+			Service struct{ Service string }
+		}
+		Check *struct {
+			Check struct{ Node, ServiceID, ServiceName string }
+		}
+		Session *struct {
+			Session struct{ ID string }
+		}
 	}
 	if !peekBody(req, &ops) {
 		return nil
 	}
 	for _, op := range ops {
-		if op.KV == nil {
-			continue
-		}
 		var err error
-		switch structs.KVSOp(op.KV.Verb) {
-		case structs.KVSGet, structs.KVSGetOrEmpty, structs.KVSCheckIndex, structs.KVSCheckSession, structs.KVSCheckNotExists:
-			err = authz.Check(acl.ResourceKey, op.KV.Key, acl.Read)
-		case structs.KVSGetTree:
-			err = authz.Check(acl.ResourceKey, op.KV.Key, acl.List)
-		case structs.KVSDeleteTree:
-			if !authz.KeyWritePrefix(op.KV.Key) {
-				err = &acl.PermissionDeniedError{Resource: acl.ResourceKey, Access: acl.Write, Name: op.KV.Key}
+		switch {
+		case op.Node != nil:
+			err = authz.Check(acl.ResourceNode, op.Node.Node.Node, acl.Write)
+		case op.Service != nil:
+			err = authz.Check(acl.ResourceService, op.Service.Service.Service, acl.Write)
+		case op.Check != nil:
+			if c := op.Check.Check; c.ServiceID == "" {
+				err = authz.Check(acl.ResourceNode, c.Node, acl.Write)
+			} else {
+				err = authz.Check(acl.ResourceService, c.ServiceName, acl.Write)
 			}
-		default:
-			err = authz.Check(acl.ResourceKey, op.KV.Key, acl.Write)
+		case op.Session != nil:
+			args := &structs.SessionSpecificRequest{Datacenter: a.parseDC(req), SessionID: op.Session.Session.ID}
+			args.Token = a.requestToken(req)
+			var out structs.IndexedSessions
+			if rerr := a.RPCContext(req.Context(), "Session.Get", args, &out); rerr == nil && len(out.Sessions) > 0 {
+				err = authz.Check(acl.ResourceSession, out.Sessions[0].Node, acl.Write)
+			}
+		case op.KV != nil:
+			switch structs.KVSOp(op.KV.Verb) {
+			case structs.KVSGet, structs.KVSGetOrEmpty, structs.KVSCheckIndex, structs.KVSCheckSession, structs.KVSCheckNotExists:
+				err = authz.Check(acl.ResourceKey, op.KV.Key, acl.Read)
+			case structs.KVSGetTree:
+				err = authz.Check(acl.ResourceKey, op.KV.Key, acl.List)
+			case structs.KVSDeleteTree:
+				if !authz.KeyWritePrefix(op.KV.Key) {
+					err = &acl.PermissionDeniedError{Resource: acl.ResourceKey, Access: acl.Write, Name: op.KV.Key}
+				}
+			default:
+				err = authz.Check(acl.ResourceKey, op.KV.Key, acl.Write)
+			}
 		}
 		if err != nil {
 			return err

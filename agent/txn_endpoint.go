@@ -13,24 +13,38 @@ import (
 )
 
 // Transaction HTTP API, as Consul's PUT /v1/txn: the body is a JSON array
-// of operations, each {"KV": {Verb, Key, Value(base64), Flags, Index,
-// Session}}. All operations apply atomically in one Raft entry; a
-// transaction of reads only is served without Raft and takes ?stale and
-// ?consistent. The answer is {Results, Errors}: HTTP 200 when it
-// committed, 409 with the failed operations' errors when it rolled back.
-// A body that is not such an array is 400. As in Consul, a body or a sum of
-// values over limits.txn_max_req_len (or over limits.kv_max_value_size when
-// that is larger), a value over limits.kv_max_value_size, or more than
-// server.MaxTxnOps operations is 413. Node, Service, Check and Session
-// operations are refused (400): only KV transactions are supported.
+// of operations, each with one of
+//
+//	{"KV": {Verb, Key, Value(base64), Flags, Index, Session}}
+//	{"Node": {Verb, Node: {ID, Node, Address, Datacenter, TaggedAddresses, Meta, ModifyIndex}}}
+//	{"Service": {Verb, Node, Service: {ID, Service, Tags, ..., ModifyIndex}}}
+//	{"Check": {Verb, Check: {Node, CheckID, Name, Status, ..., ModifyIndex}}}
+//	{"Session": {Verb: "delete", Session: {ID}}}
+//
+// Node, Service and Check take get, set, cas, delete and delete-cas. All
+// operations apply atomically in one Raft entry; a transaction of reads
+// only is served without Raft and takes ?stale and ?consistent. The answer
+// is {Results, Errors}: HTTP 200 when it committed, with {"KV": ...},
+// {"Node": ...}, {"Service": ...} or {"Check": ...} results in operation
+// order (deletes answer none), 409 with the failed operations' errors when
+// it rolled back. A body that is not such an array is 400. As in Consul, a
+// body or a sum of values over limits.txn_max_req_len (or over
+// limits.kv_max_value_size when that is larger), a value over
+// limits.kv_max_value_size, or more than server.MaxTxnOps operations is 413.
 
 // txnOpBody is one operation of /v1/txn in Consul's shape.
 type txnOpBody struct {
 	KV      *txnKVBody
-	Node    json.RawMessage
-	Service json.RawMessage
-	Check   json.RawMessage
-	Session json.RawMessage
+	Node    *structs.TxnNodeOp
+	Service *structs.TxnServiceOp
+	Check   *structs.TxnCheckOp
+	Session *txnSessionBody
+}
+
+// txnSessionBody is a Session operation; only the session's ID counts.
+type txnSessionBody struct {
+	Verb    string
+	Session struct{ ID string }
 }
 
 type txnKVBody struct {
@@ -59,7 +73,7 @@ func (a *Agent) txnLimits() txnLimits {
 }
 
 func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
-	ops, writes, err := decodeTxnOps(req, a.txnLimits())
+	ops, writes, err := decodeTxnOps(req, a.txnLimits(), a.datacenter())
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +118,7 @@ func (a *Agent) txn(resp http.ResponseWriter, req *http.Request) (any, error) {
 
 // decodeTxnOps reads and checks the body of /v1/txn against lim; writes
 // reports whether any operation changes the store.
-func decodeTxnOps(req *http.Request, lim txnLimits) (structs.TxnOps, bool, error) {
+func decodeTxnOps(req *http.Request, lim txnLimits, dc string) (structs.TxnOps, bool, error) {
 	tooLarge := func(format string, args ...any) error {
 		return HTTPError{Code: http.StatusRequestEntityTooLarge, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -133,19 +147,28 @@ func decodeTxnOps(req *http.Request, lim txnLimits) (structs.TxnOps, bool, error
 	writes := false
 	total := 0
 	for i, b := range in {
-		if b.KV == nil {
-			what := "an empty"
-			switch {
-			case b.Node != nil:
-				what = "a Node"
-			case b.Service != nil:
-				what = "a Service"
-			case b.Check != nil:
-				what = "a Check"
-			case b.Session != nil:
-				what = "a Session"
+		parts := 0
+		for _, set := range []bool{b.KV != nil, b.Node != nil, b.Service != nil, b.Check != nil, b.Session != nil} {
+			if set {
+				parts++
 			}
-			return nil, false, badRequest("Operation %d is %s operation: only KV operations are supported", i, what)
+		}
+		switch {
+		case parts == 0:
+			return nil, false, badRequest("Operation %d is empty: it needs one of KV, Node, Service, Check or Session", i)
+		case parts > 1:
+			return nil, false, badRequest("Operation %d has several parts: it needs exactly one of KV, Node, Service, Check or Session", i)
+		}
+		if b.KV == nil {
+			op, err := catalogTxnOp(i, b, dc)
+			if err != nil {
+				return nil, false, err
+			}
+			if op.IsWrite() {
+				writes = true
+			}
+			ops = append(ops, op)
+			continue
 		}
 		if len(b.KV.Value) > lim.maxValue {
 			return nil, false, tooLarge("Value for key %q is too large (%d > %d bytes)", b.KV.Key, len(b.KV.Value), lim.maxValue)
@@ -162,4 +185,29 @@ func decodeTxnOps(req *http.Request, lim txnLimits) (structs.TxnOps, bool, error
 		return nil, false, tooLarge("Cumulative size of key data is too large (%d > %d bytes)", total, lim.maxTxn)
 	}
 	return ops, writes, nil
+}
+
+// catalogTxnOp converts the i-th operation of a body, which has exactly
+// one part and not a KV one; a node without a datacenter is in dc (the agent's), as in Consul.
+func catalogTxnOp(i int, b txnOpBody, dc string) (*structs.TxnOp, error) {
+	switch {
+	case b.Node != nil:
+		if b.Node.Node.Datacenter == "" {
+			b.Node.Node.Datacenter = dc
+		}
+		b.Node.Node.CreateIndex = 0
+		return &structs.TxnOp{Node: b.Node}, nil
+	case b.Service != nil:
+		svc := &b.Service.Service
+		if err := svc.NormalizeOpaque(); err != nil {
+			return nil, badRequest("Operation %d: invalid %v", i, err)
+		}
+		// Read-only fields of the AgentService shape.
+		svc.CreateIndex, svc.Datacenter = 0, ""
+		return &structs.TxnOp{Service: b.Service}, nil
+	case b.Check != nil:
+		b.Check.Check.CreateIndex = 0
+		return &structs.TxnOp{Check: b.Check}, nil
+	}
+	return &structs.TxnOp{Session: &structs.TxnSessionOp{Verb: b.Session.Verb, Session: structs.Session{ID: b.Session.Session.ID}}}, nil
 }

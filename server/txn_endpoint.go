@@ -74,7 +74,9 @@ func (s *Server) checkTxnSize(ops structs.TxnOps) error {
 	limit := max(s.config.TxnMaxReqLen, s.config.KVMaxValueSize)
 	total := 0
 	for _, op := range ops {
-		total += len(op.KV.DirEnt.Value)
+		if op != nil && op.KV != nil {
+			total += len(op.KV.DirEnt.Value)
+		}
 	}
 	if total > limit {
 		return fmt.Errorf("%w: the values of the transaction add up to %d bytes, over the limit of %d", structs.ErrRequestTooLarge, total, limit)
@@ -90,7 +92,7 @@ func (s *Server) txnLockPreCheck(ops structs.TxnOps) structs.TxnErrors {
 	st := s.fsm.State()
 	now := time.Now()
 	for i, op := range ops {
-		if op.KV.Verb != structs.KVSLock {
+		if op == nil || op.KV == nil || op.KV.Verb != structs.KVSLock {
 			continue
 		}
 		if st.KVSLockDelay(op.KV.DirEnt.Key).After(now) {
@@ -108,8 +110,24 @@ func validateTxnOps(ops structs.TxnOps, maxValue int) structs.TxnErrors {
 		return structs.TxnErrors{{OpIndex: 0, What: fmt.Sprintf("transaction contains too many operations (%d > %d)", len(ops), MaxTxnOps)}}
 	}
 	for i, op := range ops {
-		if op == nil || op.KV == nil {
-			errs = append(errs, &structs.TxnError{OpIndex: i, What: "operation has no KV part"})
+		if op == nil {
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: "no operation specified"})
+			continue
+		}
+		parts := 0
+		for _, set := range []bool{op.KV != nil, op.Node != nil, op.Service != nil, op.Check != nil, op.Session != nil} {
+			if set {
+				parts++
+			}
+		}
+		if parts != 1 {
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: fmt.Sprintf("an operation must have exactly one of KV, Node, Service, Check and Session, not %d", parts)})
+			continue
+		}
+		if op.KV == nil {
+			if err := validateCatalogTxnOp(op); err != nil {
+				errs = append(errs, &structs.TxnError{OpIndex: i, What: err.Error()})
+			}
 			continue
 		}
 		switch op.KV.Verb {
@@ -127,4 +145,90 @@ func validateTxnOps(ops structs.TxnOps, maxValue int) structs.TxnErrors {
 		}
 	}
 	return errs
+}
+
+// validCatalogVerb reports whether v is a verb of Node, Service and Check
+// operations.
+func validCatalogVerb(v string) bool {
+	switch v {
+	case structs.TxnVerbGet, structs.TxnVerbSet, structs.TxnVerbCAS, structs.TxnVerbDelete, structs.TxnVerbDeleteCAS:
+		return true
+	}
+	return false
+}
+
+// validateCatalogTxnOp checks a Node, Service, Check or Session operation
+// and fills in the defaults a catalog registration gets (a service's ID
+// from its name, a check's status), so that the entry applied is the same
+// on every server.
+func validateCatalogTxnOp(op *structs.TxnOp) error {
+	switch {
+	case op.Node != nil:
+		n := op.Node
+		if !validCatalogVerb(n.Verb) {
+			return fmt.Errorf("unknown Node verb %q", n.Verb)
+		}
+		if n.Node.Node == "" && !(n.Verb == structs.TxnVerbGet && n.Node.ID != "") {
+			return fmt.Errorf("missing node name")
+		}
+		if (n.Verb == structs.TxnVerbSet || n.Verb == structs.TxnVerbCAS) && n.Node.Address == "" {
+			return fmt.Errorf("missing node address")
+		}
+
+	case op.Service != nil:
+		sv := op.Service
+		if !validCatalogVerb(sv.Verb) {
+			return fmt.Errorf("unknown Service verb %q", sv.Verb)
+		}
+		if sv.Node == "" {
+			return fmt.Errorf("missing node name")
+		}
+		if sv.Service.ID == "" {
+			sv.Service.ID = sv.Service.Service
+		}
+		if sv.Service.ID == "" {
+			return fmt.Errorf("missing service ID")
+		}
+		if sv.Verb == structs.TxnVerbSet || sv.Verb == structs.TxnVerbCAS {
+			if sv.Service.Service == "" {
+				return fmt.Errorf("missing service name")
+			}
+			if sv.Service.Weights == (structs.Weights{}) {
+				// Unset, as the official client sends it: the default.
+				sv.Service.Weights = structs.Weights{Passing: 1, Warning: 1}
+			}
+		}
+
+	case op.Check != nil:
+		c := op.Check
+		if !validCatalogVerb(c.Verb) {
+			return fmt.Errorf("unknown Check verb %q", c.Verb)
+		}
+		if c.Check.Node == "" {
+			return fmt.Errorf("missing node name")
+		}
+		if c.Check.CheckID == "" && c.Check.Name != "" {
+			c.Check.CheckID = c.Check.Name
+		}
+		if c.Check.CheckID == "" {
+			return fmt.Errorf("missing check ID")
+		}
+		if c.Verb == structs.TxnVerbSet || c.Verb == structs.TxnVerbCAS {
+			if c.Check.Status == "" {
+				c.Check.Status = structs.HealthCritical
+			}
+			if !structs.ValidHealthStatus(c.Check.Status) {
+				return fmt.Errorf("invalid check status %q: must be passing, warning or critical", c.Check.Status)
+			}
+		}
+
+	case op.Session != nil:
+		if op.Session.Verb != structs.TxnSessionDelete {
+			return fmt.Errorf("unknown Session verb %q", op.Session.Verb)
+		}
+		if op.Session.Session.ID == "" {
+			return fmt.Errorf("missing session ID")
+		}
+	}
+	return nil
 }

@@ -32,8 +32,8 @@ func (s *Store) TxnRO(ops structs.TxnOps) (structs.TxnResults, structs.TxnErrors
 	defer tx.Abort()
 	var errs structs.TxnErrors
 	for i, op := range ops {
-		if op != nil && op.KV != nil && op.KV.Verb.IsWrite() {
-			errs = append(errs, &structs.TxnError{OpIndex: i, What: fmt.Sprintf("cannot run verb %q in a read-only transaction", op.KV.Verb)})
+		if op.IsWrite() {
+			errs = append(errs, &structs.TxnError{OpIndex: i, What: fmt.Sprintf("cannot run verb %q in a read-only transaction", txnVerb(op))})
 		}
 	}
 	if len(errs) > 0 {
@@ -46,16 +46,46 @@ func (s *Store) TxnRO(ops structs.TxnOps) (structs.TxnResults, structs.TxnErrors
 	return results, nil
 }
 
+// txnVerb names an operation's verb for errors.
+func txnVerb(op *structs.TxnOp) string {
+	switch {
+	case op.KV != nil:
+		return string(op.KV.Verb)
+	case op.Node != nil:
+		return op.Node.Verb
+	case op.Service != nil:
+		return op.Service.Verb
+	case op.Check != nil:
+		return op.Check.Verb
+	case op.Session != nil:
+		return op.Session.Verb
+	}
+	return ""
+}
+
 // txnDispatch runs every operation, collecting results and errors.
 func (s *Store) txnDispatch(tx *memdb.Txn, idx uint64, ops structs.TxnOps) (structs.TxnResults, structs.TxnErrors) {
 	results := make(structs.TxnResults, 0, len(ops))
 	var errs structs.TxnErrors
 	for i, op := range ops {
-		if op == nil || op.KV == nil {
-			errs = append(errs, &structs.TxnError{OpIndex: i, What: "missing KV operation"})
-			continue
+		var res structs.TxnResults
+		var err error
+		switch {
+		case op == nil:
+			err = fmt.Errorf("no operation specified")
+		case op.KV != nil:
+			res, err = s.txnKVSTxn(tx, idx, op.KV)
+		case op.Node != nil:
+			res, err = s.txnNodeTxn(tx, idx, op.Node)
+		case op.Service != nil:
+			res, err = s.txnServiceTxn(tx, idx, op.Service)
+		case op.Check != nil:
+			res, err = s.txnCheckTxn(tx, idx, op.Check)
+		case op.Session != nil:
+			err = s.txnSessionTxn(tx, idx, op.Session)
+		default:
+			err = fmt.Errorf("no operation specified")
 		}
-		res, err := s.txnKVSTxn(tx, idx, op.KV)
 		if err != nil {
 			errs = append(errs, &structs.TxnError{OpIndex: i, What: err.Error()})
 			continue

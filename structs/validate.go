@@ -253,6 +253,16 @@ func truncate(s string) string {
 	return s
 }
 
+// node checks one node record.
+func (v *validator) node(n *Node) {
+	v.name("node id", n.ID)
+	v.name("node name", n.Node)
+	v.name("node address", n.Address)
+	v.dc("node datacenter", n.Datacenter)
+	v.strMap("node tagged addresses", n.TaggedAddresses)
+	v.strMap("node meta", n.Meta)
+}
+
 // coord checks a network coordinate: present, finite, and of a sane
 // dimension.
 func (v *validator) coord(field string, c *coordinate.Coordinate) {
@@ -427,11 +437,30 @@ func (r *SessionSpecificRequest) Validate() error {
 func (v *validator) txnOps(ops TxnOps) {
 	v.list("transaction operations", len(ops))
 	for _, op := range ops {
-		if op == nil || op.KV == nil {
+		if op == nil {
 			continue
 		}
-		v.name("transaction kv verb", string(op.KV.Verb))
-		v.dirEntry(&op.KV.DirEnt)
+		if op.KV != nil {
+			v.name("transaction kv verb", string(op.KV.Verb))
+			v.dirEntry(&op.KV.DirEnt)
+		}
+		if n := op.Node; n != nil {
+			v.name("transaction node verb", n.Verb)
+			v.node(&n.Node)
+		}
+		if sv := op.Service; sv != nil {
+			v.name("transaction service verb", sv.Verb)
+			v.name("transaction service node", sv.Node)
+			v.service(&sv.Service)
+		}
+		if c := op.Check; c != nil {
+			v.name("transaction check verb", c.Verb)
+			v.check("transaction check", &c.Check)
+		}
+		if se := op.Session; se != nil {
+			v.name("transaction session verb", se.Verb)
+			v.name("transaction session id", se.Session.ID)
+		}
 	}
 }
 

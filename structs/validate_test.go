@@ -47,6 +47,13 @@ func TestValidate(t *testing.T) {
 		{"valid coordinate", &CoordinateUpdateRequest{Node: "n", Coord: coordinate.NewCoordinate(coordinate.DefaultConfig())}, "", ""},
 		{"negative lock delay", &SessionRequest{Session: Session{LockDelay: -1}}, CodeBadRequest, "lock delay"},
 		{"null txn op left to the endpoint", &TxnRequest{Ops: TxnOps{nil, {KV: nil}}}, "", ""},
+		{"txn node name too long", &TxnRequest{Ops: TxnOps{{Node: &TxnNodeOp{Verb: "set", Node: Node{Node: big}}}}}, CodeTooLarge, "node name"},
+		{"txn service of a bogus kind", &TxnRequest{Ops: TxnOps{{Service: &TxnServiceOp{Verb: "set", Service: NodeService{Kind: "bogus"}}}}}, CodeBadRequest, "service kind"},
+		{"txn service proxy not an object", &TxnReadRequest{Ops: TxnOps{{Service: &TxnServiceOp{Verb: "get", Service: NodeService{Proxy: []byte("[1]")}}}}}, CodeBadRequest, "service proxy"},
+		{"txn check output too long", &TxnRequest{Ops: TxnOps{{Check: &TxnCheckOp{Verb: "set", Check: HealthCheck{Output: strings.Repeat("o", MaxTextLen+1)}}}}}, CodeTooLarge, "output"},
+		{"txn session id too long", &TxnRequest{Ops: TxnOps{{Session: &TxnSessionOp{Verb: "delete", Session: Session{ID: big}}}}}, CodeTooLarge, "session id"},
+		{"service proxy too large", &RegisterRequest{Service: &NodeService{Proxy: []byte(`{"x":"` + strings.Repeat("p", MaxOpaqueLen) + `"}`)}}, CodeTooLarge, "service proxy"},
+		{"service ports", &RegisterRequest{Service: &NodeService{Ports: []ServicePort{{Name: "a", Port: 70000}}}}, CodeBadRequest, "service port"},
 		{"too many meta pairs", &RegisterRequest{NodeMeta: func() map[string]string {
 			m := map[string]string{}
 			for i := 0; i <= MaxMapLen; i++ {
