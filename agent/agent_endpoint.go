@@ -83,6 +83,15 @@ func (a *Agent) agentSelf(resp http.ResponseWriter, req *http.Request) (any, err
 func (a *Agent) agentMembers(resp http.ResponseWriter, req *http.Request) (any, error) {
 	q := req.URL.Query()
 	wan := isTrue(q, "wan")
+	// Network segments are a Consul Enterprise feature: as OSS Consul,
+	// the default segment ("") and all segments ("_all") are the whole
+	// LAN pool, and any other segment is refused.
+	switch segment := q.Get("segment"); {
+	case segment != "" && wan:
+		return nil, badRequest("Cannot provide a segment with wan=true")
+	case segment != "" && segment != "_all":
+		return nil, badRequest("Network segments are not supported in this version of Consul")
+	}
 	f, err := localFilter[serf.Member](req)
 	if err != nil {
 		return nil, err
