@@ -135,6 +135,15 @@ func TestConnectProxyRegistrationReadsBack(t *testing.T) {
 		!cs[0].ServiceEnableTagOverride {
 		t.Errorf("catalog service: %+v", cs[0])
 	}
+	// The stored fields can be filtered on, as in Consul.
+	filtered, err := ta.Client.Agent().ServicesWithFilter(`Kind == "connect-proxy" and Port == 21000`)
+	if err != nil || len(filtered) != 1 {
+		t.Errorf("agent services filtered by kind = %v, %v", filtered, err)
+	}
+	hf, _, err := ta.Client.Health().Service(reg.Name, "", false, &api.QueryOptions{Filter: `Service.Kind == "connect-proxy"`})
+	if err != nil || len(hf) != 1 {
+		t.Errorf("health service filtered by kind = %v, %v", hf, err)
+	}
 	// The fields the client's CatalogService lacks are on the wire too.
 	_, body := do(t, ta, "GET", "/v1/catalog/service/"+reg.Name, "")
 	var raw []map[string]json.RawMessage
