@@ -7,6 +7,12 @@ package agent
 //	<node>.node[.<dc>].<domain>                 A/AAAA of the node
 //	[<tag>.]<service>.service[.<dc>].<domain>   A/AAAA and SRV of healthy instances
 //	_<service>._<tag|tcp>.service[.<dc>].<domain>  the RFC 2782 form of the same
+//	<reversed ip>.in-addr.arpa, <nibbles>.ip6.arpa   PTR to the node (or else the service) with that address
+//
+// Node lookups carry the node's meta as TXT records ("key=value", RFC
+// 1464): in the answer for TXT and ANY questions, in the additional
+// section otherwise (unless dns_config.enable_additional_node_meta_txt is
+// false).
 //	<query id or name>.query[.<dc>].<domain>    A/AAAA and SRV of a prepared query's answer
 //
 // Healthy means no critical check (and no warning with only_passing).
@@ -21,6 +27,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +65,8 @@ func (a *Agent) startDNS(rc *config.RuntimeConfig) error {
 	for _, dom := range d.domains {
 		mux.HandleFunc(dom, d.handleQuery)
 	}
+	mux.HandleFunc("in-addr.arpa.", d.handlePTR)
+	mux.HandleFunc("ip6.arpa.", d.handlePTR)
 	mux.HandleFunc(".", d.handleRecurse)
 	for _, ap := range rc.DNSAddrs {
 		pc, ln, err := listenDNS(ap)
@@ -299,11 +308,168 @@ func (d *dnsServer) nodeLookup(q dns.Question, resp *dns.Msg, node, dc, domain s
 		resp.Rcode = dns.RcodeNameError
 		return nil
 	}
-	ttl := d.agent.cfg().DNSNodeTTL
+	rc := d.agent.cfg()
+	ttl := rc.DNSNodeTTL
 	if rr := addrRecord(q.Name, out.NodeServices.Node.Address, q.Qtype, ttl); rr != nil {
 		resp.Answer = append(resp.Answer, rr)
 	}
+	// The node's meta as TXT records, as Consul's: the answer to TXT and
+	// ANY questions, additional records of the others.
+	switch {
+	case q.Qtype == dns.TypeTXT || q.Qtype == dns.TypeANY:
+		resp.Answer = append(resp.Answer, metaTXT(q.Name, out.NodeServices.Node.Meta, ttl)...)
+	case rc.DNSNodeMetaTXT:
+		resp.Extra = append(resp.Extra, metaTXT(q.Name, out.NodeServices.Node.Meta, ttl)...)
+	}
 	return nil
+}
+
+// metaTXT renders node meta as TXT records, one "key=value" each in key
+// order, the key quoted as RFC 1464 asks ('=', '`' and outer spaces
+// behind a '`').
+func metaTXT(name string, meta map[string]string, ttl time.Duration) []dns.RR {
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]dns.RR, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, &dns.TXT{Hdr: hdr(name, dns.TypeTXT, ttl), Txt: []string{rfc1464Key(k) + "=" + meta[k]}})
+	}
+	return out
+}
+
+// rfc1464Key quotes an attribute name for a TXT record (RFC 1464 section
+// 2): backquote, '=' and leading and trailing spaces get a backquote.
+func rfc1464Key(k string) string {
+	k = strings.ReplaceAll(k, "`", "``")
+	k = strings.ReplaceAll(k, "=", "`=")
+	trimmed := strings.TrimLeft(k, " ")
+	lead := len(k) - len(trimmed)
+	body := strings.TrimRight(trimmed, " ")
+	trail := len(trimmed) - len(body)
+	return strings.Repeat("` ", lead) + body + strings.Repeat("` ", trail)
+}
+
+// reverseIP reads the address of a reverse name: "4.3.2.1.in-addr.arpa."
+// or the 32 nibbles of an ip6.arpa name; nil when it is not one.
+func reverseIP(name string) net.IP {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		parts := strings.Split(rest, ".")
+		if len(parts) != 4 {
+			return nil
+		}
+		for i, j := 0, 3; i < j; i, j = i+1, j-1 {
+			parts[i], parts[j] = parts[j], parts[i]
+		}
+		ip := net.ParseIP(strings.Join(parts, "."))
+		if ip == nil || ip.To4() == nil {
+			return nil
+		}
+		return ip
+	}
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		nibbles := strings.Split(rest, ".")
+		if len(nibbles) != 32 {
+			return nil
+		}
+		var b strings.Builder
+		for i := len(nibbles) - 1; i >= 0; i-- {
+			if len(nibbles[i]) != 1 || !strings.Contains("0123456789abcdef", nibbles[i]) {
+				return nil
+			}
+			b.WriteString(nibbles[i])
+			if i%4 == 0 && i > 0 {
+				b.WriteByte(':')
+			}
+		}
+		return net.ParseIP(b.String())
+	}
+	return nil
+}
+
+// handlePTR answers a reverse lookup from the catalog of the agent's
+// datacenter, as Consul's: a PTR to <node>.node.<dc>.<domain> for every
+// node with that address, or else to <service>.service.<domain> for the
+// first service instance registered with it. An address the catalog does
+// not know goes to the recursors (NXDOMAIN without them).
+func (d *dnsServer) handlePTR(w dns.ResponseWriter, req *dns.Msg) {
+	if len(req.Question) != 1 {
+		resp := new(dns.Msg)
+		resp.SetRcode(req, dns.RcodeFormatError)
+		w.WriteMsg(resp)
+		return
+	}
+	q := req.Question[0]
+	ip := reverseIP(q.Name)
+	var names []string
+	if ip != nil && (q.Qtype == dns.TypePTR || q.Qtype == dns.TypeANY) {
+		var err error
+		if names, err = d.ptrNames(ip); err != nil {
+			d.agent.logger.Debug("dns reverse lookup failed", "name", q.Name, "error", err)
+			resp := new(dns.Msg)
+			resp.SetRcode(req, dns.RcodeServerFailure)
+			w.WriteMsg(resp)
+			return
+		}
+	}
+	rc := d.agent.cfg()
+	if len(names) == 0 && len(rc.DNSRecursors) > 0 {
+		d.handleRecurse(w, req)
+		return
+	}
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Authoritative = true
+	resp.RecursionAvailable = len(rc.DNSRecursors) > 0
+	for _, n := range names {
+		resp.Answer = append(resp.Answer, &dns.PTR{Hdr: hdr(q.Name, dns.TypePTR, 0), Ptr: n})
+	}
+	if len(names) == 0 {
+		resp.Rcode = dns.RcodeNameError
+		resp.Ns = append(resp.Ns, d.soa(d.domains[0]))
+	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		limitUDP(resp, req, rc.DNSUDPAnswerLimit)
+	}
+	w.WriteMsg(resp)
+}
+
+// ptrNames are the names a reverse lookup of ip answers.
+func (d *dnsServer) ptrNames(ip net.IP) ([]string, error) {
+	rc := d.agent.cfg()
+	domain := d.domains[0]
+	authz, err := d.authorizer()
+	if err != nil {
+		return nil, err
+	}
+	args := &structs.DCSpecificRequest{Datacenter: rc.Datacenter, QueryOptions: d.queryOptions()}
+	var nodes structs.IndexedNodes
+	if err := d.read("Catalog.ListNodes", args, &args.QueryOptions, &nodes, &nodes.QueryMeta); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range nodes.Nodes {
+		if a := net.ParseIP(n.Address); a != nil && a.Equal(ip) && authz.Allowed(acl.ResourceNode, n.Node, acl.Read) {
+			names = append(names, fmt.Sprintf("%s.node.%s.%s", n.Node, rc.Datacenter, domain))
+		}
+	}
+	if len(names) > 0 {
+		return names, nil
+	}
+	sargs := &structs.ServiceSpecificRequest{Datacenter: rc.Datacenter, ServiceAddress: ip.String(), QueryOptions: d.queryOptions()}
+	var svcs structs.IndexedServiceNodes
+	if err := d.read("Catalog.ServiceNodes", sargs, &sargs.QueryOptions, &svcs, &svcs.QueryMeta); err != nil {
+		return nil, err
+	}
+	for _, sn := range svcs.ServiceNodes {
+		if authz.Allowed(acl.ResourceService, sn.ServiceName, acl.Read) {
+			return []string{fmt.Sprintf("%s.service.%s", sn.ServiceName, domain)}, nil
+		}
+	}
+	return nil, nil
 }
 
 func (d *dnsServer) serviceTTL(service string) time.Duration {

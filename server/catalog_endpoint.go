@@ -140,7 +140,7 @@ func (c *Catalog) ServiceNodes(ctx context.Context, args *structs.ServiceSpecifi
 	if done, err := c.s.forward(ctx, "Catalog.ServiceNodes", args, args, reply); done {
 		return err
 	}
-	if args.ServiceName == "" {
+	if args.ServiceName == "" && args.ServiceAddress == "" {
 		return structs.BadRequest("missing service name")
 	}
 	f, err := filter.New[*structs.ServiceNode](args.Filter)
@@ -148,6 +148,17 @@ func (c *Catalog) ServiceNodes(ctx context.Context, args *structs.ServiceSpecifi
 		return err
 	}
 	return c.s.blockingQuery(ctx, &args.QueryOptions, &reply.QueryMeta, func(ws memdb.WatchSet, st *state.Store) error {
+		if args.ServiceName == "" {
+			idx, nodes, err := st.ServiceAddressNodes(ws, args.ServiceAddress)
+			if err != nil {
+				return err
+			}
+			if nodes, err = f.Slice(nodes); err != nil {
+				return err
+			}
+			reply.Index, reply.ServiceNodes = idx, nodes
+			return nil
+		}
 		var tags []string
 		if args.TagFilter {
 			tags = args.ServiceTags

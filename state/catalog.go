@@ -667,3 +667,30 @@ func (s *Store) NodeServices(ws memdb.WatchSet, node string) (uint64, *structs.N
 	}
 	return idx, out, nil
 }
+
+// ServiceAddressNodes returns every service instance registered with the
+// service address addr, joined with its node, for DNS PTR lookups of
+// service addresses (Consul's Catalog.ServiceNodes by ServiceAddress).
+func (s *Store) ServiceAddressNodes(ws memdb.WatchSet, addr string) (uint64, structs.ServiceNodes, error) {
+	tx := s.db.Txn(false)
+	defer tx.Abort()
+	idx := maxIndexTxn(tx, tableNodes, tableServices)
+	it, err := tx.Get(tableServices, indexID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read services: %w", err)
+	}
+	ws.Add(it.WatchCh())
+	out := structs.ServiceNodes{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		r := raw.(*structs.ServiceNode)
+		if r.ServiceAddress != addr {
+			continue
+		}
+		n, err := getNodeTxn(tx, r.Node)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, joinServiceNode(r, n))
+	}
+	return nonZero(idx), out, nil
+}

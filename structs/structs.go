@@ -197,7 +197,11 @@ type ServiceSpecificRequest struct {
 	TagFilter bool
 	// PassingOnly keeps only instances whose checks all pass (health).
 	PassingOnly bool
-	Source      QuerySource
+	// ServiceAddress, with no ServiceName, asks Catalog.ServiceNodes for
+	// the instances of every service registered with this address (for
+	// DNS PTR records).
+	ServiceAddress string
+	Source         QuerySource
 	QueryOptions
 }
 

@@ -345,6 +345,7 @@ func (r *ServiceSpecificRequest) Validate() error {
 	v.dc("datacenter", r.Datacenter)
 	v.strMap("node meta filter", r.NodeMetaFilters)
 	v.name("service name", r.ServiceName)
+	v.name("service address", r.ServiceAddress)
 	v.names("service tags", r.ServiceTags)
 	v.source(&r.Source)
 	v.query(&r.QueryOptions)

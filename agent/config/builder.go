@@ -211,6 +211,7 @@ func (l *loader) build(dev bool) {
 	rc.DNSNodeTTL = deref(c.DNSConfig.NodeTTL)
 	rc.DNSServiceTTL = c.DNSConfig.ServiceTTL
 	rc.DNSOnlyPassing = deref(c.DNSConfig.OnlyPassing)
+	rc.DNSNodeMetaTXT = or(c.DNSConfig.NodeMetaTXT, true)
 	rc.DNSUDPAnswerLimit = or(c.DNSConfig.UDPAnswerLimit, DefaultDNSUDPAnswerLimit)
 	rc.DNSRecursorTimeout = or(c.DNSConfig.RecursorTimeout, DefaultDNSRecursorTimeout)
 

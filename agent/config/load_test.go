@@ -63,6 +63,7 @@ func clientDefaults() *RuntimeConfig {
 		RPCMaxConnsPerClient:      100,
 		DNSDomain:                 "consul.",
 		DNSAllowStale:             true,
+		DNSNodeMetaTXT:            true,
 		DNSMaxStale:               87600 * time.Hour,
 		DNSUDPAnswerLimit:         3,
 		DNSRecursorTimeout:        2 * time.Second,

@@ -249,12 +249,13 @@ type rawDNS struct {
 	OnlyPassing     *bool                    `cfg:"only_passing"`
 	UDPAnswerLimit  *int                     `cfg:"udp_answer_limit" check:"positive"`
 	RecursorTimeout *time.Duration           `cfg:"recursor_timeout" check:"positive"`
+	NodeMetaTXT     *bool                    `cfg:"enable_additional_node_meta_txt"`
 }
 
 func (rawDNS) ignoredKeys() []string {
 	return []string{
 		"a_record_limit", "disable_compression", "enable_truncate",
-		"enable_additional_node_meta_txt", "soa", "use_cache", "cache_max_age",
+		"soa", "use_cache", "cache_max_age",
 		"prefer_namespace", "recursor_strategy",
 	}
 }

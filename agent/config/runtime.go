@@ -323,6 +323,10 @@ type RuntimeConfig struct {
 	// DNSOnlyPassing leaves out instances whose checks warn. Key
 	// dns_config.only_passing; default false.
 	DNSOnlyPassing bool
+	// DNSNodeMetaTXT adds the node's meta as TXT records to the additional
+	// section of node lookups (TXT and ANY queries answer them anyway).
+	// Key dns_config.enable_additional_node_meta_txt; default true.
+	DNSNodeMetaTXT bool
 	// DNSUDPAnswerLimit caps records in a UDP answer. Key
 	// dns_config.udp_answer_limit; default 3.
 	DNSUDPAnswerLimit int
