@@ -100,7 +100,7 @@ func TestTxnRW_RollbackAndErrors(t *testing.T) {
 		{"check-session other", kvOp(structs.KVSCheckSession, structs.DirEntry{Key: "locked", Session: "s2"}), `failed session check for key "locked", current session "s1" != "s2"`},
 		{"check-not-exists", kvOp(structs.KVSCheckNotExists, structs.DirEntry{Key: "foo"}), `key "foo" exists`},
 		{"unknown verb", kvOp("frobnicate", structs.DirEntry{Key: "foo"}), `unknown KV verb "frobnicate"`},
-		{"no KV", &structs.TxnOp{}, "missing KV operation"},
+		{"no KV", &structs.TxnOp{}, "no operation specified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
