@@ -101,6 +101,7 @@ func reloadFields() map[string]reloadField {
 		"DNSNodeTTL":          live,
 		"DNSServiceTTL":       live,
 		"DNSOnlyPassing":      live,
+		"DNSNodeMetaTXT":      live,
 		"DNSUDPAnswerLimit":   live,
 		"DNSRecursorTimeout":  live,
 		"Services":            live,
