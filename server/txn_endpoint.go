@@ -38,6 +38,15 @@ func (t *Txn) Apply(ctx context.Context, args *structs.TxnRequest, reply *struct
 	if !ok {
 		return fmt.Errorf("unexpected transaction result %T", resp)
 	}
+	if len(r.Errors) == 0 {
+		// Sessions destroyed by the transaction need their TTL timers no
+		// more, as after Session.Apply's destroy.
+		for _, op := range args.Ops {
+			if op.Session != nil {
+				t.s.sessionTimers.clear(op.Session.Session.ID)
+			}
+		}
+	}
 	*reply = r
 	return nil
 }
