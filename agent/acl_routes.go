@@ -296,6 +296,9 @@ func aclRouteTable() map[string]map[string]aclRoute {
 		"/v1/agent/force-leave/": put(r(need(acl.ResourceOperator, acl.Write, nil))),
 		"/v1/agent/reload":       put(r(need(acl.ResourceAgent, acl.Write, thisNode))),
 		"/v1/agent/monitor":      get(r(need(acl.ResourceAgent, acl.Read, thisNode))),
+		"/v1/agent/metrics":      get(r(need(acl.ResourceAgent, acl.Read, thisNode))),
+		"/v1/agent/host":         get(r(need(acl.ResourceOperator, acl.Read, nil))),
+		"/debug/pprof/":          get(r(need(acl.ResourceOperator, acl.Read, nil))),
 		"/v1/agent/services":     get(filter),
 		"/v1/agent/service/": get(r(need(acl.ResourceService, acl.Read, func(a *Agent, req *http.Request) string {
 			return a.localServiceName(pathSuffix(req, "/v1/agent/service/"))

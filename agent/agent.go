@@ -24,6 +24,7 @@ import (
 	"github.com/meridian-sd/meridian/client"
 	"github.com/meridian-sd/meridian/gossip"
 	"github.com/meridian-sd/meridian/lib/fsutil"
+	"github.com/meridian-sd/meridian/lib/telemetry"
 	"github.com/meridian-sd/meridian/server"
 	"github.com/meridian-sd/meridian/tlsutil"
 )
@@ -98,6 +99,9 @@ type Agent struct {
 	// events are the user events received (user_event.go).
 	events userEvents
 
+	// telemetry holds the agent's metrics sinks (metrics_endpoint.go).
+	telemetry *telemetry.Telemetry
+
 	httpServers []*http.Server
 	httpAddrs   []net.Addr
 	httpsAddrs  []net.Addr
@@ -166,6 +170,9 @@ func (a *Agent) Start() error {
 	if err := a.setupTLS(rc); err != nil {
 		return err
 	}
+	if err := a.startTelemetry(rc); err != nil {
+		return err
+	}
 	var err error
 	if rc.ServerMode {
 		err = a.startServer(rc)
@@ -173,6 +180,7 @@ func (a *Agent) Start() error {
 		err = a.startClient(rc)
 	}
 	if err != nil {
+		a.telemetry.Shutdown()
 		return err
 	}
 	// Local services and checks need the server or client for their RPCs
@@ -363,6 +371,7 @@ func (a *Agent) startServer(rc *config.RuntimeConfig) error {
 	sc.Logger = a.logger
 	sc.TLS = a.tls
 	sc.UserEventHandler = a.handleUserEvent
+	sc.Metrics = a.telemetry.Metrics()
 	if a.opts.ServerConfig != nil {
 		a.opts.ServerConfig(sc)
 	}
@@ -395,6 +404,7 @@ func (a *Agent) startClient(rc *config.RuntimeConfig) error {
 	cc.Logger = a.logger
 	cc.TLS = a.tls
 	cc.UserEventHandler = a.handleUserEvent
+	cc.Metrics = a.telemetry.Metrics()
 	if a.opts.ClientConfig != nil {
 		a.opts.ClientConfig(cc)
 	}
@@ -535,6 +545,9 @@ func (a *Agent) Shutdown() error {
 		}
 		a.acl.shutdown()
 		a.wg.Wait()
+		if a.telemetry != nil {
+			a.telemetry.Shutdown()
+		}
 		close(a.shutdownCh)
 	})
 	return nil

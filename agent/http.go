@@ -43,12 +43,12 @@ func (a *Agent) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	aclTable := aclRouteTable()
 	handle := func(pattern string, methods string, fn handlerFunc) {
-		mux.Handle(pattern, a.wrap(methods, a.defaultBodyLimit, a.aclGuard(aclTable, pattern, methods, fn)))
+		mux.Handle(pattern, a.measureHTTP(pattern, a.wrap(methods, a.defaultBodyLimit, a.aclGuard(aclTable, pattern, methods, fn))))
 	}
 	// handleBody is handle for a route whose bodies have a cap of their
 	// own (http_limits.go).
 	handleBody := func(pattern string, methods string, limit bodyLimitFunc, fn handlerFunc) {
-		mux.Handle(pattern, a.wrap(methods, limit, a.aclGuard(aclTable, pattern, methods, fn)))
+		mux.Handle(pattern, a.measureHTTP(pattern, a.wrap(methods, limit, a.aclGuard(aclTable, pattern, methods, fn))))
 	}
 	// agent
 	handle("/v1/agent/self", "GET", a.agentSelf)
@@ -59,6 +59,10 @@ func (a *Agent) routes() *http.ServeMux {
 	handle("/v1/agent/force-leave/", "PUT", a.agentForceLeave)
 	handle("/v1/agent/reload", "PUT", a.agentReload)
 	handle("/v1/agent/monitor", "GET", a.agentMonitor)
+	handle("/v1/agent/metrics", "GET", a.agentMetrics)
+	handle("/v1/agent/host", "GET", a.agentHost)
+	// profiling, behind enable_debug (debug_endpoint.go)
+	handle("/debug/pprof/", "GET", a.debugPprof)
 	// agent: local services, checks and maintenance (agent_service_endpoint.go)
 	handle("/v1/agent/services", "GET", a.agentServicesList)
 	handle("/v1/agent/service/", "GET", a.agentServiceGet)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/gossip"
@@ -63,6 +64,9 @@ type Config struct {
 	// TLS, when set, makes RPC to servers use TLS as it says
 	// (tls.internal_rpc). Nil: plaintext.
 	TLS *tlsutil.Configurator
+	// Metrics is where the client emits client.rpc and
+	// client.rpc.failed (lib/telemetry); nil emits nothing.
+	Metrics *metrics.Metrics
 	// UserEventHandler, when set, receives the user events of the LAN
 	// pool, on the pool's event goroutine; it must not block.
 	UserEventHandler func(serf.UserEvent)
@@ -207,7 +211,14 @@ func (c *Client) RPCContext(ctx context.Context, method string, args, reply any)
 			}
 		}
 	}
-	return c.servers.RPC(ctx, method, args, reply)
+	if m := c.config.Metrics; m != nil {
+		m.IncrCounter([]string{"client", "rpc"}, 1)
+	}
+	err := c.servers.RPC(ctx, method, args, reply)
+	if m := c.config.Metrics; m != nil && err != nil {
+		m.IncrCounter([]string{"client", "rpc", "failed"}, 1)
+	}
+	return err
 }
 
 // NumServers is how many servers the client knows.

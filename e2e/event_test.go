@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // eventTwoDCs is the shared cluster of event_test.go.
@@ -93,6 +95,58 @@ func TestEventsAndMetrics(t *testing.T) {
 			}
 			if ids[other] {
 				t.Errorf("%s received the other datacenter's event %s", a.Name, other)
+			}
+		}
+	})
+	step(t, "metrics carry raft, serf and memberlist names", func(t *testing.T) {
+		for _, a := range []*agentProc{f.dc1s, f.dc1c, f.dc2s, f.dc2c} {
+			prefixes := []string{"consul.serf.", "consul.memberlist.", "consul.runtime."}
+			if a.Server {
+				prefixes = append(prefixes, "consul.raft.")
+			}
+			waitFor(t, 30*time.Second, "metric names on "+a.Name, func() error {
+				m, err := a.API.Agent().Metrics()
+				if err != nil {
+					return err
+				}
+				var names []string
+				for _, g := range m.Gauges {
+					names = append(names, g.Name)
+				}
+				for _, c := range m.Counters {
+					names = append(names, c.Name)
+				}
+				for _, s := range m.Samples {
+					names = append(names, s.Name)
+				}
+				for _, p := range prefixes {
+					found := false
+					for _, n := range names {
+						found = found || strings.HasPrefix(n, p)
+					}
+					if !found {
+						return fmt.Errorf("%s: no %s* metric among %d", a.Name, p, len(names))
+					}
+				}
+				return nil
+			})
+		}
+		code, body := f.dc1s.httpDo("GET", "/v1/agent/metrics?format=prometheus", nil)
+		if code != 200 {
+			t.Fatalf("prometheus: %d %s", code, body)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("the prometheus answer does not parse: %v", err)
+		}
+		for _, p := range []string{"consul_raft_", "consul_serf_", "consul_memberlist_"} {
+			found := false
+			for n := range families {
+				found = found || strings.HasPrefix(n, p)
+			}
+			if !found {
+				t.Errorf("prometheus: no %s* family among %d", p, len(families))
 			}
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -54,7 +55,18 @@ type Dispatcher struct {
 
 	panics atomic.Uint64
 	calls  atomic.Int64
+
+	// observe, when set, is told of every call that arrived over the
+	// network, once it is answered (for the rpc.* metrics).
+	observe atomic.Pointer[CallObserver]
 }
+
+// CallObserver is told of a call served for a peer: its method, when it
+// started and how it ended.
+type CallObserver func(method string, start time.Time, err error)
+
+// SetObserver makes fn hear of every call served for a peer from now on.
+func (d *Dispatcher) SetObserver(fn CallObserver) { d.observe.Store(&fn) }
 
 // method is one registered endpoint method.
 type method struct {
@@ -316,8 +328,12 @@ func (d *Dispatcher) ServeCodec(ctx context.Context, codec netrpc.ServerCodec) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			replyv := reflect.New(m.replyType)
+			start := time.Now()
 			err := d.invoke(ctx, m, argv, replyv)
 			send(&req, replyv.Interface(), err)
+			if obs := d.observe.Load(); obs != nil {
+				(*obs)(m.name, start, err)
+			}
 		}()
 	}
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 
@@ -19,6 +21,7 @@ func (c *Catalog) Register(ctx context.Context, args *structs.RegisterRequest, r
 	if done, err := c.s.forward(ctx, "Catalog.Register", args, args, reply); done {
 		return err
 	}
+	defer c.s.metrics.MeasureSince([]string{"catalog", "register"}, time.Now())
 	if err := validateRegister(args); err != nil {
 		return err
 	}
@@ -77,6 +80,7 @@ func (c *Catalog) Deregister(ctx context.Context, args *structs.DeregisterReques
 	if done, err := c.s.forward(ctx, "Catalog.Deregister", args, args, reply); done {
 		return err
 	}
+	defer c.s.metrics.MeasureSince([]string{"catalog", "deregister"}, time.Now())
 	if args.Node == "" {
 		return structs.BadRequest("missing node name")
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/serf"
 
@@ -132,6 +133,10 @@ type Config struct {
 
 	// Logger receives the server's logs.
 	Logger hclog.Logger
+
+	// Metrics is where the server emits its metrics (rpc.*, catalog.*,
+	// kvs.*, txn.*, session.*; lib/telemetry); nil emits nothing.
+	Metrics *metrics.Metrics
 
 	// UserEventHandler, when set, receives the user events of the LAN
 	// pool (serf user events named structs.UserEventPrefix+name), on the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/meridian-sd/meridian/acl"
@@ -57,4 +59,20 @@ func (s *Server) userEvent(e serf.UserEvent) {
 	if s.config.UserEventHandler != nil {
 		s.config.UserEventHandler(e)
 	}
+}
+
+// observeRPC emits Consul's rpc.request, rpc.request_error and
+// rpc.server.call metrics for a call a peer made.
+func (s *Server) observeRPC(method string, start time.Time, err error) {
+	s.metrics.IncrCounter([]string{"rpc", "request"}, 1)
+	errType := ""
+	if err != nil {
+		s.metrics.IncrCounter([]string{"rpc", "request_error"}, 1)
+		errType = "internal"
+		if structs.CodeOf(err) != "" {
+			errType = "user"
+		}
+	}
+	s.metrics.MeasureSinceWithLabels([]string{"rpc", "server", "call"}, start, []metrics.Label{
+		{Name: "method", Value: method}, {Name: "errortype", Value: errType}})
 }

@@ -27,6 +27,7 @@ func (k *KVS) Apply(ctx context.Context, args *structs.KVSRequest, reply *bool) 
 	if done, err := k.s.forward(ctx, "KVS.Apply", args, args, reply); done {
 		return err
 	}
+	defer k.s.metrics.MeasureSince([]string{"kvs", "apply"}, time.Now())
 	if err := validateKVSOp(args.Op, &args.DirEnt, k.s.config.KVMaxValueSize); err != nil {
 		return err
 	}

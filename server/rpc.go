@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/coordinate"
 
@@ -104,6 +105,7 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 	if len(servers) == 0 {
 		return structs.ErrDCNoServers
 	}
+	s.metrics.IncrCounterWithLabels([]string{"rpc", "cross-dc"}, 1, []metrics.Label{{Name: "datacenter", Value: dc}})
 	info, _ := args.(structs.RPCInfo)
 	isRead := info != nil && info.IsRead()
 	if !isRead || !info.AllowStaleRead() {
@@ -262,6 +264,7 @@ func (s *Server) blockingQuery(ctx context.Context, opts *structs.QueryOptions, 
 		deadline = time.Now().Add(wait)
 		s.blockingQueries.Add(1)
 		defer s.blockingQueries.Add(-1)
+		s.metrics.IncrCounter([]string{"rpc", "query"}, 1)
 	}
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
 	raftwal "github.com/hashicorp/raft-wal"
@@ -94,6 +95,9 @@ type Server struct {
 	// acls resolves tokens (acl.go).
 	acls *aclState
 
+	// metrics receives the server's own metrics (Config.Metrics).
+	metrics *metrics.Metrics
+
 	bootstrapped atomic.Bool
 	// bootstrappedConf is the configuration this server bootstrapped
 	// Raft with under -bootstrap-expect, nil if it did not; only the
@@ -138,6 +142,10 @@ func NewServer(cfg *Config) (*Server, error) {
 		cancel:        cancel,
 	}
 	s.router = NewRouter(cfg.Datacenter, s.logger.Named("router"))
+	s.metrics = cfg.Metrics
+	if s.metrics == nil {
+		s.metrics, _ = metrics.New(&metrics.Config{FilterDefault: true, TimerGranularity: time.Millisecond}, &metrics.BlackholeSink{})
+	}
 	s.acls = newACLState(cfg.ACL, cfg.Datacenter)
 
 	fail := func(err error) (*Server, error) {
@@ -182,6 +190,7 @@ func (s *Server) setupRPC() error {
 	// between (a peer still forwarding to this address after a quick
 	// restart) must fail as unknown rather than find no Raft.
 	s.dispatcher = rpc.NewDispatcher(s.logger.Named("rpc"))
+	s.dispatcher.SetObserver(s.observeRPC)
 	ln, err := net.ListenTCP("tcp", s.config.RPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen on server port %s: %w", s.config.RPCAddr, err)

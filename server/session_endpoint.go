@@ -24,6 +24,7 @@ func (e *Session) Apply(ctx context.Context, args *structs.SessionRequest, reply
 	if done, err := e.s.forward(ctx, "Session.Apply", args, args, reply); done {
 		return err
 	}
+	defer e.s.metrics.MeasureSince([]string{"session", "apply"}, time.Now())
 	sess := &args.Session
 	switch args.Op {
 	case structs.SessionCreate:
@@ -113,6 +114,7 @@ func (e *Session) Renew(ctx context.Context, args *structs.SessionSpecificReques
 	if done, err := e.s.forward(ctx, "Session.Renew", args, args, reply); done {
 		return err
 	}
+	defer e.s.metrics.MeasureSince([]string{"session", "renew"}, time.Now())
 	idx, sess, err := e.s.fsm.State().SessionGet(nil, args.SessionID)
 	if err != nil {
 		return err

@@ -120,6 +120,7 @@ func (s *Server) resetSessionTimer(sess *structs.Session) {
 
 // invalidateSession destroys a session whose TTL ran out.
 func (s *Server) invalidateSession(id string) {
+	defer s.metrics.MeasureSince([]string{"session_ttl", "invalidate"}, time.Now())
 	if !s.IsLeader() || s.ctx.Err() != nil {
 		return
 	}

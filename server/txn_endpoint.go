@@ -19,6 +19,7 @@ func (t *Txn) Apply(ctx context.Context, args *structs.TxnRequest, reply *struct
 	if done, err := t.s.forward(ctx, "Txn.Apply", args, args, reply); done {
 		return err
 	}
+	defer t.s.metrics.MeasureSince([]string{"txn", "apply"}, time.Now())
 	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {
 		reply.Errors = errs
 		return nil
@@ -56,6 +57,7 @@ func (t *Txn) Read(ctx context.Context, args *structs.TxnReadRequest, reply *str
 	if done, err := t.s.forward(ctx, "Txn.Read", args, args, reply); done {
 		return err
 	}
+	defer t.s.metrics.MeasureSince([]string{"txn", "read"}, time.Now())
 	if errs := validateTxnOps(args.Ops, t.s.config.KVMaxValueSize); len(errs) > 0 {
 		reply.Errors = errs
 		return nil

@@ -218,6 +218,7 @@ func (l *loader) build(dev bool) {
 	l.buildACL(rc, c, fail)
 	l.buildAutopilot(rc, c, fail)
 	l.buildUI(rc, c)
+	l.buildTelemetry(rc, c, fail)
 	l.buildTLS(rc, c)
 	l.buildDefinitions(rc)
 	if len(l.errs) == 0 {

@@ -74,6 +74,7 @@ func clientDefaults() *RuntimeConfig {
 		TLS:       tlsutil.Config{Datacenter: "dc1", Domain: "consul"},
 		Autopilot: AutopilotConfig{CleanupDeadServers: true, LastContactThreshold: 200 * time.Millisecond,
 			MaxTrailingLogs: 250, ServerStabilizationTime: 10 * time.Second},
+		Telemetry: TelemetryConfig{MetricsPrefix: "consul", FilterDefault: true},
 	}
 }
 
@@ -554,7 +555,6 @@ func TestLoadIgnoredKeyWarnings(t *testing.T) {
 		`config key "ports.grpc" is not supported by Meridian and is ignored (set in config file "` + b + `", flag -grpc-port)`,
 		`config key "services.namespace" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
 		`config key "services.token" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
-		`config key "telemetry" is not supported by Meridian and is ignored (set in config file "` + a + `")`,
 	}
 	if !reflect.DeepEqual(warnings, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", warnings, want)
@@ -696,7 +696,10 @@ auto_encrypt {
 			if !rc.UIEnabled {
 				t.Error("ui_config { enabled = true } did not enable the UI")
 			}
-			for _, key := range []string{"connect", "telemetry"} {
+			if rc.Telemetry.PrometheusRetentionTime <= 0 || !rc.Telemetry.DisableHostname || rc.Telemetry.MetricsPrefix != "consul" {
+				t.Errorf("telemetry = %+v", rc.Telemetry)
+			}
+			for _, key := range []string{"connect"} {
 				if !strings.Contains(joined, `"`+key+`"`) {
 					t.Errorf("no warning about %q in %q", key, warnings)
 				}
@@ -928,5 +931,49 @@ func TestLoadUI(t *testing.T) {
 				t.Errorf("UIEnabled = %v, want %v", rc.UIEnabled, c.want)
 			}
 		})
+	}
+}
+
+func TestLoadTelemetry(t *testing.T) {
+	rc, warnings := mustLoad(t, "-data-dir", "/d", "-hcl", `
+enable_debug = true
+telemetry {
+  metrics_prefix = "meridian"
+  disable_hostname = true
+  statsd_address = "127.0.0.1:8125"
+  dogstatsd_addr = "unix:///var/run/dd.sock"
+  dogstatsd_tags = ["env:test"]
+  prometheus_retention_time = "30s"
+  prefix_filter = ["+meridian.raft", "-meridian.http"]
+  filter_default = false
+  circonus_api_token = "x"
+}`)
+	want := TelemetryConfig{
+		DisableHostname: true, MetricsPrefix: "meridian", StatsdAddr: "127.0.0.1:8125",
+		DogstatsdAddr: "unix:///var/run/dd.sock", DogstatsdTags: []string{"env:test"},
+		PrometheusRetentionTime: 30 * time.Second, AllowedPrefixes: []string{"meridian.raft"},
+		BlockedPrefixes: []string{"meridian.http"}, FilterDefault: false,
+	}
+	if !reflect.DeepEqual(rc.Telemetry, want) || !rc.EnableDebug {
+		t.Errorf("telemetry = %+v, enable_debug %v\nwant %+v", rc.Telemetry, rc.EnableDebug, want)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "telemetry.circonus_api_token") {
+		t.Errorf("warnings %q, want one about telemetry.circonus_api_token", warnings)
+	}
+	def, _ := mustLoad(t, "-data-dir", "/d")
+	if def.Telemetry.MetricsPrefix != "consul" || !def.Telemetry.FilterDefault || def.Telemetry.DisableHostname ||
+		def.Telemetry.PrometheusRetentionTime != 0 || def.EnableDebug {
+		t.Errorf("defaults: %+v, enable_debug %v", def.Telemetry, def.EnableDebug)
+	}
+	for _, bad := range []struct{ hcl, want string }{
+		{`telemetry { statsd_address = "nohost" }`, "telemetry.statsd_address"},
+		{`telemetry { prefix_filter = ["raft"] }`, "prefix_filter"},
+		{`telemetry { prometheus_retention_time = "-1s" }`, "prometheus_retention_time"},
+		{`telemetry { frob = 1 }`, "telemetry.frob"},
+	} {
+		_, _, err := Load(testOpts("-data-dir", "/d", "-hcl", bad.hcl))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want one naming %s", bad.hcl, err, bad.want)
+		}
 	}
 }

@@ -99,6 +99,11 @@ type rawConfig struct {
 	UI       *bool       `cfg:"ui"`
 	UIConfig rawUIConfig `cfg:"ui_config"`
 
+	// Telemetry is the telemetry block; EnableDebug serves /debug/pprof
+	// (telemetry.go).
+	Telemetry   rawTelemetry `cfg:"telemetry"`
+	EnableDebug *bool        `cfg:"enable_debug"`
+
 	// TLS is the tls stanza; the keys below it are the top-level TLS keys
 	// of Consul before 1.12, deprecated (tls.go).
 	TLS                  rawTLS  `cfg:"tls"`
@@ -144,8 +149,6 @@ func (rawConfig) ignoredKeys() []string {
 		// Logging destinations other than stderr.
 		"enable_syslog", "syslog_facility", "log_file", "log_rotate_bytes",
 		"log_rotate_duration", "log_rotate_max_files", "log_sublevels",
-		// Telemetry and debugging endpoints.
-		"telemetry", "enable_debug",
 		// Raft and storage tuning Meridian sets itself.
 		"raft_protocol", "raft_boltdb", "raft_logstore", "raft_snapshot_threshold",
 		"raft_snapshot_interval", "raft_trailing_logs", "protocol",

@@ -358,6 +358,12 @@ type RuntimeConfig struct {
 	// deprecated ui), flag -ui; default false.
 	UIEnabled bool
 
+	// Telemetry is the telemetry block (telemetry.go).
+	Telemetry TelemetryConfig
+	// EnableDebug serves /debug/pprof/ on the HTTP API. Key
+	// enable_debug; default false.
+	EnableDebug bool
+
 	// Sources are the config files read, in the order they were merged.
 	Sources []string
 }
