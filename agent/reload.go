@@ -109,6 +109,7 @@ func reloadFields() map[string]reloadField {
 		"Sources":             live,
 		"TLS":                 live,
 		"UIEnabled":           live, // read per request (ui.go)
+		"EnableDebug":         live, // read per request (debug_endpoint.go)
 
 		"HTTPMaxConnsPerClient": live,
 
@@ -180,6 +181,7 @@ func reloadFields() map[string]reloadField {
 		"PrimaryDatacenter":         restart("primary_datacenter"),
 		"ACL":                       restart("acl"),
 		"Autopilot":                 restart("autopilot"),
+		"Telemetry":                 restart("telemetry"),
 	}
 }
 
