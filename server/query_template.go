@@ -104,7 +104,9 @@ func (t *queryTemplate) render(name string) (*structs.PreparedQuery, error) {
 	return q, nil
 }
 
-// interpolate replaces every ${...} in s.
+// interpolate replaces every ${...} in s. What it renders is bounded as a
+// name: a field that repeats ${name.full} would otherwise multiply the
+// executed name (which any caller chooses) into megabytes per field.
 func interpolate(s string, vars map[string]string, matches []string) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
@@ -115,6 +117,9 @@ func interpolate(s string, vars map[string]string, matches []string) (string, er
 		i := strings.Index(rest, "${")
 		if i < 0 {
 			b.WriteString(rest)
+			if b.Len() > structs.MaxNameLen {
+				return "", structs.BadRequest("Bad format: %q renders to more than %d bytes", truncate(s, 64), structs.MaxNameLen)
+			}
 			return b.String(), nil
 		}
 		b.WriteString(rest[:i])
@@ -128,6 +133,9 @@ func interpolate(s string, vars map[string]string, matches []string) (string, er
 			return "", err
 		}
 		b.WriteString(val)
+		if b.Len() > structs.MaxNameLen {
+			return "", structs.BadRequest("Bad format: %q renders to more than %d bytes", truncate(s, 64), structs.MaxNameLen)
+		}
 		rest = rest[i+j+1:]
 	}
 }
@@ -162,4 +170,12 @@ func renderQuery(q *structs.PreparedQuery, asked string) (*structs.PreparedQuery
 		return nil, fmt.Errorf("render query template %q: %w", q.Name, err)
 	}
 	return t.render(asked)
+}
+
+// truncate shortens s to at most n bytes for an error text.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

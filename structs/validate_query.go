@@ -15,7 +15,9 @@ func (v *validator) preparedQuery(q *PreparedQuery) {
 	v.name("query session", q.Session)
 	v.name("query token", q.Token)
 	v.name("query template type", q.Template.Type)
-	v.text("query template regexp", q.Template.Regexp)
+	// The regexp is compiled at every execution of the template: a name's
+	// bound, not free text's.
+	v.name("query template regexp", q.Template.Regexp)
 	v.name("query dns ttl", q.DNS.TTL)
 	s := &q.Service
 	v.name("query service", s.Service)
