@@ -3,21 +3,27 @@ package server
 import (
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestLeaderWatchWakesOnElection: a waiter that took the channel before
 // the election is woken by it, so that a request held for a leader goes
 // on at once rather than at its next poll.
 func TestLeaderWatchWakesOnElection(t *testing.T) {
-	cfg := testConfig(t, "dc1")
-	// Elect well after NewServer returns, so that the test watches first.
-	cfg.RaftConfig.HeartbeatTimeout = time.Second
-	cfg.RaftConfig.ElectionTimeout = time.Second
-	cfg.Bootstrap = true
-	s := startServer(t, cfg)
+	// Not bootstrapped: no election until the test has its channel.
+	s := startServer(t, testConfig(t, "dc1"))
 	changed := s.leaderWatch.changed()
 	if s.raft.Leader() != "" {
-		t.Fatal("elected before the test could watch; raise the timeouts")
+		t.Fatal("a server that was never bootstrapped has a leader")
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter,
+		ID:       raft.ServerID(s.config.NodeID),
+		Address:  s.raftTransport.LocalAddr(),
+	}}}
+	if err := s.raft.BootstrapCluster(conf).Error(); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case <-changed:
