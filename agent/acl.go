@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -57,6 +58,14 @@ func serverACLConfig(rc *config.RuntimeConfig) server.ACLConfig {
 // A request without one uses the agent's acl.tokens.default, and failing
 // that the anonymous token (""). The token is never logged.
 func (a *Agent) requestToken(req *http.Request) string {
+	if tok := explicitToken(req); tok != "" {
+		return tok
+	}
+	return a.agentToken("default")
+}
+
+// explicitToken is the token the request itself names, "" for none.
+func explicitToken(req *http.Request) string {
 	if tok := req.URL.Query().Get("token"); tok != "" {
 		return tok
 	}
@@ -71,7 +80,7 @@ func (a *Agent) requestToken(req *http.Request) string {
 			}
 		}
 	}
-	return a.agentToken("default")
+	return ""
 }
 
 // ResolveToken turns a secret into an Authorizer and the token's identity
@@ -95,7 +104,7 @@ func (a *Agent) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken,
 		return nil, nil, errors.New("the agent is shutting down")
 	}
 	isNotFound := func(err error) bool { return structs.IsErr(err, structs.ErrACLNotFound) }
-	return a.acl.cache.Resolve(secret, isNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
+	authz, tok, err := a.acl.cache.Resolve(secret, isNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
 		args := &structs.ACLResolveRequest{Datacenter: rc.Datacenter, FromDatacenter: rc.Datacenter}
 		args.Token = secret
 		args.AllowStale = true
@@ -108,6 +117,11 @@ func (a *Agent) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken,
 		}
 		return compileResolved(rc.Datacenter, &out)
 	})
+	if err == nil && tok != nil && tok.Expired(time.Now()) {
+		// Cached before it expired: refused from the moment it does.
+		return nil, nil, structs.ErrACLNotFound
+	}
+	return authz, tok, err
 }
 
 // compileResolved builds the Authorizer of a token a server described.
@@ -146,3 +160,48 @@ func redactedURL(u *url.URL) string {
 	c.RawQuery = q.Encode()
 	return c.String()
 }
+
+// requestTokenKey carries, in an HTTP request's context, the token the
+// request's RPCs are made with (see tokenFromContext).
+type requestTokenKey struct{}
+
+// contextWithToken returns ctx carrying token for the RPCs made on its
+// behalf.
+func contextWithToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, requestTokenKey{}, token)
+}
+
+// tokenFromContext gives args the token of the HTTP request ctx belongs to when
+// they carry none yet, so that the servers check every RPC made for a
+// request with the request's own token (or the agent's default token):
+// handlers need not copy it into each request they build.
+func tokenFromContext(ctx context.Context, args any) {
+	tok, ok := ctx.Value(requestTokenKey{}).(string)
+	if !ok || tok == "" {
+		return
+	}
+	if tc, ok := args.(structs.TokenCarrier); ok && tc.RequestToken() == "" {
+		tc.SetToken(tok)
+	}
+}
+
+// syncToken is the token of the agent's own catalog writes (its node, its
+// coordinate, anti-entropy of what carries no token of its own):
+// acl.tokens.agent, falling back to acl.tokens.default, as Consul's.
+func (a *Agent) syncToken() string {
+	if tok := a.agentToken("agent"); tok != "" {
+		return tok
+	}
+	return a.agentToken("default")
+}
+
+// userToken is the token of a service or check registered without one:
+// acl.tokens.default.
+func (a *Agent) userToken() string { return a.agentToken("default") }
+
+// syncTokens gives anti-entropy the agent's tokens (local.Tokens), read
+// at each sync.
+type syncTokens struct{ a *Agent }
+
+func (t syncTokens) AgentToken() string { return t.a.syncToken() }
+func (t syncTokens) UserToken() string  { return t.a.userToken() }

@@ -414,10 +414,12 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 			return nil, HTTPError{Code: http.StatusInternalServerError, Reason: "no ACL rule for " + method + " " + pattern}
 		}
 		if rule.public != "" {
-			return fn(resp, req)
+			return fn(resp, req.WithContext(contextWithToken(req.Context(), a.requestToken(req))))
 		}
 		secret := a.requestToken(req)
 		if rec := a.agentToken("agent_recovery"); rec != "" && secret == rec && strings.HasPrefix(pattern, "/v1/agent/") && !isAgentTokenRoute(pattern) {
+			// The servers do not know this token: whatever the handler
+			// asks them goes with the default token.
 			// acl.tokens.agent_recovery works on this agent's own
 			// endpoints without asking a server, so that an agent that
 			// knows none yet can still be joined and inspected.
@@ -427,6 +429,9 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 		if err != nil {
 			return nil, err
 		}
+		// Every RPC the handler makes carries the request's token: the
+		// servers check it again (server/acl_rpc.go), and filter lists.
+		req = req.WithContext(contextWithToken(req.Context(), secret))
 		if authz.IsManagement() {
 			return fn(resp, req)
 		}
@@ -440,6 +445,11 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 			}
 		}
 		obj, err := fn(resp, req)
+		if !carriesToken(req) {
+			// The server's filter may have set it (setMeta); Consul
+			// leaves it out for requests without a token.
+			resp.Header().Del("X-Consul-Results-Filtered-By-ACLs")
+		}
 		if err != nil || !rule.filter || obj == nil {
 			return obj, err
 		}

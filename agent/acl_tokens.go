@@ -128,6 +128,11 @@ func (a *Agent) agentTokenUpdate(resp http.ResponseWriter, req *http.Request) (a
 	if kind == "replication" && a.server != nil {
 		a.server.SetACLReplicationToken(body.Token)
 	}
+	if (kind == "agent" || kind == "default") && a.svc.state != nil {
+		// Anti-entropy reads the tokens at each sync: one now retries
+		// what the old token could not write.
+		a.svc.state.TriggerSync()
+	}
 	a.logger.Info("ACL token updated", "kind", kind)
 	return nil, nil
 }

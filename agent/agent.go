@@ -492,6 +492,7 @@ func (a *Agent) RPCContext(ctx context.Context, method string, args, reply any) 
 	if a.delegate == nil {
 		return errors.New("agent is not started")
 	}
+	tokenFromContext(ctx, args)
 	if d, ok := a.delegate.(contextRPC); ok {
 		return d.RPCContext(ctx, method, args, reply)
 	}

@@ -44,6 +44,9 @@ const (
 // have files of their own.
 type persistedService struct {
 	Service config.ServiceDefinition
+	// Token is the ACL token the service was registered with, which its
+	// syncs use; the file is readable by the agent's user only.
+	Token string `json:",omitempty"`
 }
 
 // persistedCheck is the file of an API-registered check. Definition is nil
@@ -51,6 +54,8 @@ type persistedService struct {
 type persistedCheck struct {
 	Check      *structs.HealthCheck
 	Definition *config.CheckDefinition `json:",omitempty"`
+	// Token is the ACL token the check was registered with.
+	Token string `json:",omitempty"`
 }
 
 // persistedCheckState is the saved status of a TTL check.
@@ -186,18 +191,18 @@ func (a *Agent) forget(dir, id string) {
 }
 
 // saveService saves an API-registered service (without its checks).
-func (t *persistTxn) saveService(def *config.ServiceDefinition) error {
+func (t *persistTxn) saveService(def *config.ServiceDefinition, token string) error {
 	d := *def
 	d.Checks = nil
-	if err := t.write(servicesDir, d.ID, persistedService{Service: d}); err != nil {
+	if err := t.write(servicesDir, d.ID, persistedService{Service: d, Token: token}); err != nil {
 		return fmt.Errorf("save service %q in the data dir: %w", d.ID, err)
 	}
 	return nil
 }
 
 // saveCheck saves an API-registered check.
-func (t *persistTxn) saveCheck(p *preparedCheck) error {
-	if err := t.write(checksDir, p.hc.CheckID, persistedCheck{Check: p.hc, Definition: p.def}); err != nil {
+func (t *persistTxn) saveCheck(p *preparedCheck, token string) error {
+	if err := t.write(checksDir, p.hc.CheckID, persistedCheck{Check: p.hc, Definition: p.def, Token: token}); err != nil {
 		return fmt.Errorf("save check %q in the data dir: %w", p.hc.CheckID, err)
 	}
 	return nil
@@ -293,7 +298,7 @@ func (a *Agent) restorePersisted() error {
 			os.Remove(path)
 			continue
 		}
-		if err := a.addService(&ps.Service, sourceAPI, false); err != nil {
+		if err := a.addServiceToken(&ps.Service, sourceAPI, false, ps.Token); err != nil {
 			a.logger.Warn("cannot restore service", "service", ps.Service.ID, "error", err)
 		}
 	}
@@ -318,10 +323,10 @@ func (a *Agent) restorePersisted() error {
 			continue
 		}
 		if pc.Definition != nil {
-			err = a.addCheck(pc.Definition, sourceAPI)
+			err = a.addCheckToken(pc.Definition, sourceAPI, pc.Token)
 		} else {
 			s.mu.Lock()
-			err = a.installCheckLocked(&preparedCheck{hc: pc.Check}, sourceAPI)
+			err = a.installCheckLocked(&preparedCheck{hc: pc.Check, token: pc.Token}, sourceAPI)
 			s.mu.Unlock()
 		}
 		if err != nil {

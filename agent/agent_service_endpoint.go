@@ -255,7 +255,8 @@ func (a *Agent) agentServiceRegister(resp http.ResponseWriter, req *http.Request
 		a.logger.Warn(w)
 	}
 	replace := isTrue(req.URL.Query(), "replace-existing-checks")
-	if err := a.addService(def, sourceAPI, replace); err != nil {
+	// The service syncs with the token it was registered with.
+	if err := a.addServiceToken(def, sourceAPI, replace, explicitToken(req)); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -287,7 +288,7 @@ func (a *Agent) agentCheckRegister(resp http.ResponseWriter, req *http.Request) 
 	if def.Name == "" {
 		return nil, badRequest("Missing check name")
 	}
-	if err := a.addCheck(def, sourceAPI); err != nil {
+	if err := a.addCheckToken(def, sourceAPI, explicitToken(req)); err != nil {
 		return nil, err
 	}
 	return nil, nil

@@ -142,6 +142,9 @@ type preparedCheck struct {
 	hc     *structs.HealthCheck
 	runner checks.Runner
 	ttl    *checks.CheckTTL
+	// token is the ACL token the check was registered with; never
+	// logged.
+	token string
 }
 
 // localNodeConfig describes the node for the local state: its identity,
@@ -218,6 +221,7 @@ func (a *Agent) startServices(rc *config.RuntimeConfig) error {
 	s := &a.svc
 	s.cfg = lc
 	s.state = local.NewState(a.localNodeConfig(rc), a.delegate, a.logger.Named("local"))
+	s.state.SetTokens(syncTokens{a})
 	s.runners = map[string]checks.Runner{}
 	s.ttls = map[string]*checks.CheckTTL{}
 	s.defs = map[string]*config.CheckDefinition{}
@@ -423,6 +427,13 @@ func (a *Agent) stopRunner(id string) {
 // stay unless replaceChecks is set. A service from the API is saved in the
 // data dir first; if that fails, nothing changes and the error says so.
 func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChecks bool) error {
+	return a.addServiceToken(def, src, replaceChecks, "")
+}
+
+// addServiceToken is addService for a service registered with an ACL
+// token: the service and its checks sync with it, and it is saved with
+// the service.
+func (a *Agent) addServiceToken(def *config.ServiceDefinition, src source, replaceChecks bool, token string) error {
 	rc := a.cfg()
 	ns := def.NodeService()
 	prepared := make([]*preparedCheck, 0, len(def.Checks))
@@ -463,10 +474,10 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 	// At start the files are where the registrations come from: writing
 	// them again would only make a full or read-only disk drop them.
 	if src == sourceAPI && !s.restoring {
-		err := txn.saveService(def)
+		err := txn.saveService(def, token)
 		for _, p := range prepared {
 			if err == nil {
-				err = txn.saveCheck(p)
+				err = txn.saveCheck(p, "")
 			}
 		}
 		for _, id := range drop {
@@ -486,7 +497,7 @@ func (a *Agent) addService(def *config.ServiceDefinition, src source, replaceChe
 	for _, p := range prepared {
 		a.stopRunner(p.hc.CheckID)
 	}
-	if err := s.state.AddServiceWithChecks(ns, hcs); err != nil {
+	if err := s.state.AddServiceWithChecksToken(ns, hcs, token); err != nil {
 		txn.rollback()
 		return badRequest("Invalid service %q: %v", ns.ID, err)
 	}
@@ -557,10 +568,17 @@ func (a *Agent) removeServiceLocked(id string) error {
 // addCheck registers a validated check definition, replacing a check with
 // the same ID.
 func (a *Agent) addCheck(def *config.CheckDefinition, src source) error {
+	return a.addCheckToken(def, src, "")
+}
+
+// addCheckToken is addCheck for a check registered with an ACL token,
+// which its syncs use and which is saved with it.
+func (a *Agent) addCheckToken(def *config.CheckDefinition, src source, token string) error {
 	p, err := a.prepareCheck(a.cfg(), def, src)
 	if err != nil {
 		return err
 	}
+	p.token = token
 	s := &a.svc
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -585,13 +603,13 @@ func (a *Agent) installCheckLocked(p *preparedCheck, src source) error {
 	}
 	txn := a.newPersistTxn()
 	if src == sourceAPI && !s.restoring {
-		if err := txn.saveCheck(p); err != nil {
+		if err := txn.saveCheck(p, p.token); err != nil {
 			txn.rollback()
 			return err
 		}
 	}
 	a.stopRunner(p.hc.CheckID)
-	if err := s.state.AddCheck(p.hc); err != nil {
+	if err := s.state.AddCheckToken(p.hc, p.token); err != nil {
 		txn.rollback()
 		return badRequest("Invalid check %q: %v", p.hc.CheckID, err)
 	}

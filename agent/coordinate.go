@@ -30,6 +30,8 @@ func (a *Agent) sendCoordinates(ctx context.Context) {
 			continue
 		}
 		req := &structs.CoordinateUpdateRequest{Datacenter: rc.Datacenter, Node: rc.NodeName, Coord: coord}
+		// node:write on this node: the agent's token.
+		req.Token = a.syncToken()
 		var out struct{}
 		if err := a.RPC("Coordinate.Update", req, &out); err != nil {
 			a.logger.Debug("send coordinate", "error", err)

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -57,7 +58,18 @@ func (a *Agent) startDNS(rc *config.RuntimeConfig) error {
 	if len(rc.DNSAddrs) == 0 {
 		return nil
 	}
-	d := &dnsServer{agent: a, rpc: a.RPC, domains: []string{dns.Fqdn(strings.ToLower(rc.DNSDomain))}}
+	// Lookups are made with the default token, which the servers check
+	// and filter with as they do for HTTP reads.
+	// A name the token may not read does not exist: a refusal answers
+	// as an empty result (NXDOMAIN), as Consul's DNS does.
+	rpcDefault := func(method string, args, reply any) error {
+		err := a.RPCContext(contextWithToken(context.Background(), a.agentToken("default")), method, args, reply)
+		if err != nil && aclErrorStatus(err) == http.StatusForbidden {
+			return nil
+		}
+		return err
+	}
+	d := &dnsServer{agent: a, rpc: rpcDefault, domains: []string{dns.Fqdn(strings.ToLower(rc.DNSDomain))}}
 	if rc.DNSAltDomain != "" {
 		d.domains = append(d.domains, dns.Fqdn(strings.ToLower(rc.DNSAltDomain)))
 	}

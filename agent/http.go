@@ -422,6 +422,9 @@ func setMeta(resp http.ResponseWriter, m *structs.QueryMeta) {
 	if m.ConsistencyLevel != "" {
 		h.Set("X-Consul-Effective-Consistency", m.ConsistencyLevel)
 	}
+	if m.ResultsFilteredByACLs {
+		h.Set("X-Consul-Results-Filtered-By-ACLs", "true")
+	}
 	h.Set("X-Consul-Query-Backend", "blocking-query")
 }
 

@@ -79,7 +79,7 @@ func (a *Agent) operatorKeyring(resp http.ResponseWriter, req *http.Request) (an
 	}
 
 	var out structs.KeyringResponses
-	if err := a.RPC("Operator.KeyringOperation", &args, &out); err != nil {
+	if err := a.RPCContext(req.Context(), "Operator.KeyringOperation", &args, &out); err != nil {
 		return nil, err
 	}
 	if err := keyringError(out.Responses); err != nil {

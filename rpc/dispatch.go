@@ -59,6 +59,25 @@ type Dispatcher struct {
 	// observe, when set, is told of every call that arrived over the
 	// network, once it is answered (for the rpc.* metrics).
 	observe atomic.Pointer[CallObserver]
+
+	// intercept, when set, runs around every call after validation (see
+	// SetInterceptor); guarded by mu.
+	intercept Interceptor
+}
+
+// Interceptor wraps every call, from the network or in-process, after its
+// arguments were validated: it may refuse the call, hand next a context
+// carrying per-call state, and change the reply after next returned (the
+// server checks ACL permissions and filters answers with it). next runs
+// the method; the interceptor must call it at most once.
+type Interceptor func(ctx context.Context, method string, args, reply any, next func(context.Context) error) error
+
+// SetInterceptor installs the interceptor every later call goes through;
+// nil removes it.
+func (d *Dispatcher) SetInterceptor(i Interceptor) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.intercept = i
 }
 
 // CallObserver is told of a call served for a peer: its method, when it
@@ -245,11 +264,20 @@ func (d *Dispatcher) invoke(ctx context.Context, m *method, argv, replyv reflect
 	if !m.argIsPtr {
 		arg = argv.Elem()
 	}
-	out := m.fn.Call([]reflect.Value{m.rcvr, reflect.ValueOf(ctx), arg, replyv})
-	if e := out[0].Interface(); e != nil {
-		return e.(error)
+	call := func(ctx context.Context) error {
+		out := m.fn.Call([]reflect.Value{m.rcvr, reflect.ValueOf(ctx), arg, replyv})
+		if e := out[0].Interface(); e != nil {
+			return e.(error)
+		}
+		return nil
 	}
-	return nil
+	d.mu.RLock()
+	intercept := d.intercept
+	d.mu.RUnlock()
+	if intercept == nil {
+		return call(ctx)
+	}
+	return intercept(ctx, m.name, argv.Interface(), replyv.Interface(), call)
 }
 
 // ServeCodec serves the calls that arrive on codec until the peer hangs up,

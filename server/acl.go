@@ -53,6 +53,10 @@ type ACLConfig struct {
 	// token the leader of the primary datacenter creates when it takes
 	// office (acl.tokens.initial_management). Never logged.
 	InitialManagementToken string
+	// TokenReapInterval is how often the leader deletes the tokens whose
+	// expiration time has passed (they are refused as soon as it passes,
+	// deleted or not). Default 30s.
+	TokenReapInterval time.Duration
 }
 
 func (c *ACLConfig) withDefaults(dc string) ACLConfig {
@@ -71,6 +75,9 @@ func (c *ACLConfig) withDefaults(dc string) ACLConfig {
 	}
 	if out.PolicyTTL <= 0 {
 		out.PolicyTTL = 30 * time.Second
+	}
+	if out.TokenReapInterval <= 0 {
+		out.TokenReapInterval = 30 * time.Second
 	}
 	return out
 }
@@ -184,7 +191,7 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 	if authz, tok, ok, err := s.resolveReplicated(secret); ok {
 		return authz, tok, err
 	}
-	return s.acls.remote.Resolve(secret, isACLNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
+	authz, tok, err := s.acls.remote.Resolve(secret, isACLNotFound, func() (*acl.Authorizer, *structs.ACLToken, error) {
 		var out structs.ACLResolveResponse
 		args := &structs.ACLResolveRequest{Datacenter: s.acls.cfg.PrimaryDatacenter, FromDatacenter: s.config.Datacenter}
 		args.Token = secret
@@ -194,6 +201,11 @@ func (s *Server) ResolveToken(secret string) (*acl.Authorizer, *structs.ACLToken
 		}
 		return s.authorizerFor(out.Token, out.Policies)
 	})
+	if err == nil && tok != nil && tok.Expired(time.Now()) {
+		// Cached before it expired: refused from the moment it does.
+		return nil, nil, structs.ErrACLNotFound
+	}
+	return authz, tok, err
 }
 
 func isACLNotFound(err error) bool { return structs.IsErr(err, structs.ErrACLNotFound) }
@@ -431,4 +443,41 @@ func (s *Server) bootstrapResetIndex() (uint64, string, error) {
 		return 0, "", structs.BadRequest("invalid reset index in %s: %q is not a number", path, strings.TrimSpace(string(buf)))
 	}
 	return idx, path, nil
+}
+
+// maxTokenReapBatch bounds the tokens one Raft entry of the reaper
+// deletes.
+const maxTokenReapBatch = 128
+
+// reapExpiredACLTokens deletes, on the leader, the tokens whose expiration
+// time has passed: every such token in the primary datacenter, the local
+// ones in a secondary (global tokens go with the primary's deletion,
+// through replication). Expired tokens are refused before they are
+// reaped (lookupToken); this only frees their records.
+func (s *Server) reapExpiredACLTokens() {
+	if !s.acls.cfg.Enabled {
+		return
+	}
+	_, toks, err := s.fsm.State().ACLTokenList(nil, "", "")
+	if err != nil {
+		s.logger.Error("list ACL tokens to reap the expired ones", "error", err)
+		return
+	}
+	now := time.Now()
+	primary := s.isPrimary()
+	var ids []string
+	for _, t := range toks {
+		if t.ExpirationTime != nil && t.Expired(now) && (primary || t.Local) {
+			ids = append(ids, t.AccessorID)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), maxTokenReapBatch)
+		if _, err := s.raftApply(structs.ACLTokenDeleteRequestType, &structs.ACLTokenBatchDeleteRequest{TokenIDs: ids[:n]}); err != nil {
+			s.logger.Error("delete expired ACL tokens", "error", err)
+			return
+		}
+		s.logger.Info("deleted expired ACL tokens", "count", n)
+		ids = ids[n:]
+	}
 }

@@ -26,5 +26,9 @@ func (s *Server) registerEndpoints() error {
 			return fmt.Errorf("register rpc endpoint %s: %w", name, err)
 		}
 	}
+	// Every method's ACL entry (acl_rpc.go): with ACLs on, a method
+	// without one is refused.
+	s.rpcRules = rpcACLRules()
+	s.dispatcher.SetInterceptor(s.aclIntercept)
 	return nil
 }

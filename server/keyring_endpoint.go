@@ -44,6 +44,11 @@ func (o *Operator) KeyringOperation(ctx context.Context, args *structs.KeyringRe
 		return err
 	}
 	s := o.s
+	// Any server answers: the check runs here (and again in every other
+	// datacenter the request is forwarded to, with the same token).
+	if err := s.aclPreCheck(ctx); err != nil {
+		return err
+	}
 	if !args.Forwarded {
 		if err := s.keyringPrecheck(args); err != nil {
 			return err

@@ -62,6 +62,8 @@ func (s *Server) leaderLoop(ctx context.Context) {
 	defer coords.Stop()
 	reap := time.NewTicker(s.config.TombstoneTTLGranularity)
 	defer reap.Stop()
+	reapTokens := time.NewTicker(s.acls.cfg.TokenReapInterval)
+	defer reapTokens.Stop()
 	defer s.sessionTimers.stopAll()
 	defer s.readyForConsistentReads.Store(false)
 	apDone := make(chan struct{})
@@ -134,6 +136,10 @@ func (s *Server) leaderLoop(ctx context.Context) {
 			s.flushCoordinates()
 		case <-reap.C:
 			s.reapTombstones()
+		case <-reapTokens.C:
+			if established {
+				s.reapExpiredACLTokens()
+			}
 		}
 		if !established {
 			select {

@@ -86,7 +86,11 @@ func (o *Operator) RaftRemovePeer(ctx context.Context, args *structs.RaftRemoveP
 // FederationStatus returns every datacenter as this server sees it.
 func (o *Operator) FederationStatus(ctx context.Context, args *structs.DCSpecificRequest, reply *[]structs.FederationDC) error {
 	if dc := args.Datacenter; dc != "" && dc != o.s.config.Datacenter {
+		aclForwarded(ctx)
 		return o.s.forwardDC(ctx, "Operator.FederationStatus", dc, args, reply)
+	}
+	if err := o.s.aclPreCheck(ctx); err != nil {
+		return err
 	}
 	local := o.s.wanCoordinate()
 	out := []structs.FederationDC{}

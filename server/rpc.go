@@ -36,7 +36,23 @@ import (
 //
 // ctx is the call's: a forwarded call ends when it ends (its caller hung
 // up), which closes the forwarded stream, so the next server stops too.
+//
+// When this server answers, forward first runs the call's ACL check
+// (aclPreCheck): a refusal is returned as done.
 func (s *Server) forward(ctx context.Context, method string, info structs.RPCInfo, args, reply any) (bool, error) {
+	done, err := s.route(ctx, method, info, args, reply)
+	if done {
+		aclForwarded(ctx)
+		return true, err
+	}
+	if err := s.aclPreCheck(ctx); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// route is forward's decision: false to answer here.
+func (s *Server) route(ctx context.Context, method string, info structs.RPCInfo, args, reply any) (bool, error) {
 	dc := info.RequestDatacenter()
 	if dc != "" && dc != s.config.Datacenter {
 		return true, s.forwardDC(ctx, method, dc, args, reply)

@@ -63,7 +63,9 @@ type Server struct {
 	autopilot  *autopilot.Autopilot
 	apDelegate *autopilotDelegate
 
-	dispatcher  *rpc.Dispatcher
+	dispatcher *rpc.Dispatcher
+	// rpcRules are the ACL entries of the RPC methods (acl_rpc.go).
+	rpcRules    map[string]rpcRule
 	rpcListener net.Listener
 	rpcMux      *rpc.Server
 	connPool    *rpc.ConnPool

@@ -29,7 +29,16 @@ type KeyringRequest struct {
 	// Forwarded is set on the copy sent to another datacenter's server,
 	// which then covers only its own LAN pool.
 	Forwarded bool
+	// Token is the caller's ACL token (keyring:read to list,
+	// keyring:write to change); empty means anonymous. Never logged.
+	Token string
 }
+
+// RequestToken is the request's ACL token (TokenCarrier).
+func (r *KeyringRequest) RequestToken() string { return r.Token }
+
+// SetToken sets the request's ACL token (TokenCarrier).
+func (r *KeyringRequest) SetToken(token string) { r.Token = token }
 
 // RequestDatacenter implements RPCInfo: the operation starts in the
 // receiving server's datacenter.

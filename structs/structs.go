@@ -120,6 +120,12 @@ func (q QueryOptions) IsRead() bool { return true }
 // those of any read request (they all embed QueryOptions).
 func (q *QueryOptions) GetQueryOptions() *QueryOptions { return q }
 
+// RequestToken is the request's ACL token (TokenCarrier).
+func (q *QueryOptions) RequestToken() string { return q.Token }
+
+// SetToken sets the request's ACL token (TokenCarrier).
+func (q *QueryOptions) SetToken(token string) { q.Token = token }
+
 // AllowStaleRead reports whether a stale answer is acceptable.
 func (q QueryOptions) AllowStaleRead() bool { return q.AllowStale }
 
@@ -134,6 +140,10 @@ type QueryMeta struct {
 	KnownLeader bool
 	// ConsistencyLevel is one of the Consistency* constants.
 	ConsistencyLevel string
+	// ResultsFilteredByACLs is set when the answering server left out
+	// entries the request's token may not read
+	// (X-Consul-Results-Filtered-By-ACLs).
+	ResultsFilteredByACLs bool
 }
 
 // GetQueryMeta returns the meta itself, so that code can read that of any
@@ -152,6 +162,18 @@ func (w WriteRequest) IsRead() bool { return false }
 
 // SetToken sets the request's ACL token.
 func (w *WriteRequest) SetToken(token string) { w.Token = token }
+
+// RequestToken is the request's ACL token (TokenCarrier).
+func (w *WriteRequest) RequestToken() string { return w.Token }
+
+// TokenCarrier is a request that carries an ACL token: every request
+// embedding QueryOptions or WriteRequest, and a few others.
+type TokenCarrier interface {
+	// RequestToken is the token's SecretID; empty means anonymous.
+	RequestToken() string
+	// SetToken sets it.
+	SetToken(token string)
+}
 
 // AllowStaleRead is always false for writes.
 func (w WriteRequest) AllowStaleRead() bool { return false }

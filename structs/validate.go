@@ -509,5 +509,6 @@ func (r *KeyringRequest) Validate() error {
 	var v validator
 	v.name("keyring operation", string(r.Operation))
 	v.name("key", r.Key)
+	v.name("token", r.Token)
 	return v.err
 }

@@ -76,6 +76,18 @@ type Config struct {
 	CheckUpdateInterval time.Duration
 }
 
+// Tokens gives the ACL tokens anti-entropy writes with, read at each sync
+// so that a token changed through the agent's API counts at once.
+type Tokens interface {
+	// AgentToken is the token of the node's own registration and of the
+	// reads of its services and checks: acl.tokens.agent, or the default
+	// token when there is none.
+	AgentToken() string
+	// UserToken is the token of a service or check registered without
+	// one: acl.tokens.default.
+	UserToken() string
+}
+
 // RPCer sends RPCs to the servers: the agent's server or client.
 type RPCer interface {
 	RPC(method string, args, reply any) error
@@ -95,6 +107,9 @@ type serviceState struct {
 	inSync  bool
 	deleted bool
 	gen     uint64
+	// token is the ACL token the service was registered with, which its
+	// syncs use; empty for the user token. Never logged.
+	token string
 }
 
 // checkState is one check and its sync state.
@@ -103,6 +118,10 @@ type checkState struct {
 	inSync  bool
 	deleted bool
 	gen     uint64
+	// token is the ACL token the check was registered with; empty for
+	// its service's token, or for a node check the agent token. Never
+	// logged.
+	token string
 	// deferred is the timer that will push an output-only change; nil when
 	// none is pending.
 	deferred *time.Timer
@@ -115,6 +134,7 @@ type checkState struct {
 // concurrent use.
 type State struct {
 	rpc    RPCer
+	tokens Tokens
 	logger hclog.Logger
 	// triggerCh asks the Syncer for a partial sync; it holds at most one
 	// request, so that a burst of changes makes one sync.
@@ -157,6 +177,69 @@ func cloneConfig(c Config) Config {
 	c.TaggedAddresses = maps.Clone(c.TaggedAddresses)
 	c.NodeMeta = maps.Clone(c.NodeMeta)
 	return c
+}
+
+// SetTokens sets where the ACL tokens of syncs come from; without, syncs
+// carry no token (the anonymous token).
+func (l *State) SetTokens(t Tokens) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens = t
+}
+
+// agentToken and userToken read the tokens. Callers hold mu.
+func (l *State) agentToken() string {
+	if l.tokens == nil {
+		return ""
+	}
+	return l.tokens.AgentToken()
+}
+
+func (l *State) userToken() string {
+	if l.tokens == nil {
+		return ""
+	}
+	return l.tokens.UserToken()
+}
+
+// serviceToken is the token of a service's syncs. Callers hold mu.
+func (l *State) serviceToken(s *serviceState) string {
+	if s != nil && s.token != "" {
+		return s.token
+	}
+	return l.userToken()
+}
+
+// checkToken is the token of a check's syncs: its own, its service's, or
+// for a node check the agent token. Callers hold mu.
+func (l *State) checkToken(c *checkState) string {
+	if c.token != "" {
+		return c.token
+	}
+	if c.chk.ServiceID != "" {
+		return l.serviceToken(l.services[c.chk.ServiceID])
+	}
+	return l.agentToken()
+}
+
+// ServiceToken is the token a service was registered with ("" for none).
+func (l *State) ServiceToken(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.services[id]; s != nil {
+		return s.token
+	}
+	return ""
+}
+
+// CheckToken is the token a check was registered with ("" for none).
+func (l *State) CheckToken(id string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.checks[id]; c != nil {
+		return c.token
+	}
+	return ""
 }
 
 // SetConfig replaces the node's description (after a reload: node meta and
@@ -239,12 +322,19 @@ func (l *State) AddService(svc *structs.NodeService) error {
 // step, so that a sync never sees the service without them. Checks name the
 // service through their ServiceID, which is set here.
 func (l *State) AddServiceWithChecks(svc *structs.NodeService, checks []*structs.HealthCheck) error {
+	return l.AddServiceWithChecksToken(svc, checks, "")
+}
+
+// AddServiceWithChecksToken is AddServiceWithChecks for a service
+// registered with an ACL token: the service and these checks sync with
+// it (empty: the user token).
+func (l *State) AddServiceWithChecksToken(svc *structs.NodeService, checks []*structs.HealthCheck, token string) error {
 	if err := ValidateService(svc, checks); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.services[svc.ID] = &serviceState{svc: cloneService(svc), gen: l.nextGen()}
+	l.services[svc.ID] = &serviceState{svc: cloneService(svc), gen: l.nextGen(), token: token}
 	// Checks already bound to the service follow its name and tags.
 	for _, c := range l.checks {
 		if c.deleted || c.chk.ServiceID != svc.ID {
@@ -262,7 +352,7 @@ func (l *State) AddServiceWithChecks(svc *structs.NodeService, checks []*structs
 	for _, c := range checks {
 		hc := cloneCheck(c)
 		hc.ServiceID = svc.ID
-		l.putCheck(hc)
+		l.putCheck(hc, "")
 	}
 	l.trigger()
 	return nil
@@ -304,7 +394,7 @@ func validCheck(c *structs.HealthCheck) error {
 
 // putCheck stores a check (a copy the caller gives away). Callers hold mu
 // and have checked the service exists.
-func (l *State) putCheck(hc *structs.HealthCheck) {
+func (l *State) putCheck(hc *structs.HealthCheck, token string) {
 	hc.Node = l.cfg.NodeName
 	if hc.Status == "" {
 		hc.Status = structs.HealthCritical
@@ -315,7 +405,7 @@ func (l *State) putCheck(hc *structs.HealthCheck) {
 	} else {
 		hc.ServiceName, hc.ServiceTags = "", nil
 	}
-	cs := &checkState{chk: hc, gen: l.nextGen()}
+	cs := &checkState{chk: hc, gen: l.nextGen(), token: token}
 	if old := l.checks[hc.CheckID]; old != nil {
 		old.stopDeferred()
 		if !old.deleted && old.chk.Status == structs.HealthCritical && hc.Status == structs.HealthCritical {
@@ -351,6 +441,12 @@ func (l *State) RemoveService(id string) error {
 // AddCheck records a check, replacing one with the same ID. A check with a
 // ServiceID needs that service registered.
 func (l *State) AddCheck(hc *structs.HealthCheck) error {
+	return l.AddCheckToken(hc, "")
+}
+
+// AddCheckToken is AddCheck for a check registered with an ACL token,
+// which its syncs use (empty: its service's token, or the agent token).
+func (l *State) AddCheckToken(hc *structs.HealthCheck, token string) error {
 	if err := validCheck(hc); err != nil {
 		return err
 	}
@@ -361,7 +457,7 @@ func (l *State) AddCheck(hc *structs.HealthCheck) error {
 			return fmt.Errorf("service %q of check %q: %w", hc.ServiceID, hc.CheckID, ErrUnknownService)
 		}
 	}
-	l.putCheck(cloneCheck(hc))
+	l.putCheck(cloneCheck(hc), token)
 	l.trigger()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -15,9 +16,14 @@ import (
 func (l *State) updateSyncState() error {
 	l.mu.Lock()
 	cfg := l.cfg
+	token := l.agentToken()
 	l.mu.Unlock()
 
 	req := structs.NodeSpecificRequest{Datacenter: cfg.Datacenter, Node: cfg.NodeName}
+	// The agent token reads the node's entries; with ACLs, those of
+	// services it may not read are left out by the servers and look
+	// missing, so it should be allowed service:read on them.
+	req.Token = token
 	var services structs.IndexedNodeServices
 	if err := l.rpc.RPC("Catalog.NodeServices", &req, &services); err != nil {
 		return fmt.Errorf("read services of node %q from the catalog: %w", cfg.NodeName, err)
@@ -166,10 +172,12 @@ func (l *State) SyncChanges() error {
 	return l.syncChanges()
 }
 
-// pending is one entry captured for a sync, with the generation it had.
+// pending is one entry captured for a sync, with the generation it had
+// and the token it syncs with.
 type pending struct {
-	id  string
-	gen uint64
+	id    string
+	gen   uint64
+	token string
 }
 
 // syncPlan is what one sync pass does, captured under the lock so that the
@@ -178,6 +186,14 @@ type syncPlan struct {
 	node       Config
 	nodeInSync bool
 	nodeGen    uint64
+	// nodeToken is the agent token, which registers the node.
+	nodeToken string
+	// nodeRefused is set when the servers refused the node's
+	// registration: later requests of the pass leave the node alone.
+	nodeRefused bool
+	// blocked counts the writes of the pass the servers refused for
+	// their token.
+	blocked int
 
 	deregServices []pending
 	// deregServiceChecks are the tombstoned checks of deregServices, which
@@ -191,13 +207,15 @@ type syncPlan struct {
 type serviceReg struct {
 	svc    *structs.NodeService
 	gen    uint64
+	token  string
 	checks []*structs.HealthCheck
 	gens   []uint64
 }
 
 type checkReg struct {
-	chk *structs.HealthCheck
-	gen uint64
+	chk   *structs.HealthCheck
+	gen   uint64
+	token string
 	// svc is the check's service, sent along so that the registration
 	// cannot fail for want of it.
 	svc *structs.NodeService
@@ -209,6 +227,7 @@ func (l *State) plan() *syncPlan {
 		node:               cloneConfig(l.cfg),
 		nodeInSync:         l.nodeInSync,
 		nodeGen:            l.nodeGen,
+		nodeToken:          l.agentToken(),
 		deregServiceChecks: map[string][]pending{},
 	}
 	covered := map[string]bool{}
@@ -216,9 +235,9 @@ func (l *State) plan() *syncPlan {
 		s := l.services[id]
 		switch {
 		case s.deleted && !s.inSync:
-			p.deregServices = append(p.deregServices, pending{id, s.gen})
+			p.deregServices = append(p.deregServices, pending{id, s.gen, l.serviceToken(s)})
 		case !s.deleted && !s.inSync:
-			reg := serviceReg{svc: cloneService(s.svc), gen: s.gen}
+			reg := serviceReg{svc: cloneService(s.svc), gen: s.gen, token: l.serviceToken(s)}
 			for _, cid := range sortedKeys(l.checks) {
 				c := l.checks[cid]
 				if c.deleted || c.chk.ServiceID != id {
@@ -238,13 +257,13 @@ func (l *State) plan() *syncPlan {
 		}
 		if c.deleted {
 			if s := l.services[c.chk.ServiceID]; c.chk.ServiceID != "" && s != nil && s.deleted && !s.inSync {
-				p.deregServiceChecks[c.chk.ServiceID] = append(p.deregServiceChecks[c.chk.ServiceID], pending{id, c.gen})
+				p.deregServiceChecks[c.chk.ServiceID] = append(p.deregServiceChecks[c.chk.ServiceID], pending{id, c.gen, ""})
 				continue
 			}
-			p.deregChecks = append(p.deregChecks, pending{id, c.gen})
+			p.deregChecks = append(p.deregChecks, pending{id, c.gen, l.checkToken(c)})
 			continue
 		}
-		reg := checkReg{chk: cloneCheck(c.chk), gen: c.gen}
+		reg := checkReg{chk: cloneCheck(c.chk), gen: c.gen, token: l.checkToken(c)}
 		if s := l.services[c.chk.ServiceID]; c.chk.ServiceID != "" && s != nil && !s.deleted {
 			reg.svc = cloneService(s.svc)
 		}
@@ -262,17 +281,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// registerRequest starts a registration carrying the node's description.
-func (p *syncPlan) registerRequest() *structs.RegisterRequest {
-	return &structs.RegisterRequest{
+// registerRequest starts a registration carrying the node's description,
+// made with token.
+func (p *syncPlan) registerRequest(token string) *structs.RegisterRequest {
+	r := &structs.RegisterRequest{
 		Datacenter:      p.node.Datacenter,
 		ID:              p.node.NodeID,
 		Node:            p.node.NodeName,
 		Address:         p.node.Address,
 		TaggedAddresses: p.node.TaggedAddresses,
 		NodeMeta:        p.node.NodeMeta,
-		SkipNodeUpdate:  p.nodeInSync,
+		SkipNodeUpdate:  p.nodeInSync || p.nodeRefused || token != p.nodeToken,
 	}
+	r.Token = token
+	return r
+}
+
+// isACLRefusal reports whether the servers refused a request for its
+// token: such an entry is left out of sync and the pass goes on, so that
+// one service without a good token does not hold up the others; the pass
+// then fails, and the syncer tries again after its retry wait.
+func isACLRefusal(err error) bool {
+	return err != nil && (strings.HasPrefix(err.Error(), structs.ErrPermissionDenied.Error()) ||
+		structs.IsErr(err, structs.ErrACLNotFound))
 }
 
 // syncChanges runs one sync pass. Callers hold syncMu.
@@ -281,9 +312,23 @@ func (l *State) syncChanges() error {
 	p := l.plan()
 	l.mu.Unlock()
 
+	// The node goes with the first registration made with the agent
+	// token, or alone at the end. When some registration has a token of
+	// its own, the node goes first, alone, with the agent token, so that
+	// the service's token needs no node:write.
+	if !p.nodeInSync && p.ownTokens() {
+		if err := l.syncNode(p); err != nil {
+			return err
+		}
+	}
 	for _, d := range p.deregServices {
 		req := structs.DeregisterRequest{Datacenter: p.node.Datacenter, Node: p.node.NodeName, ServiceID: d.id}
-		if err := l.rpc.RPC("Catalog.Deregister", &req, &struct{}{}); err != nil {
+		req.Token = d.token
+		if err := l.rpc.RPC("Catalog.Deregister", &req, &struct{}{}); isACLRefusal(err) {
+			l.logger.Warn("anti-entropy: service deregistration blocked by ACLs", "service", d.id, "error", err)
+			p.blocked++
+			continue
+		} else if err != nil {
 			return fmt.Errorf("deregister service %q: %w", d.id, err)
 		}
 		l.mu.Lock()
@@ -300,7 +345,12 @@ func (l *State) syncChanges() error {
 	}
 	for _, d := range p.deregChecks {
 		req := structs.DeregisterRequest{Datacenter: p.node.Datacenter, Node: p.node.NodeName, CheckID: d.id}
-		if err := l.rpc.RPC("Catalog.Deregister", &req, &struct{}{}); err != nil {
+		req.Token = d.token
+		if err := l.rpc.RPC("Catalog.Deregister", &req, &struct{}{}); isACLRefusal(err) {
+			l.logger.Warn("anti-entropy: check deregistration blocked by ACLs", "check", d.id, "error", err)
+			p.blocked++
+			continue
+		} else if err != nil {
 			return fmt.Errorf("deregister check %q: %w", d.id, err)
 		}
 		l.mu.Lock()
@@ -311,10 +361,14 @@ func (l *State) syncChanges() error {
 		l.logger.Debug("deregistered check", "check", d.id)
 	}
 	for _, r := range p.regServices {
-		req := p.registerRequest()
+		req := p.registerRequest(r.token)
 		req.Service = r.svc
 		req.Checks = r.checks
-		if err := l.rpc.RPC("Catalog.Register", req, &struct{}{}); err != nil {
+		if err := l.rpc.RPC("Catalog.Register", req, &struct{}{}); isACLRefusal(err) {
+			l.logger.Warn("anti-entropy: service registration blocked by ACLs: register it with a token allowed service:write on it", "service", r.svc.ID, "error", err)
+			p.blocked++
+			continue
+		} else if err != nil {
 			return fmt.Errorf("register service %q: %w", r.svc.ID, err)
 		}
 		l.mu.Lock()
@@ -326,35 +380,81 @@ func (l *State) syncChanges() error {
 				cs.inSync = true
 			}
 		}
-		l.nodeRegistered(p)
+		if !req.SkipNodeUpdate {
+			l.nodeRegistered(p)
+		}
 		l.mu.Unlock()
 		l.logger.Debug("registered service", "service", r.svc.ID)
 	}
 	for _, r := range p.regChecks {
-		req := p.registerRequest()
+		req := p.registerRequest(r.token)
 		req.Check = r.chk
 		req.Service = r.svc
-		if err := l.rpc.RPC("Catalog.Register", req, &struct{}{}); err != nil {
+		if err := l.rpc.RPC("Catalog.Register", req, &struct{}{}); isACLRefusal(err) {
+			l.logger.Warn("anti-entropy: check registration blocked by ACLs", "check", r.chk.CheckID, "error", err)
+			p.blocked++
+			continue
+		} else if err != nil {
 			return fmt.Errorf("register check %q: %w", r.chk.CheckID, err)
 		}
 		l.mu.Lock()
 		if cs := l.checks[r.chk.CheckID]; cs != nil && cs.gen == r.gen {
 			cs.inSync = true
 		}
-		l.nodeRegistered(p)
+		if !req.SkipNodeUpdate {
+			l.nodeRegistered(p)
+		}
 		l.mu.Unlock()
 		l.logger.Debug("registered check", "check", r.chk.CheckID)
 	}
-	if !p.nodeInSync {
-		req := p.registerRequest()
-		if err := l.rpc.RPC("Catalog.Register", req, &struct{}{}); err != nil {
-			return fmt.Errorf("register node %q: %w", p.node.NodeName, err)
+	if !p.nodeInSync && !p.nodeRefused {
+		if err := l.syncNode(p); err != nil {
+			return err
 		}
-		l.mu.Lock()
-		l.nodeRegistered(p)
-		l.mu.Unlock()
-		l.logger.Debug("registered node", "node", p.node.NodeName)
 	}
+	if p.blocked > 0 {
+		// Retried after the retry wait: a token may be set meanwhile, or
+		// the node be registered by the leader (a service token needs no
+		// node:write once it is).
+		return fmt.Errorf("%d catalog writes blocked by ACLs; the others were made", p.blocked)
+	}
+	return nil
+}
+
+// ownTokens reports whether a registration of the plan has a token other
+// than the agent token.
+func (p *syncPlan) ownTokens() bool {
+	for _, r := range p.regServices {
+		if r.token != p.nodeToken {
+			return true
+		}
+	}
+	for _, r := range p.regChecks {
+		if r.token != p.nodeToken {
+			return true
+		}
+	}
+	return false
+}
+
+// syncNode registers the node with the agent token. A refusal by ACLs is
+// logged, and the rest of the pass leaves the node alone.
+func (l *State) syncNode(p *syncPlan) error {
+	req := p.registerRequest(p.nodeToken)
+	err := l.rpc.RPC("Catalog.Register", req, &struct{}{})
+	switch {
+	case isACLRefusal(err):
+		l.logger.Warn("anti-entropy: node registration blocked by ACLs: the agent token (acl.tokens.agent) needs node:write on this node", "node", p.node.NodeName, "error", err)
+		p.nodeRefused = true
+		p.blocked++
+		return nil
+	case err != nil:
+		return fmt.Errorf("register node %q: %w", p.node.NodeName, err)
+	}
+	l.mu.Lock()
+	l.nodeRegistered(p)
+	l.mu.Unlock()
+	l.logger.Debug("registered node", "node", p.node.NodeName)
 	return nil
 }
 

@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// TestACLServiceTokenSyncAndPersist: under default deny, a service
+// registered through the agent with a token reaches the catalog through
+// anti-entropy made with that token; the token is kept in the service's
+// file (owner-only) and comes back after a restart; the service's later
+// syncs still use it.
+func TestACLServiceTokenSyncAndPersist(t *testing.T) {
+	const root = "5d1f0a2b-7c3e-4f60-9a8b-1c2d3e4f5a6b"
+	dir := t.TempDir()
+	args := []string{"-server", "-bootstrap", "-hcl=" + aclDenyHCL, "-hcl=acl { tokens { initial_management = \"" + root + "\" } }", "-data-dir=" + dir}
+	ta := StartTestAgent(t, args...)
+	ta.WaitForLeader(t)
+	mgmt := withToken(t, ta, root)
+	WaitFor(t, "the initial management token", 10*time.Second, func() error {
+		_, _, err := mgmt.ACL().TokenReadSelf(nil)
+		return err
+	})
+	p, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "web", Rules: `service "web" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := withToken(t, ta, tok.SecretID)
+	if err := web.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: "web", Port: 80}); err != nil {
+		t.Fatalf("register web: %v", err)
+	}
+	// The restarted agent may take another node name: look at the
+	// instance of the agent asked.
+	inCatalog := func(c *api.Client, port int) func() error {
+		return func() error {
+			name, err := c.Agent().NodeName()
+			if err != nil {
+				return err
+			}
+			ss, _, err := c.Catalog().Service("web", "", nil)
+			for _, s := range ss {
+				if s.Node == name && s.ServicePort == port {
+					return nil
+				}
+			}
+			return fmt.Errorf("web on %s, port %d, in the catalog: %d instances, %v", name, port, len(ss), err)
+		}
+	}
+	WaitFor(t, "web synced with its token", 10*time.Second, inCatalog(mgmt, 80))
+	if got := ta.svc.state.ServiceToken("web"); got != tok.SecretID {
+		t.Errorf("the service's token in the local state is not the one it was registered with")
+	}
+	path := filepath.Join(dir, servicesDir, fileName("web"))
+	buf, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(buf), tok.SecretID) {
+		t.Fatalf("the service's file does not keep its token: %v", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the service's file is not owner-only: %v %v", fi.Mode(), err)
+	}
+
+	// A change made in the catalog behind the agent's back is repaired
+	// with the service's token (the agent has no token of its own that
+	// could write web).
+	if _, err := mgmt.Catalog().Register(&api.CatalogRegistration{Node: ta.Name, Address: "127.0.0.1", SkipNodeUpdate: true,
+		Service: &api.AgentService{ID: "web", Service: "web", Port: 81}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := inCatalog(mgmt, 81)(); err != nil {
+		t.Fatal(err)
+	}
+	ta.svc.syncer.SyncFull()
+	WaitFor(t, "web repaired by a full sync", 10*time.Second, inCatalog(mgmt, 80))
+
+	ta.Shutdown()
+	ta2 := StartTestAgent(t, args...)
+	if got := ta2.svc.state.ServiceToken("web"); got != tok.SecretID {
+		t.Errorf("after a restart the service lost its token")
+	}
+}
