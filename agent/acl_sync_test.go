@@ -88,3 +88,43 @@ func TestACLServiceTokenSyncAndPersist(t *testing.T) {
 		t.Errorf("after a restart the service lost its token")
 	}
 }
+
+// TestACLCachedReadsPerToken: ?cached answers are kept per token and
+// fetched with it, so one token never sees what another may read.
+func TestACLCachedReadsPerToken(t *testing.T) {
+	ta := startACLAgent(t)
+	boot, _, err := ta.Client.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := withToken(t, ta, boot.SecretID)
+	for _, svc := range []string{"web", "db"} {
+		reg := &api.CatalogRegistration{Node: "n-" + svc, Address: "10.1.0.1", Service: &api.AgentService{ID: svc, Service: svc, Port: 80}}
+		if _, err := mgmt.Catalog().Register(reg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := func(svc string) *api.Client {
+		p, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "read-" + svc, Rules: `service "` + svc + `" { policy = "read" }`}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return withToken(t, ta, tok.SecretID)
+	}
+	for _, svc := range []string{"web", "db"} {
+		c := reader(svc)
+		for i := 0; i < 2; i++ { // a miss, then a hit
+			got, meta, err := c.Catalog().Services(&api.QueryOptions{UseCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := got[svc]; !ok || len(got) != 1 {
+				t.Errorf("cached services with a token reading %s (read %d, cache hit %v): %v", svc, i, meta.CacheHit, got)
+			}
+		}
+	}
+}

@@ -73,6 +73,9 @@ func (a *Agent) cachedRPC(resp http.ResponseWriter, req *http.Request, kind cach
 	if _, ok := req.URL.Query()["cached"]; !ok {
 		return a.RPCContext(req.Context(), method, args, reply)
 	}
+	// The request's token goes in the arguments now, so that it is part
+	// of the key and the fetches (which run outside the request) carry it.
+	tokenFromContext(req.Context(), args)
 	qo := queryOptionsOf(args)
 	if qo.RequireConsistent {
 		return badRequest("Cannot specify ?cached with ?consistent, conflicting semantics.")

@@ -85,6 +85,7 @@ func need[A any](res acl.Resource, access acl.Access, name func(A) string) func(
 func rpcACLRules() map[string]rpcRule {
 	pub := func(why string) rpcRule { return rpcRule{public: why} }
 	aclEP := pub("the ACL endpoints check acl:read and acl:write themselves")
+	pqEP := pub("the prepared query endpoints check query:read and query:write by name themselves")
 	node := func(a *structs.NodeSpecificRequest) string { return a.Node }
 	svc := func(a *structs.ServiceSpecificRequest) string { return a.ServiceName }
 	return map[string]rpcRule{
@@ -159,6 +160,21 @@ func rpcACLRules() map[string]rpcRule {
 			}
 			return authz.Check(acl.ResourceKeyring, "", acl.Write)
 		})},
+
+		"Internal.EventFire": {check: need(acl.ResourceEvent, acl.Write, func(a *structs.EventFireRequest) string { return a.Event.Name })},
+
+		// Prepared queries, as Consul's: the endpoints check query:write
+		// (and query:read for listing) by the query's name themselves,
+		// and filter the instances an execution returns with the
+		// query's own token, or without one the caller's.
+		"PreparedQuery.Apply":          pqEP,
+		"PreparedQuery.Get":            pqEP,
+		"PreparedQuery.List":           pqEP,
+		"PreparedQuery.Explain":        pqEP,
+		"PreparedQuery.Execute":        pqEP,
+		"PreparedQuery.ExecuteRemote":  pqEP,
+		"PreparedQuery.FailoverStatus": pqEP,
+		"PreparedQuery.Failback":       pqEP,
 
 		"ACL.Bootstrap":         pub("bootstrap needs no token: it works once"),
 		"ACL.ResolveToken":      pub("whoever holds a secret may learn what it grants"),

@@ -9,7 +9,6 @@ import (
 	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/serf/serf"
 
-	"github.com/meridian-sd/meridian/acl"
 	"github.com/meridian-sd/meridian/structs"
 )
 
@@ -25,12 +24,12 @@ type Internal struct{ s *Server }
 func (e *Internal) EventFire(ctx context.Context, args *structs.EventFireRequest, reply *structs.EventFireResponse) error {
 	s := e.s
 	if dc := args.Datacenter; dc != "" && dc != s.config.Datacenter {
+		aclForwarded(ctx)
 		return s.forwardDC(ctx, "Internal.EventFire", dc, args, reply)
 	}
-	if s.ACLsEnabled() {
-		if _, _, err := s.aclAuthorize(args.Token, acl.ResourceEvent, args.Event.Name, acl.Write); err != nil {
-			return err
-		}
+	// event:write on the name (rpcACLRules).
+	if err := s.aclPreCheck(ctx); err != nil {
+		return err
 	}
 	ev := args.Event
 	if ev.Name == "" {
