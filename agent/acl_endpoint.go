@@ -220,9 +220,6 @@ func (a *Agent) aclTokenSpecific(resp http.ResponseWriter, req *http.Request) (a
 }
 
 func (a *Agent) aclTokenRead(resp http.ResponseWriter, req *http.Request, id string) (any, error) {
-	if _, ok := req.URL.Query()["expanded"]; ok {
-		return nil, badRequest("?expanded is not supported by Meridian")
-	}
 	args := &structs.ACLTokenGetRequest{TokenID: id}
 	dc, err := a.parseQuery(req, &args.QueryOptions)
 	if err != nil {
@@ -238,7 +235,77 @@ func (a *Agent) aclTokenRead(resp http.ResponseWriter, req *http.Request, id str
 	if out.Token == nil {
 		return nil, structs.ErrACLNotFound
 	}
+	if _, ok := req.URL.Query()["expanded"]; ok {
+		return a.expandToken(args, out.Token)
+	}
 	return out.Token, nil
+}
+
+// tokenExpanded is Consul's answer to GET /v1/acl/token/<id>?expanded:
+// the token with the policies it holds (directly and through its roles)
+// and its roles, and how this agent resolves tokens.
+type tokenExpanded struct {
+	ExpandedPolicies          []*structs.ACLPolicy
+	ExpandedRoles             []*structs.ACLRole
+	NamespaceDefaultPolicyIDs []string
+	NamespaceDefaultRoleIDs   []string
+	AgentACLDefaultPolicy     string
+	AgentACLDownPolicy        string
+	ResolvedByAgent           string
+	*structs.ACLToken
+}
+
+// expandToken reads the roles and policies of tok with the request's
+// token and options (read: the token could read tok, so acl:read). A link
+// to something deleted since is left out, as Consul does.
+func (a *Agent) expandToken(q *structs.ACLTokenGetRequest, tok *structs.ACLToken) (*tokenExpanded, error) {
+	rc := a.cfg()
+	out := &tokenExpanded{
+		ExpandedPolicies: []*structs.ACLPolicy{}, ExpandedRoles: []*structs.ACLRole{},
+		NamespaceDefaultPolicyIDs: []string{}, NamespaceDefaultRoleIDs: []string{},
+		AgentACLDefaultPolicy: rc.ACL.DefaultPolicy, AgentACLDownPolicy: rc.ACL.DownPolicy,
+		ResolvedByAgent: a.nodeName(), ACLToken: tok,
+	}
+	qo := q.QueryOptions
+	qo.MinQueryIndex = 0
+	seen := map[string]bool{}
+	addPolicy := func(l structs.ACLLink) error {
+		if seen[l.ID] {
+			return nil
+		}
+		seen[l.ID] = true
+		pargs := &structs.ACLPolicyGetRequest{Datacenter: q.Datacenter, PolicyID: l.ID, QueryOptions: qo}
+		var pr structs.ACLPolicyResponse
+		if err := a.RPC("ACL.PolicyRead", pargs, &pr); err != nil {
+			return err
+		}
+		if pr.Policy != nil {
+			out.ExpandedPolicies = append(out.ExpandedPolicies, pr.Policy)
+		}
+		return nil
+	}
+	for _, l := range tok.Policies {
+		if err := addPolicy(l); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range tok.Roles {
+		rargs := &structs.ACLRoleGetRequest{Datacenter: q.Datacenter, RoleID: l.ID, QueryOptions: qo}
+		var rr structs.ACLRoleResponse
+		if err := a.RPC("ACL.RoleRead", rargs, &rr); err != nil {
+			return nil, err
+		}
+		if rr.Role == nil {
+			continue
+		}
+		out.ExpandedRoles = append(out.ExpandedRoles, rr.Role)
+		for _, pl := range rr.Role.Policies {
+			if err := addPolicy(pl); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 func (a *Agent) aclTokenSelf(resp http.ResponseWriter, req *http.Request) (any, error) {

@@ -128,3 +128,58 @@ func TestACLCachedReadsPerToken(t *testing.T) {
 		}
 	}
 }
+
+// TestACLTokenReadExpanded: GET /v1/acl/token/<id>?expanded answers as
+// Consul's (api.ACL().TokenReadExpanded): the token with its roles and
+// every policy it holds, directly or through a role, once each.
+func TestACLTokenReadExpanded(t *testing.T) {
+	ta := startACLAgent(t)
+	boot, _, err := ta.Client.ACL().Bootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := withToken(t, ta, boot.SecretID)
+	p1, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "kv", Rules: `key_prefix "app/" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _, err := mgmt.ACL().PolicyCreate(&api.ACLPolicy{Name: "nodes", Rules: `node_prefix "" { policy = "read" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, _, err := mgmt.ACL().RoleCreate(&api.ACLRole{Name: "reader", Policies: []*api.ACLRolePolicyLink{{ID: p2.ID}, {ID: p1.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := mgmt.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: p1.ID}}, Roles: []*api.ACLTokenRoleLink{{ID: role.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, _, err := mgmt.ACL().TokenReadExpanded(tok.AccessorID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.AccessorID != tok.AccessorID || ex.SecretID != tok.SecretID {
+		t.Errorf("token: %+v", ex.ACLToken)
+	}
+	var names []string
+	for _, p := range ex.ExpandedPolicies {
+		names = append(names, p.Name)
+		if p.Rules == "" {
+			t.Errorf("policy %s without its rules", p.Name)
+		}
+	}
+	if strings.Join(names, ",") != "kv,nodes" {
+		t.Errorf("expanded policies: %v, want kv,nodes", names)
+	}
+	if len(ex.ExpandedRoles) != 1 || ex.ExpandedRoles[0].Name != "reader" || len(ex.ExpandedRoles[0].Policies) != 2 {
+		t.Errorf("expanded roles: %+v", ex.ExpandedRoles)
+	}
+	if ex.AgentACLDefaultPolicy != "deny" || ex.AgentACLDownPolicy != "extend-cache" || ex.ResolvedByAgent != ta.Name {
+		t.Errorf("agent fields: %q %q %q", ex.AgentACLDefaultPolicy, ex.AgentACLDownPolicy, ex.ResolvedByAgent)
+	}
+	// Anonymous: refused as a plain read is.
+	if _, _, err := ta.Client.ACL().TokenReadExpanded(tok.AccessorID, nil); err == nil || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("anonymous expanded read: %v", err)
+	}
+}
