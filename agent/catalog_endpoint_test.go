@@ -16,6 +16,14 @@ func TestCatalogAndHealthThroughAPIClient(t *testing.T) {
 	a := StartTestAgent(t, "-server", "-bootstrap")
 	a.WaitForLeader(t)
 	c := a.Client
+	// The leader registers its own node a moment after it is elected.
+	WaitFor(t, "the agent's node in the catalog", 10*time.Second, func() error {
+		n, _, err := c.Catalog().Node(a.Name, nil)
+		if err != nil || n == nil || n.Node == nil {
+			return fmt.Errorf("not yet: %v", err)
+		}
+		return nil
+	})
 
 	reg := &api.CatalogRegistration{
 		Node:     "web1",
@@ -195,10 +203,14 @@ func TestCatalogBadInput(t *testing.T) {
 			t.Errorf("%s %s %q: %d %q, want %d mentioning %q", tc.method, tc.path, tc.body, code, body, tc.code, tc.says)
 		}
 	}
-	// Nothing bad was written.
-	nodes, _, err := a.Client.Catalog().Nodes(nil)
-	if err != nil || len(nodes) != 1 {
-		t.Fatalf("after bad input: %v, %d nodes (want only the agent)", err, len(nodes))
-	}
+	// Nothing bad was written: only the agent's own node, which the
+	// leader registers a moment after it is elected, is there.
+	WaitFor(t, "only the agent in the catalog", 10*time.Second, func() error {
+		nodes, _, err := a.Client.Catalog().Nodes(nil)
+		if err != nil || len(nodes) != 1 {
+			return fmt.Errorf("after bad input: %v, %d nodes (want only the agent)", err, len(nodes))
+		}
+		return nil
+	})
 	_ = fmt.Sprint
 }
