@@ -151,9 +151,14 @@ func rpcACLRules() map[string]rpcRule {
 		"Coordinate.ListNodes": {filter: filtered(filterCoordinates)},
 		"Coordinate.Node":      {check: need(acl.ResourceNode, acl.Read, node), filter: filtered(filterCoordinates)},
 
-		"Operator.RaftGetConfiguration": {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
-		"Operator.RaftRemovePeer":       {check: need[*structs.RaftRemovePeerRequest](acl.ResourceOperator, acl.Write, nil)},
-		"Operator.FederationStatus":     {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.RaftGetConfiguration":      {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.RaftRemovePeer":            {check: need[*structs.RaftRemovePeerRequest](acl.ResourceOperator, acl.Write, nil)},
+		"Operator.FederationStatus":          {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.AutopilotGetConfiguration": {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.AutopilotSetConfiguration": {check: need[*structs.AutopilotSetConfigRequest](acl.ResourceOperator, acl.Write, nil)},
+		"Operator.AutopilotState":            {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.ServerHealth":              {check: need[*structs.DCSpecificRequest](acl.ResourceOperator, acl.Read, nil)},
+		"Operator.RaftTransferLeader":        {check: need[*structs.TransferLeaderRequest](acl.ResourceOperator, acl.Write, nil)},
 		"Operator.KeyringOperation": {check: checked(func(_ *Server, authz *acl.Authorizer, a *structs.KeyringRequest) error {
 			if a.Operation == structs.KeyringList {
 				return authz.Check(acl.ResourceKeyring, "", acl.Read)
