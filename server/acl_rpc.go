@@ -140,11 +140,11 @@ func rpcACLRules() map[string]rpcRule {
 		"Session.List":         {filter: filtered(filterSessions)},
 		"Session.NodeSessions": {check: need(acl.ResourceSession, acl.Read, node), filter: filtered(filterSessions)},
 
-		"Txn.Apply": {check: checked(func(_ *Server, authz *acl.Authorizer, a *structs.TxnRequest) error {
-			return txnOpsCheck(authz, a.Ops)
+		"Txn.Apply": {check: checked(func(s *Server, authz *acl.Authorizer, a *structs.TxnRequest) error {
+			return s.txnOpsCheck(authz, a.Ops)
 		})},
-		"Txn.Read": {check: checked(func(_ *Server, authz *acl.Authorizer, a *structs.TxnReadRequest) error {
-			return txnOpsCheck(authz, a.Ops)
+		"Txn.Read": {check: checked(func(s *Server, authz *acl.Authorizer, a *structs.TxnReadRequest) error {
+			return s.txnOpsCheck(authz, a.Ops)
 		}), filter: filtered(filterTxnRead)},
 
 		"Coordinate.Update":    {check: need(acl.ResourceNode, acl.Write, func(a *structs.CoordinateUpdateRequest) string { return a.Node })},
@@ -300,13 +300,34 @@ func kvOpCheck(authz *acl.Authorizer, op structs.KVSOp, key string) error {
 	return authz.Check(acl.ResourceKey, key, acl.Write)
 }
 
-// txnOpsCheck checks every operation of a transaction.
-func txnOpsCheck(authz *acl.Authorizer, ops structs.TxnOps) error {
+// txnOpsCheck checks every operation of a transaction, as Consul's: KV
+// operations by key; Node operations need node:write on the node, Service
+// operations service:write on the service's name, Check operations
+// node:write on the node (a node check) or service:write on the service's
+// name (a service check), whatever the verb; a Session operation
+// session:write on the session's node.
+func (s *Server) txnOpsCheck(authz *acl.Authorizer, ops structs.TxnOps) error {
 	for _, op := range ops {
-		if op == nil || op.KV == nil {
-			continue // refused by validation
+		var err error
+		switch {
+		case op == nil:
+			// Refused by validation.
+		case op.KV != nil:
+			err = kvOpCheck(authz, op.KV.Verb, op.KV.DirEnt.Key)
+		case op.Node != nil:
+			err = authz.Check(acl.ResourceNode, op.Node.Node.Node, acl.Write)
+		case op.Service != nil:
+			err = authz.Check(acl.ResourceService, op.Service.Service.Service, acl.Write)
+		case op.Check != nil:
+			if c := op.Check.Check; c.ServiceID == "" {
+				err = authz.Check(acl.ResourceNode, c.Node, acl.Write)
+			} else {
+				err = authz.Check(acl.ResourceService, c.ServiceName, acl.Write)
+			}
+		case op.Session != nil:
+			err = s.checkSessionWrite(authz, op.Session.Session.ID)
 		}
-		if err := kvOpCheck(authz, op.KV.Verb, op.KV.DirEnt.Key); err != nil {
+		if err != nil {
 			return err
 		}
 	}

@@ -391,3 +391,27 @@ func TestACLExpiredTokensReaped(t *testing.T) {
 		t.Error("the reaper deleted a token without an expiration time")
 	}
 }
+
+// TestRPCACLTxnCatalogOps: a transaction's catalog operations need what
+// their RPCs need, checked on the server port too.
+func TestRPCACLTxnCatalogOps(t *testing.T) {
+	f := newACLRPCFixture(t)
+	for _, tc := range []struct {
+		op   *structs.TxnOp
+		want string
+	}{
+		{&structs.TxnOp{Node: &structs.TxnNodeOp{Verb: "set", Node: structs.Node{Node: "evil", Address: "10.6.6.6"}}}, "'node:write' on \"evil\""},
+		{&structs.TxnOp{Service: &structs.TxnServiceOp{Verb: "set", Node: "n1", Service: structs.NodeService{ID: "db", Service: "db"}}}, "'service:write' on \"db\""},
+		{&structs.TxnOp{Check: &structs.TxnCheckOp{Verb: "set", Check: structs.HealthCheck{Node: "n1", CheckID: "c", Name: "c"}}}, "'node:write' on \"n1\""},
+	} {
+		req := &structs.TxnRequest{Ops: structs.TxnOps{tc.op}}
+		req.Token = f.app.SecretID
+		err := f.foreign.call(t, "Txn.Apply", req, &structs.TxnResponse{})
+		if err == nil || !strings.HasPrefix(err.Error(), "Permission denied") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("txn %+v: %v, want a refusal naming %s", tc.op, err, tc.want)
+		}
+	}
+	if _, n, _ := f.s.fsm.State().GetNode(nil, "evil"); n != nil {
+		t.Error("a refused transaction wrote a node")
+	}
+}
