@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 )
 
@@ -250,5 +251,46 @@ func TestJoinErrorIsOneLine(t *testing.T) {
 		if !strings.Contains(msg, fmt.Sprintf(":%d", port)) {
 			t.Errorf("join error %q does not name port %d", msg, port)
 		}
+	}
+}
+
+// The LAN profile's failure detector is the tuned one unless the operator
+// sets any of its timings; then memberlist's defaults fill in the others.
+// The WAN profile stays memberlist's.
+func TestLANFailureDetectorTimings(t *testing.T) {
+	lan, wan := memberlist.DefaultLANConfig(), memberlist.DefaultWANConfig()
+	type timings struct {
+		interval, timeout time.Duration
+		mult              int
+	}
+	cases := []struct {
+		name    string
+		profile Profile
+		tuning  Tuning
+		want    timings
+	}{
+		{"lan default", ProfileLAN, Tuning{}, timings{LANProbeInterval, LANProbeTimeout, LANSuspicionMult}},
+		{"lan other keys only", ProfileLAN, Tuning{GossipInterval: 100 * time.Millisecond}, timings{LANProbeInterval, LANProbeTimeout, LANSuspicionMult}},
+		{"lan probe_timeout only", ProfileLAN, Tuning{ProbeTimeout: 900 * time.Millisecond}, timings{lan.ProbeInterval, 900 * time.Millisecond, lan.SuspicionMult}},
+		{"lan suspicion_mult only", ProfileLAN, Tuning{SuspicionMult: 5}, timings{lan.ProbeInterval, lan.ProbeTimeout, 5}},
+		{"lan all set", ProfileLAN, Tuning{ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second, SuspicionMult: 6}, timings{2 * time.Second, time.Second, 6}},
+		{"wan default", ProfileWAN, Tuning{}, timings{wan.ProbeInterval, wan.ProbeTimeout, wan.SuspicionMult}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{NodeName: "n1", Datacenter: "dc1", WAN: tc.profile == ProfileWAN, Profile: tc.profile, Tuning: tc.tuning, Logger: hclog.NewNullLogger()}
+			sc, err := c.serfConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ml := sc.MemberlistConfig
+			got := timings{ml.ProbeInterval, ml.ProbeTimeout, ml.SuspicionMult}
+			if got != tc.want {
+				t.Fatalf("probe interval, timeout, suspicion mult = %v, want %v", got, tc.want)
+			}
+			if tc.tuning.GossipInterval > 0 && ml.GossipInterval != tc.tuning.GossipInterval {
+				t.Fatalf("gossip interval %s, want %s", ml.GossipInterval, tc.tuning.GossipInterval)
+			}
+		})
 	}
 }

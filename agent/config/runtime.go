@@ -378,13 +378,17 @@ type GossipConfig struct {
 	// gossip_interval; memberlist's default 200ms (LAN), 500ms (WAN).
 	GossipInterval time.Duration
 	// ProbeInterval is the time between failure probes. Key
-	// probe_interval; memberlist's default 1s (LAN), 5s (WAN).
+	// probe_interval; default 800ms (LAN, gossip.LANProbeInterval), and
+	// memberlist's 5s (WAN).
 	ProbeInterval time.Duration
 	// ProbeTimeout is how long to wait for a probe's ack. Key
-	// probe_timeout; memberlist's default 500ms (LAN), 3s (WAN).
+	// probe_timeout; default 400ms (LAN, gossip.LANProbeTimeout), and
+	// memberlist's 3s (WAN).
 	ProbeTimeout time.Duration
 	// SuspicionMult scales how long a suspect node has to refute. Key
-	// suspicion_mult; memberlist's default 4 (LAN), 6 (WAN).
+	// suspicion_mult; default 3 (LAN, gossip.LANSuspicionMult), and
+	// memberlist's 6 (WAN). Setting any of the three LAN keys gives the
+	// other two memberlist's defaults (see gossip.ProfileLAN).
 	SuspicionMult int
 	// RetransmitMult scales how often a message is retransmitted. Key
 	// retransmit_mult; memberlist's default 4.
