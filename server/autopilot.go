@@ -205,7 +205,11 @@ func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[ra
 	for id, srv := range servers {
 		if string(id) == d.s.config.NodeID {
 			st := d.s.localRaftStats()
+			// The fetches started for the servers before this one write
+			// out already.
+			mu.Lock()
 			out[id] = &autopilot.ServerStats{LastContact: st.LastContact, LastTerm: st.LastLogTerm, LastIndex: st.LastIndex}
+			mu.Unlock()
 			continue
 		}
 		addr, err := resolveServerAddr(string(srv.Address))
