@@ -12,7 +12,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -211,13 +210,6 @@ func TestAutopilotRedundancyZones(t *testing.T) {
 			return nil
 		})
 		t.Logf("FIGURE zone voter replaced: %s from SIGKILL of %s to %s voting", replaced.Round(10*time.Millisecond), victim.Name, other.Name)
-		if f := os.Getenv("MERIDIAN_AUTOPILOT_FIGURES"); f != "" {
-			fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			if err == nil {
-				fmt.Fprintf(fh, "%d\n", replaced.Milliseconds())
-				fh.Close()
-			}
-		}
 		waitFor(t, 60*time.Second, "one voter per zone again, without "+victim.Name, func() error {
 			got, l, err := oneVoterPerZone(watcher, "a", "b", "c")
 			if err != nil {
