@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/meridian-sd/meridian/server"
 )
 
 // apHealth returns the autopilot health of every server by name.
@@ -34,6 +36,22 @@ func leaderAgent(as ...*TestAgent) *TestAgent {
 	return nil
 }
 
+// startAPServer starts a server agent with Raft timings that survive a
+// loaded machine under -race: leadership changes mid-test would only make
+// the steps below wait.
+func startAPServer(t *testing.T, args ...string) *TestAgent {
+	t.Helper()
+	return startTestAgent(t, func(o *Options) {
+		base := o.ServerConfig
+		o.ServerConfig = func(sc *server.Config) {
+			base(sc)
+			sc.RaftConfig.HeartbeatTimeout = time.Second
+			sc.RaftConfig.ElectionTimeout = time.Second
+			sc.RaftConfig.LeaderLeaseTimeout = 500 * time.Millisecond
+		}
+	}, append([]string{"-server"}, args...)...)
+}
+
 // TestOperatorAutopilotAPI drives autopilot and the Raft operations
 // through the official client on three in-process servers: new servers
 // join as non-voters and are promoted after the stabilization time, the
@@ -41,8 +59,11 @@ func leaderAgent(as ...*TestAgent) *TestAgent {
 // transfer, removal of a live peer, and dead-server cleanup with a 429
 // health answer.
 func TestOperatorAutopilotAPI(t *testing.T) {
-	const hcl = `-hcl=autopilot { server_stabilization_time = "2s" }`
-	s1 := StartTestAgent(t, "-server", "-bootstrap", hcl)
+	const hcl = `-hcl=autopilot {
+  server_stabilization_time = "2s"
+  last_contact_threshold    = "3s"
+}`
+	s1 := startAPServer(t, "-bootstrap", hcl)
 	s1.WaitForLeader(t)
 	c := s1.Client
 
@@ -68,14 +89,14 @@ func TestOperatorAutopilotAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !conf.CleanupDeadServers || conf.LastContactThreshold.Duration() != time.Second ||
+		if !conf.CleanupDeadServers || conf.LastContactThreshold.Duration() != 3*time.Second ||
 			conf.ServerStabilizationTime.Duration() != 2*time.Second || conf.MaxTrailingLogs != 250 || conf.ModifyIndex == 0 {
 			t.Errorf("configuration %+v (threshold %s, stabilization %s)", conf, conf.LastContactThreshold, conf.ServerStabilizationTime)
 		}
 	})
 
-	s2 := StartTestAgent(t, "-server", hcl)
-	s3 := StartTestAgent(t, "-server", hcl)
+	s2 := startAPServer(t, hcl)
+	s3 := startAPServer(t, hcl)
 	all := []*TestAgent{s1, s2, s3}
 	for _, a := range all[1:] {
 		if err := a.Client.Agent().Join(s1.LANAddr(), false); err != nil {

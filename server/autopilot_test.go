@@ -17,6 +17,13 @@ func zoneServer(t *testing.T, zone string, expect int) *Server {
 	cfg.BootstrapExpect = expect
 	cfg.NodeMeta = map[string]string{"zone": zone}
 	cfg.Autopilot.RedundancyZoneTag = "zone"
+	// Raft timings that survive a loaded machine under -race: six
+	// servers electing leaders over and over would only make the test
+	// wait.
+	cfg.RaftConfig.HeartbeatTimeout = time.Second
+	cfg.RaftConfig.ElectionTimeout = time.Second
+	cfg.RaftConfig.LeaderLeaseTimeout = 500 * time.Millisecond
+	cfg.Autopilot.LastContactThreshold = structs.Duration(3 * time.Second)
 	return startServer(t, cfg)
 }
 
