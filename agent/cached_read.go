@@ -39,7 +39,13 @@ func (r *readCache) get() *cache.Cache {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.c == nil && !r.closed {
-		r.c = cache.New(cache.Config{})
+		r.c = cache.New(cache.Config{Revoked: func(err error) bool {
+			// A deleted token, or one whose rights shrank, reads
+			// nothing more from the cache.
+			// Errors that crossed an RPC hop keep only their text.
+			text := err.Error()
+			return strings.Contains(text, structs.ErrACLNotFound.Error()) || strings.Contains(text, structs.ErrPermissionDenied.Error())
+		}})
 	}
 	return r.c
 }

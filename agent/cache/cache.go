@@ -86,6 +86,10 @@ type Config struct {
 	DefaultWait time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Revoked, when set, says that a fetch's error means the caller lost
+	// the right to the answer (an ACL refusal): the entry is dropped, not
+	// served stale, and its refresh stops.
+	Revoked func(error) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -271,6 +275,11 @@ func (c *Cache) Get(ctx context.Context, key string, opts Options, fetch Fetcher
 		}
 		c.mu.Lock()
 		if err := e.fetchErr; err != nil {
+			if c.revoked(err) {
+				c.dropLocked(e)
+				c.mu.Unlock()
+				return nil, Meta{}, err
+			}
 			// Serve the old answer when the caller allows one this old.
 			if e.valid && opts.StaleIfError > 0 && c.ageSinceFetchLocked(e) <= opts.StaleIfError {
 				return c.answerLocked(e, true, c.ageLocked(e))
@@ -310,6 +319,12 @@ func (c *Cache) entryLocked(key string, refresh bool) *entry {
 	e.elem = c.lru.PushFront(e)
 	c.entries[key] = e
 	return e
+}
+
+// revoked reports whether err means the caller lost the right to the
+// answer.
+func (c *Cache) revoked(err error) bool {
+	return c.cfg.Revoked != nil && c.cfg.Revoked(err)
 }
 
 // dropLocked removes e and stops its refresh.
@@ -400,6 +415,15 @@ func (c *Cache) refresh(ctx context.Context, e *entry) {
 			return
 		}
 		c.mu.Lock()
+		if err != nil && c.revoked(err) {
+			// The token lost its right: readers waiting on the entry
+			// fetch again, and get the refusal.
+			c.dropLocked(e)
+			close(e.changed)
+			e.changed = make(chan struct{})
+			c.mu.Unlock()
+			return
+		}
 		if err != nil {
 			if e.lostAt.IsZero() {
 				e.lostAt = c.cfg.Now()
