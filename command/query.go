@@ -67,6 +67,26 @@ func newQueryFlags(name string, dc, stale bool) queryFlags {
 	return queryFlags{httpFlagsSet: &httpFlagsSet{fs: fs, h: h}}
 }
 
+// start parses the flags of a command taking one ID_OR_NAME and makes
+// its API client; ok is false once it printed why it cannot.
+func (f queryFlags) start(ui cli.Ui, args []string) (arg string, client *api.Client, ok bool) {
+	if err := f.fs.Parse(args); err != nil {
+		ui.Error("Error: " + err.Error())
+		return "", nil, false
+	}
+	arg, err := oneArg(f.httpFlagsSet, "ID_OR_NAME")
+	if err != nil {
+		ui.Error(err.Error())
+		return "", nil, false
+	}
+	client, err = f.h.client()
+	if err != nil {
+		ui.Error("Error: " + err.Error())
+		return "", nil, false
+	}
+	return arg, client, true
+}
+
 // oneArg returns the only positional argument, or an error sentence.
 func oneArg(f *httpFlagsSet, what string) (string, error) {
 	switch n := f.fs.NArg(); {
@@ -273,18 +293,8 @@ Options:
 // Run implements cli.Command.
 func (c *QueryReadCommand) Run(args []string) int {
 	f := newQueryFlags("query read", true, true)
-	if err := f.fs.Parse(args); err != nil {
-		c.UI.Error("Error: " + err.Error())
-		return 1
-	}
-	arg, err := oneArg(f.httpFlagsSet, "ID_OR_NAME")
-	if err != nil {
-		c.UI.Error(err.Error())
-		return 1
-	}
-	client, err := f.h.client()
-	if err != nil {
-		c.UI.Error("Error: " + err.Error())
+	arg, client, ok := f.start(c.UI, args)
+	if !ok {
 		return 1
 	}
 	def, err := findQuery(client, arg, f.h.queryOptions())
@@ -341,18 +351,8 @@ Options:
 // Run implements cli.Command.
 func (c *QueryDeleteCommand) Run(args []string) int {
 	f := newQueryFlags("query delete", true, false)
-	if err := f.fs.Parse(args); err != nil {
-		c.UI.Error("Error: " + err.Error())
-		return 1
-	}
-	arg, err := oneArg(f.httpFlagsSet, "ID_OR_NAME")
-	if err != nil {
-		c.UI.Error(err.Error())
-		return 1
-	}
-	client, err := f.h.client()
-	if err != nil {
-		c.UI.Error("Error: " + err.Error())
+	arg, client, ok := f.start(c.UI, args)
+	if !ok {
 		return 1
 	}
 	def, err := findQuery(client, arg, f.h.queryOptions())

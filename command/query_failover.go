@@ -87,18 +87,8 @@ Options:
 // Run implements cli.Command.
 func (c *QueryFailoverStatusCommand) Run(args []string) int {
 	f := newQueryFlags("query failover-status", true, true)
-	if err := f.fs.Parse(args); err != nil {
-		c.UI.Error("Error: " + err.Error())
-		return 1
-	}
-	arg, err := oneArg(f.httpFlagsSet, "ID_OR_NAME")
-	if err != nil {
-		c.UI.Error(err.Error())
-		return 1
-	}
-	client, err := f.h.client()
-	if err != nil {
-		c.UI.Error("Error: " + err.Error())
+	arg, client, ok := f.start(c.UI, args)
+	if !ok {
 		return 1
 	}
 	var st failoverState
@@ -144,18 +134,8 @@ Options:
 // Run implements cli.Command.
 func (c *QueryFailbackCommand) Run(args []string) int {
 	f := newQueryFlags("query failback", true, false)
-	if err := f.fs.Parse(args); err != nil {
-		c.UI.Error("Error: " + err.Error())
-		return 1
-	}
-	arg, err := oneArg(f.httpFlagsSet, "ID_OR_NAME")
-	if err != nil {
-		c.UI.Error(err.Error())
-		return 1
-	}
-	client, err := f.h.client()
-	if err != nil {
-		c.UI.Error("Error: " + err.Error())
+	arg, client, ok := f.start(c.UI, args)
+	if !ok {
 		return 1
 	}
 	var before failoverState
