@@ -372,8 +372,14 @@ func aclRouteTable() map[string]map[string]aclRoute {
 			"GET": r(need(acl.ResourceOperator, acl.Read, nil)),
 			"PUT": r(need(acl.ResourceOperator, acl.Write, nil)),
 		},
-		"/v1/event/fire/":     put(r(need(acl.ResourceEvent, acl.Write, suffix("/v1/event/fire/")))),
-		"/v1/event/list":      get(pub("the handler keeps only the events the token may read (event:read)")),
+		"/v1/event/fire/": put(r(need(acl.ResourceEvent, acl.Write, suffix("/v1/event/fire/")))),
+		"/v1/event/list":  get(pub("the handler keeps only the events the token may read (event:read)")),
+		// A snapshot holds every ACL token: acl:write (management), as
+		// Consul; the servers check it again.
+		"/v1/snapshot": {
+			"GET": r(need(acl.ResourceACL, acl.Write, nil)),
+			"PUT": r(need(acl.ResourceACL, acl.Write, nil)),
+		},
 		"/v1/acl/bootstrap":   put(pub("bootstrap needs no token: it works once")),
 		"/v1/acl/token":       put(aclEP),
 		"/v1/acl/token/":      {"GET": aclEP, "PUT": aclEP, "DELETE": aclEP},

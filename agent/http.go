@@ -121,6 +121,7 @@ func (a *Agent) routes() *http.ServeMux {
 	// user events (event_endpoint.go)
 	handle("/v1/event/fire/", "PUT", a.eventFire)
 	handle("/v1/event/list", "GET", a.eventList)
+	handleBody("/v1/snapshot", "GET,PUT", a.snapshotBodyLimit, a.snapshotEndpoint)
 	// acl (acl_endpoint.go)
 	handle("/v1/acl/bootstrap", "PUT", a.aclBootstrap)
 	handle("/v1/acl/token", "PUT", a.aclTokenCreate)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/meridian-sd/meridian/structs"
 )
 
 // HTTP listener limits: what one client can make the agent hold.
@@ -55,6 +57,13 @@ type HTTPLimits struct {
 	// IdleTimeout closes keep-alive connections that carry no request.
 	// Default 60s.
 	IdleTimeout time.Duration
+	// MaxSnapshotSize caps a snapshot archive sent to PUT /v1/snapshot,
+	// in bytes; it is spooled to a file, never held in memory. Default
+	// structs.DefaultMaxSnapshotSize (1 GiB).
+	MaxSnapshotSize int64
+	// SnapshotReadTimeout bounds the reading of a snapshot archive sent
+	// to PUT /v1/snapshot. Default 10m.
+	SnapshotReadTimeout time.Duration
 }
 
 // DefaultHTTPLimits returns the limits an agent runs with.
@@ -65,6 +74,9 @@ func DefaultHTTPLimits() HTTPLimits {
 		ReadHeaderTimeout: 10 * time.Second,
 		BodyReadTimeout:   30 * time.Second,
 		IdleTimeout:       60 * time.Second,
+
+		MaxSnapshotSize:     structs.DefaultMaxSnapshotSize,
+		SnapshotReadTimeout: 10 * time.Minute,
 	}
 }
 
@@ -80,6 +92,9 @@ type bodyLimit struct {
 	key string
 	// what names the body in the 413 sentence; default "Request body".
 	what string
+	// stream leaves the body unread: the endpoint reads it itself, within
+	// bytes (PUT /v1/snapshot spools it to a file).
+	stream bool
 }
 
 // bodyLimitFunc returns a route's current cap (from the configuration,
@@ -132,7 +147,7 @@ const drainLimit = 8 << 20
 // a read of its connection fails, and a blocking query must keep its
 // context for its whole wait.
 func readBody(resp http.ResponseWriter, req *http.Request, lim bodyLimit, timeout time.Duration) error {
-	if req.Body == nil || req.Body == http.NoBody {
+	if req.Body == nil || req.Body == http.NoBody || lim.stream {
 		return nil
 	}
 	rc := http.NewResponseController(resp)

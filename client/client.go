@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -199,6 +200,22 @@ func (c *Client) RPC(method string, args, reply any) error {
 // yet (the LAN join's events are still being handled) the request waits
 // up to RPCHoldTimeout for one.
 func (c *Client) RPCContext(ctx context.Context, method string, args, reply any) error {
+	if err := c.waitForServers(ctx); err != nil {
+		return err
+	}
+	if m := c.config.Metrics; m != nil {
+		m.IncrCounter([]string{"client", "rpc"}, 1)
+	}
+	err := c.servers.RPC(ctx, method, args, reply)
+	if m := c.config.Metrics; m != nil && err != nil {
+		m.IncrCounter([]string{"client", "rpc", "failed"}, 1)
+	}
+	return err
+}
+
+// waitForServers waits up to RPCHoldTimeout for a first server to be
+// known.
+func (c *Client) waitForServers(ctx context.Context) error {
 	if c.servers.NumServers() == 0 && c.config.RPCHoldTimeout > 0 {
 		deadline := time.Now().Add(c.config.RPCHoldTimeout)
 		for c.servers.NumServers() == 0 && time.Now().Before(deadline) {
@@ -211,14 +228,16 @@ func (c *Client) RPCContext(ctx context.Context, method string, args, reply any)
 			}
 		}
 	}
-	if m := c.config.Metrics; m != nil {
-		m.IncrCounter([]string{"client", "rpc"}, 1)
+	return nil
+}
+
+// SnapshotRPC sends a snapshot save or restore to a server (see
+// rpc.ProtoSnapshot). For a save the archive is returned; close it.
+func (c *Client) SnapshotRPC(ctx context.Context, args *structs.SnapshotRequest, in io.Reader) (*structs.SnapshotResponse, io.ReadCloser, error) {
+	if err := c.waitForServers(ctx); err != nil {
+		return nil, nil, err
 	}
-	err := c.servers.RPC(ctx, method, args, reply)
-	if m := c.config.Metrics; m != nil && err != nil {
-		m.IncrCounter([]string{"client", "rpc", "failed"}, 1)
-	}
-	return err
+	return c.servers.SnapshotRPC(ctx, args, in)
 }
 
 // NumServers is how many servers the client knows.

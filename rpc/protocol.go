@@ -14,6 +14,9 @@
 //	                     one net/rpc connection, msgpack encoded
 //	0x04 ProtoTLS        a TLS session follows; inside it, the first byte is
 //	                     one of the above (see tls.go)
+//	0x05 ProtoSnapshot   one snapshot save or restore: a framed request, the
+//	                     archive streamed one way, a framed answer (see
+//	                     snapshot.go)
 //
 // A connection whose first byte is anything else, or that sends nothing within
 // the handshake timeout, is closed.
@@ -60,6 +63,8 @@ const (
 	// ProtoTLS announces a TLS handshake; the real protocol byte follows
 	// inside the TLS session.
 	ProtoTLS Protocol = 0x04
+	// ProtoSnapshot carries one snapshot save or restore (snapshot.go).
+	ProtoSnapshot Protocol = 0x05
 )
 
 // String names the protocol for logs.
@@ -73,6 +78,8 @@ func (p Protocol) String() string {
 		return "multiplex"
 	case ProtoTLS:
 		return "tls"
+	case ProtoSnapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("Protocol(0x%02x)", byte(p))
 }

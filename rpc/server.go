@@ -68,6 +68,13 @@ type ServerConfig struct {
 	// 64 MiB: above the largest Raft entry (structs.MaxRaftEntrySize),
 	// so every request that could be applied fits.
 	MaxRequestSize int64
+	// SnapshotHandler serves the connections whose first byte is
+	// ProtoSnapshot (snapshot.go). When nil they are logged and closed.
+	// Default nil.
+	SnapshotHandler SnapshotHandler
+	// SnapshotIdleTimeout is how long a snapshot stream may go without a
+	// read or write making progress. Default DefaultSnapshotIdleTimeout.
+	SnapshotIdleTimeout time.Duration
 }
 
 // DefaultServerConfig returns a ServerConfig with every default filled in
@@ -83,6 +90,8 @@ func DefaultServerConfig() *ServerConfig {
 		MaxStreamsPerConn: 1024,
 		MaxConnsPerClient: 100,
 		MaxRequestSize:    64 << 20,
+
+		SnapshotIdleTimeout: DefaultSnapshotIdleTimeout,
 	}
 }
 
@@ -107,6 +116,8 @@ func (c *ServerConfig) validate() error {
 		return fmt.Errorf("rpc server config: MaxStreamsPerConn must be positive, got %d", c.MaxStreamsPerConn)
 	case c.MaxRequestSize <= 0:
 		return fmt.Errorf("rpc server config: MaxRequestSize must be positive, got %d", c.MaxRequestSize)
+	case c.SnapshotIdleTimeout <= 0:
+		return fmt.Errorf("rpc server config: SnapshotIdleTimeout must be positive, got %s", c.SnapshotIdleTimeout)
 	case c.MaxConnsPerClient < 0:
 		return fmt.Errorf("rpc server config: MaxConnsPerClient must not be negative, got %d", c.MaxConnsPerClient)
 	}
@@ -358,6 +369,8 @@ func (s *Server) handleConn(conn net.Conn) {
 		s.serveRPC(c)
 	case ProtoMultiplex:
 		s.serveMultiplex(c)
+	case ProtoSnapshot:
+		s.serveSnapshot(c)
 	case ProtoRaft:
 		if s.cfg.RaftLayer == nil {
 			s.logger.Warn("raft connection refused: no raft layer", "remote", conn.RemoteAddr())

@@ -104,6 +104,11 @@ type Config struct {
 	// hold open to the server port (limits.rpc_max_conns_per_client);
 	// 0 means no cap. Default 100, as Consul's.
 	RPCMaxConnsPerClient int
+	// SnapshotMaxSize caps a snapshot archive a restore may send, and the
+	// state inside it, in bytes; the archive is spooled to a file in the
+	// data dir, never held in memory. Default
+	// structs.DefaultMaxSnapshotSize (1 GiB).
+	SnapshotMaxSize int64
 
 	// CoordinateUpdatePeriod is how often the leader writes queued
 	// coordinate updates. Default 5s.
@@ -187,6 +192,7 @@ func DefaultConfig() *Config {
 		KVMaxValueSize:             structs.MaxKVSize,
 		TxnMaxReqLen:               structs.MaxKVSize,
 		RPCMaxConnsPerClient:       100,
+		SnapshotMaxSize:            structs.DefaultMaxSnapshotSize,
 		CoordinateUpdatePeriod:     5 * time.Second,
 		CoordinateUpdateBatchSize:  128,
 		CoordinateUpdateMaxBatches: 5,
@@ -241,6 +247,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server config: rpc max conns per client must not be negative, got %d", c.RPCMaxConnsPerClient)
 	case c.AutopilotUpdateInterval <= 0 || c.AutopilotReconcileInterval <= 0:
 		return fmt.Errorf("server config: autopilot intervals must be positive, got %s and %s", c.AutopilotUpdateInterval, c.AutopilotReconcileInterval)
+	case c.SnapshotMaxSize <= 0:
+		return fmt.Errorf("server config: snapshot max size must be positive, got %d", c.SnapshotMaxSize)
 	}
 	if err := c.Autopilot.Validate(); err != nil {
 		return fmt.Errorf("server config: autopilot: %w", err)

@@ -116,6 +116,12 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// snapshotReady is set once Raft is up and snapshot requests can be
+	// served; snapshotOps holds a token per snapshot operation running
+	// (snapshot_endpoint.go).
+	snapshotReady atomic.Bool
+	snapshotOps   chan struct{}
+
 	shutdownOnce sync.Once
 }
 
@@ -140,6 +146,7 @@ func NewServer(cfg *Config) (*Server, error) {
 		coordUpdates:  make(map[string]*structs.Coordinate),
 		sessionTimers: newSessionTimers(),
 		leaderWatch:   newLeaderWatch(),
+		snapshotOps:   make(chan struct{}, maxSnapshotOps),
 		ctx:           ctx,
 		cancel:        cancel,
 	}
@@ -167,6 +174,8 @@ func NewServer(cfg *Config) (*Server, error) {
 	if err := s.setupSerf(); err != nil {
 		return fail(err)
 	}
+	s.clearSnapshotTmp()
+	s.snapshotReady.Store(true)
 
 	s.goLoop(s.watchLeader)
 	s.goLoop(s.monitorLeadership)
@@ -214,6 +223,7 @@ func (s *Server) setupRPC() error {
 	sc.Dispatcher = s.dispatcher
 	sc.MaxConnsPerClient = s.config.RPCMaxConnsPerClient
 	sc.RaftLayer = s.raftLayer
+	sc.SnapshotHandler = s.SnapshotRPC
 	sc.Logger = s.logger.Named("rpc")
 	if s.config.TLS != nil {
 		sc.TLS = s.config.TLS
