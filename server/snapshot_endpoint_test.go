@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +18,15 @@ func kvSet(t *testing.T, s *Server, key, value string) {
 	t.Helper()
 	var ok bool
 	args := &structs.KVSRequest{Datacenter: "dc1", Op: structs.KVSSet, DirEnt: structs.DirEntry{Key: key, Value: []byte(value)}}
-	if err := s.RPC("KVS.Apply", args, &ok); err != nil {
-		t.Fatalf("set %s: %v", key, err)
-	}
+	// A loaded machine (-race, two cores) can cost the cluster its leader
+	// for a moment: a write is idempotent, so try again then.
+	waitFor(t, "set "+key, 20*time.Second, func() error {
+		err := s.RPC("KVS.Apply", args, &ok)
+		if err != nil && !structs.IsErr(err, structs.ErrNoLeader) {
+			t.Fatalf("set %s: %v", key, err)
+		}
+		return err
+	})
 }
 
 // localKV reads a key from s's own state.
@@ -49,6 +56,30 @@ func waitKV(t *testing.T, servers []*Server, key, want string) {
 			return nil
 		})
 	}
+}
+
+// startSlowCluster is startCluster with Raft timings that hold a leader on
+// a loaded machine: a snapshot moves more data than a heartbeat.
+func startSlowCluster(t *testing.T, n int) []*Server {
+	t.Helper()
+	var servers []*Server
+	for range n {
+		cfg := testConfig(t, "dc1")
+		cfg.BootstrapExpect = n
+		rc := cfg.RaftConfig
+		rc.HeartbeatTimeout = time.Second
+		rc.ElectionTimeout = time.Second
+		rc.LeaderLeaseTimeout = 500 * time.Millisecond
+		cfg.RPCHoldTimeout = 5 * time.Second
+		servers = append(servers, startServer(t, cfg))
+	}
+	for _, s := range servers[1:] {
+		if _, err := s.JoinLAN([]string{lanAddr(servers[0])}); err != nil {
+			t.Fatalf("join: %v", err)
+		}
+	}
+	waitForLeader(t, servers)
+	return servers
 }
 
 func saveSnapshot(t *testing.T, s *Server, stale bool) ([]byte, *structs.SnapshotResponse) {
@@ -81,7 +112,7 @@ func restoreSnapshot(s *Server, archive []byte, size int64) error {
 // through the other follower, and finds the saved state on every server;
 // bad archives change nothing anywhere.
 func TestSnapshotRestoreReachesEveryServer(t *testing.T) {
-	servers := startCluster(t, "dc1", 3)
+	servers := startSlowCluster(t, 3)
 	leader := waitForLeader(t, servers)
 	var followers []*Server
 	for _, s := range servers {
@@ -126,12 +157,14 @@ func TestSnapshotRestoreReachesEveryServer(t *testing.T) {
 			b[len(b)-20] ^= 0x40
 			return b
 		}(), int64(len(archive)), "nothing was changed"},
-		{"short stream", archive[:100], int64(len(archive)), "send snapshot archive"},
+		// Forwarded, the sender sees its stream end; served here (the
+		// follower became the leader), the archive is truncated.
+		{"short stream", archive[:100], int64(len(archive)), "send snapshot archive|truncated"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			err := restoreSnapshot(followers[0], tc.archive, tc.size)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || !regexp.MustCompile(tc.want).MatchString(err.Error()) {
 				t.Fatalf("restore: got %v, want an error containing %q", err, tc.want)
 			}
 			for _, s := range servers {
