@@ -9,7 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/meridian-sd/meridian/acl"
 	"github.com/meridian-sd/meridian/rpc"
@@ -114,9 +117,24 @@ func (s *Server) snapshotSave(args *structs.SnapshotRequest) (*structs.SnapshotR
 			return nil, nil, err
 		}
 	}
-	future := s.raft.Snapshot()
-	if err := s.await(future, "take snapshot"); err != nil {
-		return nil, nil, fmt.Errorf("take snapshot: %w", err)
+	// Raft refuses a snapshot while a configuration change is not yet
+	// committed: that is waited out, within RPCHoldTimeout.
+	deadline := time.Now().Add(s.config.RPCHoldTimeout)
+	var future raft.SnapshotFuture
+	for {
+		future = s.raft.Snapshot()
+		err := s.await(future, "take snapshot")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "cannot take snapshot now") || time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("take snapshot: %w", err)
+		}
+		select {
+		case <-s.ctx.Done():
+			return nil, nil, errShutdown
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	meta, rc, err := future.Open()
 	if err != nil {
@@ -187,7 +205,11 @@ func (s *Server) snapshotRestore(in io.Reader) (*structs.SnapshotResponse, error
 		return nil, structs.ErrNoLeader
 	}
 	s.logger.Warn("restoring snapshot: the state will be replaced", "id", arch.Meta.ID, "index", arch.Meta.Index, "term", arch.Meta.Term)
-	if err := s.awaitFn(func() error { return s.raft.Restore(arch.Meta, arch.State, snapshotRestoreTimeout) }, "restore snapshot"); err != nil {
+	if err := s.raftRestore(arch); err != nil {
+		if errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader) {
+			// Restoring the same archive again is harmless.
+			return nil, fmt.Errorf("restore snapshot: %w; the restore may or may not have taken effect: run it again", err)
+		}
 		return nil, fmt.Errorf("restore snapshot: %w", err)
 	}
 	// The leader's own duties read the state: redo them on the new one.
@@ -210,6 +232,28 @@ func (s *Server) snapshotRestore(in io.Reader) (*structs.SnapshotResponse, error
 	resp := &structs.SnapshotResponse{Index: idx}
 	s.snapshotMeta(resp)
 	return resp, nil
+}
+
+// raftRestore hands the archive to raft.Restore. Raft refuses a restore
+// while a configuration change (a server joining or leaving, autopilot
+// promoting one) is not yet committed; that is waited out, within
+// RPCHoldTimeout, before the refusal is returned.
+func (s *Server) raftRestore(arch *snapshot.Archive) error {
+	deadline := time.Now().Add(s.config.RPCHoldTimeout)
+	for {
+		err := s.awaitFn(func() error { return s.raft.Restore(arch.Meta, arch.State, snapshotRestoreTimeout) }, "restore snapshot")
+		if err == nil || !strings.Contains(err.Error(), "cannot restore snapshot now") || time.Now().After(deadline) {
+			return err
+		}
+		if err := arch.Rewind(); err != nil {
+			return err
+		}
+		select {
+		case <-s.ctx.Done():
+			return errShutdown
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // awaitFn runs fn, a blocking Raft call, and waits for it as await waits
