@@ -536,10 +536,13 @@ func (p *ConnPool) exchange(c *msgpackCodec, method string, args, reply any) (se
 		return true, false, fmt.Errorf("answer for request %d arrived for request %d", resp.Seq, req.Seq)
 	}
 	if resp.Error != "" {
-		if err := c.ReadResponseBody(nil); err != nil {
-			return true, false, netrpc.ServerError(resp.Error)
-		}
-		return true, true, netrpc.ServerError(resp.Error)
+		// A stream that carried an error is not kept: the server hangs up
+		// after some errors (a request over its size limit, one it could
+		// not decode), and its close may reach us only after the stream
+		// was handed to the next call, which would then fail with EOF.
+		// Errors are rare, so opening a new stream after one costs little.
+		_ = c.ReadResponseBody(nil)
+		return true, false, netrpc.ServerError(resp.Error)
 	}
 	if err := c.ReadResponseBody(reply); err != nil {
 		return true, false, err
