@@ -57,22 +57,17 @@ func decodeQueryBody(req *http.Request) (*structs.PreparedQuery, error) {
 // preparedQueryGeneral serves /v1/query: create and list.
 func (a *Agent) preparedQueryGeneral(resp http.ResponseWriter, req *http.Request) (any, error) {
 	if req.Method == http.MethodGet {
-		args := &structs.DCSpecificRequest{}
-		dc, err := a.parseQuery(req, &args.QueryOptions)
-		if err != nil {
-			return nil, err
-		}
-		args.Datacenter = dc
-		args.Token = a.requestToken(req)
-		var out structs.IndexedPreparedQueries
-		if err := a.RPCContext(req.Context(), "PreparedQuery.List", args, &out); err != nil {
-			return nil, err
-		}
-		setMeta(resp, &out.QueryMeta)
-		if out.Queries == nil {
-			out.Queries = structs.PreparedQueries{}
-		}
-		return out.Queries, nil
+		return readRPC(a, resp, req, "PreparedQuery.List",
+			func(_ *http.Request, dc string, args *structs.DCSpecificRequest) error {
+				args.Datacenter = dc
+				return nil
+			},
+			func(_ *structs.DCSpecificRequest, out *structs.IndexedPreparedQueries) (any, error) {
+				if out.Queries == nil {
+					out.Queries = structs.PreparedQueries{}
+				}
+				return out.Queries, nil
+			})
 	}
 	q, err := decodeQueryBody(req)
 	if err != nil {
@@ -127,19 +122,10 @@ func (a *Agent) preparedQuerySpecific(resp http.ResponseWriter, req *http.Reques
 	}
 	switch method {
 	case http.MethodGet:
-		args := &structs.PreparedQuerySpecificRequest{QueryID: id}
-		dc, err := a.parseQuery(req, &args.QueryOptions)
-		if err != nil {
-			return nil, err
-		}
-		args.Datacenter = dc
-		args.Token = a.requestToken(req)
-		var out structs.IndexedPreparedQueries
-		if err := a.RPCContext(req.Context(), "PreparedQuery.Get", args, &out); err != nil {
-			return nil, err
-		}
-		setMeta(resp, &out.QueryMeta)
-		return out.Queries, nil
+		return readRPC(a, resp, req, "PreparedQuery.Get", queryIDArgs(id),
+			func(_ *structs.PreparedQuerySpecificRequest, out *structs.IndexedPreparedQueries) (any, error) {
+				return out.Queries, nil
+			})
 	case http.MethodPut:
 		q, err := decodeQueryBody(req)
 		if err != nil {
@@ -264,19 +250,18 @@ func toFailoverStatus(out *structs.PreparedQueryFailoverResponse) failoverStatus
 }
 
 func (a *Agent) preparedQueryFailoverStatus(resp http.ResponseWriter, req *http.Request, idOrName string) (any, error) {
-	args := &structs.PreparedQuerySpecificRequest{QueryID: idOrName}
-	dc, err := a.parseQuery(req, &args.QueryOptions)
-	if err != nil {
-		return nil, err
+	return readRPC(a, resp, req, "PreparedQuery.FailoverStatus", queryIDArgs(idOrName),
+		func(_ *structs.PreparedQuerySpecificRequest, out *structs.PreparedQueryFailoverResponse) (any, error) {
+			return toFailoverStatus(out), nil
+		})
+}
+
+// queryIDArgs fills a read of the query named id (an ID or a name).
+func queryIDArgs(id string) func(*http.Request, string, *structs.PreparedQuerySpecificRequest) error {
+	return func(_ *http.Request, dc string, args *structs.PreparedQuerySpecificRequest) error {
+		args.Datacenter, args.QueryID = dc, id
+		return nil
 	}
-	args.Datacenter = dc
-	args.Token = a.requestToken(req)
-	var out structs.PreparedQueryFailoverResponse
-	if err := a.RPCContext(req.Context(), "PreparedQuery.FailoverStatus", args, &out); err != nil {
-		return nil, err
-	}
-	setMeta(resp, &out.QueryMeta)
-	return toFailoverStatus(&out), nil
 }
 
 func (a *Agent) preparedQueryFailback(resp http.ResponseWriter, req *http.Request, idOrName string) (any, error) {

@@ -143,6 +143,17 @@ func agentError(addr string, err error) string {
 	return "Error: " + msg
 }
 
+// readFlagSet is the flag set of a verb that reads from a datacenter:
+// the HTTP flags, -datacenter and -stale.
+func readFlagSet(name string) *httpFlagsSet {
+	fs := newFlagSet(name)
+	h := &httpFlags{}
+	h.addHTTPFlags(fs)
+	h.addDCFlags(fs)
+	h.addStaleFlag(fs)
+	return &httpFlagsSet{fs: fs, h: h}
+}
+
 // newFlagSet returns a flag set that reports errors through the command.
 func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

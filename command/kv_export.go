@@ -21,12 +21,7 @@ var _ cli.Command = (*KVExportCommand)(nil)
 func (c *KVExportCommand) Synopsis() string { return "Exports a tree from the key-value store as JSON" }
 
 func (c *KVExportCommand) flags() *httpFlagsSet {
-	fs := newFlagSet("kv export")
-	h := &httpFlags{}
-	h.addHTTPFlags(fs)
-	h.addDCFlags(fs)
-	h.addStaleFlag(fs)
-	return &httpFlagsSet{fs: fs, h: h}
+	return readFlagSet("kv export")
 }
 
 // Help implements cli.Command.

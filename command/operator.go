@@ -75,12 +75,7 @@ func (c *OperatorRaftListCommand) Synopsis() string {
 }
 
 func (c *OperatorRaftListCommand) flags() *httpFlagsSet {
-	fs := newFlagSet("operator raft list-peers")
-	h := &httpFlags{}
-	h.addHTTPFlags(fs)
-	h.addDCFlags(fs)
-	h.addStaleFlag(fs)
-	return &httpFlagsSet{fs: fs, h: h}
+	return readFlagSet("operator raft list-peers")
 }
 
 // Help implements cli.Command.

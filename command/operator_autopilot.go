@@ -54,12 +54,7 @@ func (c *OperatorAutopilotGetCommand) Synopsis() string {
 }
 
 func (c *OperatorAutopilotGetCommand) flags() *httpFlagsSet {
-	fs := newFlagSet("operator autopilot get-config")
-	h := &httpFlags{}
-	h.addHTTPFlags(fs)
-	h.addDCFlags(fs)
-	h.addStaleFlag(fs)
-	return &httpFlagsSet{fs: fs, h: h}
+	return readFlagSet("operator autopilot get-config")
 }
 
 // Help implements cli.Command.

@@ -77,12 +77,7 @@ var _ cli.Command = (*SnapshotSaveCommand)(nil)
 func (c *SnapshotSaveCommand) Synopsis() string { return "Saves a snapshot of the servers' state" }
 
 func (c *SnapshotSaveCommand) flags() *httpFlagsSet {
-	fs := newFlagSet("snapshot save")
-	h := &httpFlags{}
-	h.addHTTPFlags(fs)
-	h.addDCFlags(fs)
-	h.addStaleFlag(fs)
-	return &httpFlagsSet{fs: fs, h: h}
+	return readFlagSet("snapshot save")
 }
 
 // Help implements cli.Command.
