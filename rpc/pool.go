@@ -498,10 +498,11 @@ func isRead(args any) bool {
 // ends. It reports whether any of the request may have been sent, and
 // whether the stream is fit for another call: the answer was read whole
 // and matched the request, and callCtx did not end meanwhile.
+//
+// callCtx's end, its deadline included, is the only timer: the stream gets
+// no deadline of its own, since yamux starts a timer for every read and
+// write that waits while one is set.
 func (p *ConnPool) call(callCtx context.Context, st *pooledStream, method string, args, reply any) (sent, reusable bool, err error) {
-	if dl, ok := callCtx.Deadline(); ok {
-		_ = st.stream.SetDeadline(dl)
-	}
 	stop := context.AfterFunc(callCtx, func() {
 		// A deadline in the past wakes a blocked read or write at once.
 		_ = st.stream.SetDeadline(time.Unix(1, 0))
@@ -511,9 +512,6 @@ func (p *ConnPool) call(callCtx context.Context, st *pooledStream, method string
 		// The deadline was (or is being) moved to the past: the stream
 		// cannot carry another call.
 		return sent, false, err
-	}
-	if inStep {
-		_ = st.stream.SetDeadline(time.Time{})
 	}
 	return sent, inStep, err
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/meridian-sd/meridian/structs"
 )
@@ -62,6 +64,13 @@ func BenchmarkForward(b *testing.B) {
 // during a run) and returns a follower.
 func benchDC1(b *testing.B) *Server {
 	b.Helper()
+	_, follower := benchDC1Servers(b)
+	return follower
+}
+
+// benchDC1Servers is benchDC1 returning the leader too.
+func benchDC1Servers(b *testing.B) (leader, follower *Server) {
+	b.Helper()
 	var servers []*Server
 	for i := 0; i < 3; i++ {
 		cfg := testConfig(b, "dc1")
@@ -74,13 +83,13 @@ func benchDC1(b *testing.B) *Server {
 			b.Fatal(err)
 		}
 	}
-	leader := waitForLeader(b, servers)
+	leader = waitForLeader(b, servers)
 	for _, s := range servers {
 		if s != leader {
-			return s
+			return leader, s
 		}
 	}
-	return nil
+	return leader, nil
 }
 
 // BenchmarkKVWrite measures durable KV writes made on a dc1 follower
@@ -102,4 +111,82 @@ func BenchmarkKVWrite(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkBlockingWake measures a blocking-query wake-up as the bench
+// tool's blocking workload makes it: 16 watchers hold a blocking KVS.Get
+// on one key through a dc1 follower (forwarded to the leader, default
+// consistency), and one write through the follower wakes them all. One op
+// is the write and the 16 answers, timed from the write's start to the
+// last answer (p50/p99 are of that); setting the watchers up is not
+// timed. allocs/op count all three servers, which run in this process:
+//
+//	go test -run '^$' -bench BenchmarkBlockingWake -benchtime 300x -benchmem ./server/
+func BenchmarkBlockingWake(b *testing.B) {
+	leader, follower := benchDC1Servers(b)
+	const watchers = 16
+	var ok bool
+	if err := follower.RPC("KVS.Apply", &structs.KVSRequest{
+		Datacenter: "dc1", Op: structs.KVSSet,
+		DirEnt: structs.DirEntry{Key: "bench/watched", Value: []byte("value")},
+	}, &ok); err != nil {
+		b.Fatal(err)
+	}
+	type answer struct {
+		index uint64
+		err   error
+	}
+	answers := make(chan answer, watchers)
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		var cur structs.IndexedDirEntries
+		if err := follower.RPC("KVS.Get", &structs.KeyRequest{Datacenter: "dc1", Key: "bench/watched"}, &cur); err != nil {
+			b.Fatal(err)
+		}
+		for w := 0; w < watchers; w++ {
+			go func() {
+				args := &structs.KeyRequest{Datacenter: "dc1", Key: "bench/watched"}
+				args.MinQueryIndex = cur.Index
+				args.MaxQueryTime = time.Minute
+				var out structs.IndexedDirEntries
+				err := follower.RPC("KVS.Get", args, &out)
+				answers <- answer{out.Index, err}
+			}()
+		}
+		// The watchers wait once the leader counts them, and a little
+		// later their watch is set; a write before that answers them
+		// at once, which is a wake-up too.
+		for deadline := time.Now().Add(10 * time.Second); leader.blockingQueries.Load() < watchers; {
+			if time.Now().After(deadline) {
+				b.Fatal("the watchers did not reach the leader within 10s")
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if err := follower.RPC("KVS.Apply", &structs.KVSRequest{
+			Datacenter: "dc1", Op: structs.KVSSet,
+			DirEnt: structs.DirEntry{Key: "bench/watched", Value: []byte(fmt.Sprintf("value-%d", i))},
+		}, &ok); err != nil {
+			b.Fatal(err)
+		}
+		for w := 0; w < watchers; w++ {
+			a := <-answers
+			if a.err != nil {
+				b.Fatal(a.err)
+			}
+			if a.index <= cur.Index {
+				b.Fatalf("a watcher answered index %d, not past %d", a.index, cur.Index)
+			}
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"reflect"
 	"sort"
 	"time"
@@ -75,14 +76,16 @@ func (s *Server) forwardLeader(ctx context.Context, method string, info structs.
 		}
 		leader := s.raft.Leader()
 		if leader != "" {
-			addr, err := net.ResolveTCPAddr("tcp", string(leader))
+			addr, err := leaderAddr(leader)
 			if err != nil {
 				return true, fmt.Errorf("leader address %q: %w", leader, err)
 			}
-			callCtx, cancel := s.callContext(ctx)
-			callCtx, cancelTimeout := context.WithTimeout(callCtx, s.rpcTimeout(args))
+			// The call ends with ctx, at its timeout, or when the server
+			// shuts down.
+			callCtx, cancel := context.WithTimeout(ctx, s.rpcTimeout(args))
+			stop := context.AfterFunc(s.ctx, cancel)
 			err = s.connPool.RPC(callCtx, s.config.Datacenter, addr, method, args, reply)
-			cancelTimeout()
+			stop()
 			cancel()
 			if err == nil || !rpc.CanRetry(args, err) {
 				return true, rpc.MapRemoteError(err)
@@ -168,6 +171,16 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 	return structs.ErrDCNoServers
 }
 
+// leaderAddr is the TCP address of the leader raft names: an IP and
+// port, parsed without the resolver (this runs for every forwarded call);
+// anything else goes through net.ResolveTCPAddr as before.
+func leaderAddr(leader raft.ServerAddress) (*net.TCPAddr, error) {
+	if ap, err := netip.ParseAddrPort(string(leader)); err == nil {
+		return net.TCPAddrFromAddrPort(ap), nil
+	}
+	return net.ResolveTCPAddr("tcp", string(leader))
+}
+
 // replyKnowsLeader reads, from a successful reply, whether the answering
 // server knew a leader: from the QueryMeta of reads, from the address of
 // Status.Leader; a write that succeeded had one.
@@ -189,8 +202,18 @@ func replyKnowsLeader(reply any) bool {
 	return true
 }
 
+// queryOptionser is a request embedding structs.QueryOptions.
+type queryOptionser interface {
+	GetQueryOptions() *structs.QueryOptions
+}
+
 func (s *Server) blockingTime(args any) time.Duration {
 	v := reflect.ValueOf(args)
+	if qo, ok := args.(queryOptionser); ok && v.Kind() == reflect.Pointer && !v.IsNil() {
+		// The common case, without looking the field up: a pointer to a
+		// request embedding the options.
+		return s.blockingWait(qo.GetQueryOptions())
+	}
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
@@ -202,7 +225,16 @@ func (s *Server) blockingTime(args any) time.Duration {
 		return 0
 	}
 	q, ok := f.Interface().(structs.QueryOptions)
-	if !ok || q.MinQueryIndex == 0 {
+	if !ok {
+		return 0
+	}
+	return s.blockingWait(&q)
+}
+
+// blockingWait is how long a query with options q may block, jitter
+// included; 0 when it does not block.
+func (s *Server) blockingWait(q *structs.QueryOptions) time.Duration {
+	if q.MinQueryIndex == 0 {
 		return 0
 	}
 	wait := s.config.queryWait(q.MaxQueryTime)
@@ -273,17 +305,20 @@ func (s *Server) blockingQuery(ctx context.Context, opts *structs.QueryOptions, 
 			return err
 		}
 	}
-	var deadline time.Time
+	// waitCtx, made for a blocking query only, ends when the wait is
+	// over, the caller hangs up or the server shuts down.
+	var waitCtx context.Context
 	if opts.MinQueryIndex > 0 {
 		wait := s.config.queryWait(opts.MaxQueryTime)
 		wait += time.Duration(rand.Int64N(int64(wait/structs.JitterFraction) + 1))
-		deadline = time.Now().Add(wait)
 		s.blockingQueries.Add(1)
 		defer s.blockingQueries.Add(-1)
 		s.metrics.IncrCounter([]string{"rpc", "query"}, 1)
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+		defer context.AfterFunc(s.ctx, cancel)()
 	}
-	ctx, cancel := s.callContext(ctx)
-	defer cancel()
 	for {
 		st := s.fsm.State()
 		ws := memdb.NewWatchSet()
@@ -304,10 +339,7 @@ func (s *Server) blockingQuery(ctx context.Context, opts *structs.QueryOptions, 
 		if opts.MinQueryIndex == 0 || meta.Index > opts.MinQueryIndex {
 			return nil
 		}
-		waitCtx, cancelWait := context.WithDeadline(ctx, deadline)
-		err = ws.WatchCtx(waitCtx)
-		cancelWait()
-		if err != nil {
+		if err := ws.WatchCtx(waitCtx); err != nil {
 			// Timed out, the caller is gone, or shutting down: answer
 			// with what we have.
 			return nil
