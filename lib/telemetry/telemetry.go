@@ -116,7 +116,7 @@ func DefaultConfig() *Config {
 type Telemetry struct {
 	cfg     Config
 	metrics *metrics.Metrics
-	inmem   *metrics.InmemSink
+	inmem   *inmemSink
 	// promReg is the agent's own Prometheus registry (not the client
 	// library's global one); nil without prometheus_retention_time.
 	promReg  *prometheus.Registry
@@ -148,7 +148,7 @@ func New(cfg Config) (*Telemetry, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	t := &Telemetry{cfg: cfg, inmem: metrics.NewInmemSink(cfg.Interval, cfg.Retain)}
+	t := &Telemetry{cfg: cfg, inmem: newInmemSink(cfg.Interval, cfg.Retain)}
 	sinks := metrics.FanoutSink{t.inmem}
 	fail := func(err error) (*Telemetry, error) {
 		for _, c := range t.closers {
@@ -249,7 +249,7 @@ func (t *Telemetry) Metrics() *metrics.Metrics { return t.metrics }
 // the in-memory sink (the current one while there is no other), in the
 // shape of Consul's (Timestamp, Gauges, Points, Counters, Samples).
 func (t *Telemetry) Summary() (any, error) {
-	return t.inmem.DisplayMetrics(nil, nil)
+	return t.inmem.summary(), nil
 }
 
 // PrometheusHandler serves the metrics in Prometheus' text format; nil
