@@ -66,7 +66,7 @@ func (a *Agent) requestToken(req *http.Request) string {
 
 // explicitToken is the token the request itself names, "" for none.
 func explicitToken(req *http.Request) string {
-	if tok := req.URL.Query().Get("token"); tok != "" {
+	if tok := reqQuery(req).Get("token"); tok != "" {
 		return tok
 	}
 	if tok := strings.TrimSpace(req.Header.Get("X-Consul-Token")); tok != "" {
@@ -176,8 +176,13 @@ func contextWithToken(ctx context.Context, token string) context.Context {
 // request with the request's own token (or the agent's default token):
 // handlers need not copy it into each request they build.
 func tokenFromContext(ctx context.Context, args any) {
-	tok, ok := ctx.Value(requestTokenKey{}).(string)
-	if !ok || tok == "" {
+	var tok string
+	if st, _ := ctx.Value(reqStateKey{}).(*reqState); st != nil && st.tokenSet {
+		tok = st.token
+	} else {
+		tok, _ = ctx.Value(requestTokenKey{}).(string)
+	}
+	if tok == "" {
 		return
 	}
 	if tc, ok := args.(structs.TokenCarrier); ok && tc.RequestToken() == "" {

@@ -235,7 +235,7 @@ func (a *Agent) aclTokenRead(resp http.ResponseWriter, req *http.Request, id str
 	if out.Token == nil {
 		return nil, structs.ErrACLNotFound
 	}
-	if _, ok := req.URL.Query()["expanded"]; ok {
+	if _, ok := reqQuery(req)["expanded"]; ok {
 		return a.expandToken(args, out.Token)
 	}
 	return out.Token, nil
@@ -372,7 +372,7 @@ func (a *Agent) aclTokenClone(resp http.ResponseWriter, req *http.Request, id st
 
 // aclTokenList serves GET /v1/acl/tokens.
 func (a *Agent) aclTokenList(resp http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	for _, p := range []string{"authmethod", "servicename", "authmethod-ns"} {
 		if q.Get(p) != "" {
 			return nil, badRequest("Filtering tokens by %s is not supported by Meridian", p)
@@ -624,7 +624,7 @@ func (a *Agent) aclRoleRead(resp http.ResponseWriter, req *http.Request, id, nam
 
 // aclRoleList serves GET /v1/acl/roles.
 func (a *Agent) aclRoleList(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args := &structs.ACLRoleListRequest{Policy: req.URL.Query().Get("policy")}
+	args := &structs.ACLRoleListRequest{Policy: reqQuery(req).Get("policy")}
 	dc, err := a.parseQuery(req, &args.QueryOptions)
 	if err != nil {
 		return nil, err

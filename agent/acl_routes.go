@@ -112,7 +112,7 @@ func checkWrite(prefix string) aclCheck {
 // ?keys; the answer is then filtered), write a key, delete a prefix.
 func kvCheck(a *Agent, req *http.Request, authz *acl.Authorizer) error {
 	key := strings.TrimPrefix(req.URL.Path, "/v1/kv/")
-	q := req.URL.Query()
+	q := reqQuery(req)
 	_, recurse := q["recurse"]
 	_, keys := q["keys"]
 	switch req.Method {
@@ -409,7 +409,7 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 	a.acl.routes[pattern] = methods
 	rules := table[pattern]
 	return func(resp http.ResponseWriter, req *http.Request) (any, error) {
-		resp.Header().Set("X-Consul-Default-Acl-Policy", a.cfg().ACL.DefaultPolicy)
+		resp.Header()["X-Consul-Default-Acl-Policy"] = headerValue(a.cfg().ACL.DefaultPolicy)
 		method := req.Method
 		if method == http.MethodPost {
 			method = http.MethodPut
@@ -420,7 +420,7 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 			return nil, HTTPError{Code: http.StatusInternalServerError, Reason: "no ACL rule for " + method + " " + pattern}
 		}
 		if rule.public != "" {
-			return fn(resp, req.WithContext(contextWithToken(req.Context(), a.requestToken(req))))
+			return fn(resp, withRequestToken(req, a.requestToken(req)))
 		}
 		secret := a.requestToken(req)
 		if rec := a.agentToken("agent_recovery"); rec != "" && secret == rec && strings.HasPrefix(pattern, "/v1/agent/") && !isAgentTokenRoute(pattern) {
@@ -437,7 +437,7 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 		}
 		// Every RPC the handler makes carries the request's token: the
 		// servers check it again (server/acl_rpc.go), and filter lists.
-		req = req.WithContext(contextWithToken(req.Context(), secret))
+		req = withRequestToken(req, secret)
 		if authz.IsManagement() {
 			return fn(resp, req)
 		}
@@ -475,7 +475,7 @@ func (a *Agent) aclGuard(table map[string]map[string]aclRoute, pattern, methods 
 // carriesToken reports whether the request itself named a token (the
 // header is left out for anonymous requests, as Consul does).
 func carriesToken(req *http.Request) bool {
-	return req.URL.Query().Get("token") != "" || req.Header.Get("X-Consul-Token") != "" ||
+	return reqQuery(req).Get("token") != "" || req.Header.Get("X-Consul-Token") != "" ||
 		strings.HasPrefix(strings.ToLower(req.Header.Get("Authorization")), "bearer ")
 }
 

@@ -81,7 +81,7 @@ func (a *Agent) agentSelf(resp http.ResponseWriter, req *http.Request) (any, err
 }
 
 func (a *Agent) agentMembers(resp http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	wan := isTrue(q, "wan")
 	// Network segments are a Consul Enterprise feature: as OSS Consul,
 	// the default segment ("") and all segments ("_all") are the whole
@@ -126,7 +126,7 @@ func (a *Agent) agentJoin(resp http.ResponseWriter, req *http.Request) (any, err
 	if addr == "" {
 		return nil, badRequest("Missing address to join")
 	}
-	if isTrue(req.URL.Query(), "wan") {
+	if isTrue(reqQuery(req), "wan") {
 		if a.server == nil {
 			return nil, badRequest("Cannot join the WAN pool: this agent is a client, and only servers are in the WAN pool")
 		}
@@ -144,7 +144,7 @@ func (a *Agent) agentJoin(resp http.ResponseWriter, req *http.Request) (any, err
 func (a *Agent) agentLeave(resp http.ResponseWriter, req *http.Request) (any, error) {
 	// ?wan (Meridian's addition) takes a server out of the WAN pool only;
 	// it stays in its datacenter and keeps running.
-	if isTrue(req.URL.Query(), "wan") {
+	if isTrue(reqQuery(req), "wan") {
 		if a.server == nil {
 			return nil, badRequest("Cannot leave the WAN pool: this agent is a client, and only servers are in the WAN pool")
 		}
@@ -166,7 +166,7 @@ func (a *Agent) agentForceLeave(resp http.ResponseWriter, req *http.Request) (an
 	if node == "" {
 		return nil, badRequest("Missing node name")
 	}
-	q := req.URL.Query()
+	q := reqQuery(req)
 	prune := isTrue(q, "prune")
 	wan := isTrue(q, "wan")
 	var members []serf.Member

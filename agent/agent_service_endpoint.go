@@ -74,7 +74,7 @@ func (a *Agent) agentServiceGet(resp http.ResponseWriter, req *http.Request) (an
 	if id == "" {
 		return nil, badRequest("Missing service ID")
 	}
-	q := req.URL.Query()
+	q := reqQuery(req)
 	want := q.Get("hash")
 	var deadline <-chan time.Time
 	if want != "" {
@@ -254,7 +254,7 @@ func (a *Agent) agentServiceRegister(resp http.ResponseWriter, req *http.Request
 	for _, w := range warnings {
 		a.logger.Warn(w)
 	}
-	replace := isTrue(req.URL.Query(), "replace-existing-checks")
+	replace := isTrue(reqQuery(req), "replace-existing-checks")
 	// The service syncs with the token it was registered with.
 	if err := a.addServiceToken(def, sourceAPI, replace, explicitToken(req)); err != nil {
 		return nil, err
@@ -317,7 +317,7 @@ func (a *Agent) agentCheckTTL(prefix, status string) handlerFunc {
 		if id == "" {
 			return nil, badRequest("Missing check ID")
 		}
-		if err := a.updateTTL(id, status, req.URL.Query().Get("note")); err != nil {
+		if err := a.updateTTL(id, status, reqQuery(req).Get("note")); err != nil {
 			return nil, err
 		}
 		return nil, nil
@@ -389,7 +389,7 @@ func statusCode(status string) int {
 
 // wantsText reports whether the caller asked for ?format=text.
 func wantsText(req *http.Request) bool {
-	return req.URL.Query().Get("format") == "text"
+	return reqQuery(req).Get("format") == "text"
 }
 
 // writeCoded writes a result with its own status code: the status as text
@@ -469,7 +469,7 @@ func (a *Agent) agentHealthServiceByName(resp http.ResponseWriter, req *http.Req
 
 // parseEnable reads ?enable= of the maintenance endpoints.
 func parseEnable(req *http.Request) (bool, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	if _, ok := q["enable"]; !ok {
 		return false, badRequest("Missing value for enable")
 	}
@@ -487,7 +487,7 @@ func (a *Agent) agentNodeMaintenance(resp http.ResponseWriter, req *http.Request
 		return nil, err
 	}
 	if enable {
-		return nil, a.enableNodeMaintenance(req.URL.Query().Get("reason"))
+		return nil, a.enableNodeMaintenance(reqQuery(req).Get("reason"))
 	}
 	return nil, a.disableNodeMaintenance()
 }
@@ -502,7 +502,7 @@ func (a *Agent) agentServiceMaintenance(resp http.ResponseWriter, req *http.Requ
 		return nil, err
 	}
 	if enable {
-		return nil, a.enableServiceMaintenance(id, req.URL.Query().Get("reason"))
+		return nil, a.enableServiceMaintenance(id, reqQuery(req).Get("reason"))
 	}
 	return nil, a.disableServiceMaintenance(id)
 }

@@ -76,7 +76,7 @@ const (
 // to a struct embedding structs.QueryOptions, reply one embedding
 // structs.QueryMeta.
 func (a *Agent) cachedRPC(resp http.ResponseWriter, req *http.Request, kind cacheKind, method string, args, reply any) error {
-	if _, ok := req.URL.Query()["cached"]; !ok {
+	if _, ok := reqQuery(req)["cached"]; !ok {
 		return a.RPCContext(req.Context(), method, args, reply)
 	}
 	// The request's token goes in the arguments now, so that it is part

@@ -22,7 +22,7 @@ import (
 // datacenter's LAN pool (server/internal_endpoint.go). The answer is the
 // event with its new ID.
 func (a *Agent) eventFire(resp http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	ev := structs.UserEvent{
 		Name:          pathSuffix(req, "/v1/event/fire/"),
 		NodeFilter:    q.Get("node"),
@@ -85,7 +85,7 @@ func (a *Agent) eventList(resp http.ResponseWriter, req *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	name := req.URL.Query().Get("name")
+	name := reqQuery(req).Get("name")
 	var timeout <-chan time.Time
 	if opts.MinQueryIndex > 0 {
 		wait := opts.MaxQueryTime

@@ -49,7 +49,7 @@ func (a *Agent) healthServiceNodes(resp http.ResponseWriter, req *http.Request) 
 		if err := serviceArgs(req, dc, args); err != nil {
 			return err
 		}
-		if v, ok := req.URL.Query()["passing"]; ok {
+		if v, ok := reqQuery(req)["passing"]; ok {
 			// ?passing, ?passing=true and ?passing=1 all filter; ?passing=false does not.
 			args.PassingOnly = len(v) == 0 || v[0] == "" || v[0] == "true" || v[0] == "1"
 			if len(v) > 0 && v[0] != "" && v[0] != "true" && v[0] != "1" && v[0] != "false" && v[0] != "0" {

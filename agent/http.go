@@ -168,6 +168,7 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 			writeText(resp, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed", req.Method))
 			return
 		}
+		req = withState(req)
 		if err := refuseFilter(req); err != nil {
 			a.writeError(resp, req, err)
 			return
@@ -178,7 +179,9 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 		}
 		start := time.Now()
 		obj, err := fn(resp, req)
-		a.logger.Debug("request complete", "method", req.Method, "url", redactedURL(req.URL), "duration", time.Since(start))
+		if a.logger.IsDebug() {
+			a.logger.Debug("request complete", "method", req.Method, "url", redactedURL(req.URL), "duration", time.Since(start))
+		}
 		if err != nil {
 			a.writeError(resp, req, err)
 			return
@@ -193,7 +196,7 @@ func (a *Agent) wrap(methods string, limit bodyLimitFunc, fn handlerFunc) http.H
 			resp.Write(raw.body)
 			return
 		}
-		_, pretty := req.URL.Query()["pretty"]
+		_, pretty := reqQuery(req)["pretty"]
 		a.writeJSON(resp, req, obj, pretty)
 	})
 }
@@ -231,8 +234,9 @@ func (a *Agent) writeJSON(resp http.ResponseWriter, req *http.Request, obj any, 
 		// Encode ends every value with a newline; Marshal does not.
 		out = out[:len(out)-1]
 	}
-	resp.Header().Set("Content-Type", "application/json")
-	resp.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	h := resp.Header()
+	h["Content-Type"] = hdrJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	resp.Write(out)
 }
 
@@ -247,7 +251,7 @@ func refuseFilter(req *http.Request) error {
 	if filterRoute(req.URL.Path) {
 		return nil
 	}
-	for _, v := range req.URL.Query()["filter"] {
+	for _, v := range reqQuery(req)["filter"] {
 		if v != "" {
 			return errFilterUnsupported
 		}
@@ -320,7 +324,7 @@ func codeStatus(code structs.ErrorCode) int {
 
 // parseDC reads ?dc=.
 func (a *Agent) parseDC(req *http.Request) string {
-	if dc := req.URL.Query().Get("dc"); dc != "" {
+	if dc := reqQuery(req).Get("dc"); dc != "" {
 		return dc
 	}
 	return a.datacenter()
@@ -337,7 +341,7 @@ func (a *Agent) parseDC(req *http.Request) string {
 // query longer than this agent's RPC timeout for it expects, even when a
 // client agent's settings differ from the servers'.
 func (a *Agent) parseQuery(req *http.Request, opts *structs.QueryOptions) (string, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	_, stale := q["stale"]
 	_, consistent := q["consistent"]
 	if stale && consistent {
@@ -390,7 +394,7 @@ func parseWait(v string) (time.Duration, error) {
 
 // parseNodeMeta reads ?node-meta=key:value filters.
 func parseNodeMeta(req *http.Request) (map[string]string, error) {
-	vals := req.URL.Query()["node-meta"]
+	vals := reqQuery(req)["node-meta"]
 	if len(vals) == 0 {
 		return nil, nil
 	}
@@ -407,7 +411,7 @@ func parseNodeMeta(req *http.Request) (map[string]string, error) {
 
 // parseSource reads ?near= for RTT sorting: _agent means this agent.
 func (a *Agent) parseSource(req *http.Request, dc string) structs.QuerySource {
-	near := req.URL.Query().Get("near")
+	near := reqQuery(req).Get("near")
 	if near == "_agent" {
 		near = a.nodeName()
 	}
@@ -417,16 +421,59 @@ func (a *Agent) parseSource(req *http.Request, dc string) structs.QuerySource {
 // setMeta writes the read headers Consul's clients expect.
 func setMeta(resp http.ResponseWriter, m *structs.QueryMeta) {
 	h := resp.Header()
-	h.Set("X-Consul-Index", strconv.FormatUint(m.Index, 10))
-	h.Set("X-Consul-KnownLeader", strconv.FormatBool(m.KnownLeader))
-	h.Set("X-Consul-LastContact", strconv.FormatInt(m.LastContact.Milliseconds(), 10))
+	// Keys in their canonical form (as Header.Set would write them) and
+	// the constant values shared: these headers go on every read.
+	h["X-Consul-Index"] = []string{strconv.FormatUint(m.Index, 10)}
+	if m.KnownLeader {
+		h["X-Consul-Knownleader"] = hdrTrue
+	} else {
+		h["X-Consul-Knownleader"] = hdrFalse
+	}
+	if ms := m.LastContact.Milliseconds(); ms == 0 {
+		h["X-Consul-Lastcontact"] = hdrZero
+	} else {
+		h["X-Consul-Lastcontact"] = []string{strconv.FormatInt(ms, 10)}
+	}
 	if m.ConsistencyLevel != "" {
-		h.Set("X-Consul-Effective-Consistency", m.ConsistencyLevel)
+		h["X-Consul-Effective-Consistency"] = headerValue(m.ConsistencyLevel)
 	}
 	if m.ResultsFilteredByACLs {
-		h.Set("X-Consul-Results-Filtered-By-ACLs", "true")
+		h["X-Consul-Results-Filtered-By-Acls"] = hdrTrue
 	}
-	h.Set("X-Consul-Query-Backend", "blocking-query")
+	h["X-Consul-Query-Backend"] = hdrBlockingQuery
+}
+
+// Header values set on most responses, shared rather than allocated for
+// each. Their length equals their capacity, so a handler's Header.Add
+// copies instead of writing into them; nothing else changes a value.
+var (
+	hdrTrue          = []string{"true"}
+	hdrFalse         = []string{"false"}
+	hdrZero          = []string{"0"}
+	hdrBlockingQuery = []string{"blocking-query"}
+	hdrJSON          = []string{"application/json"}
+	hdrLeader        = []string{"leader"}
+	hdrStale         = []string{"stale"}
+	hdrConsistent    = []string{"consistent"}
+	hdrAllow         = []string{"allow"}
+	hdrDeny          = []string{"deny"}
+)
+
+// headerValue is []string{v}, shared for the common values.
+func headerValue(v string) []string {
+	switch v {
+	case "leader":
+		return hdrLeader
+	case "stale":
+		return hdrStale
+	case "consistent":
+		return hdrConsistent
+	case "allow":
+		return hdrAllow
+	case "deny":
+		return hdrDeny
+	}
+	return []string{v}
 }
 
 // pathSuffix returns what follows prefix in the URL path, unescaped.

@@ -45,7 +45,7 @@ func (a *Agent) operatorKeyring(resp http.ResponseWriter, req *http.Request) (an
 	case http.MethodDelete:
 		args.Operation = structs.KeyringRemove
 	}
-	q := req.URL.Query()
+	q := reqQuery(req)
 	if v := q.Get("relay-factor"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > structs.MaxRelayFactor {

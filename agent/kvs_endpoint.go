@@ -30,7 +30,7 @@ func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, e
 	key := strings.TrimPrefix(req.URL.Path, "/v1/kv/")
 	switch req.Method {
 	case http.MethodGet:
-		if _, ok := req.URL.Query()["keys"]; ok {
+		if _, ok := reqQuery(req)["keys"]; ok {
 			return a.kvsListKeys(resp, req, key)
 		}
 		return a.kvsGet(resp, req, key)
@@ -43,7 +43,7 @@ func (a *Agent) kvsEndpoint(resp http.ResponseWriter, req *http.Request) (any, e
 }
 
 func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	_, recurse := q["recurse"]
 	method := "KVS.Get"
 	if recurse {
@@ -77,7 +77,7 @@ func (a *Agent) kvsGet(resp http.ResponseWriter, req *http.Request, key string) 
 }
 
 func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix string) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	// Consul still reads its historic misspelling.
 	sep := q.Get("separator")
 	if _, ok := q["separator"]; !ok {
@@ -102,7 +102,7 @@ func (a *Agent) kvsListKeys(resp http.ResponseWriter, req *http.Request, prefix 
 
 // parseUintParam reads a numeric query parameter.
 func parseUintParam(req *http.Request, name string) (uint64, bool, error) {
-	vals, ok := req.URL.Query()[name]
+	vals, ok := reqQuery(req)[name]
 	if !ok {
 		return 0, false, nil
 	}
@@ -120,7 +120,7 @@ func parseUintParam(req *http.Request, name string) (uint64, bool, error) {
 // conflictingParams refuses a request that names more than one of params,
 // with Consul's text.
 func conflictingParams(req *http.Request, params ...string) error {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	var found []string
 	for _, p := range params {
 		if _, ok := q[p]; ok {
@@ -141,7 +141,7 @@ func (a *Agent) kvsPut(resp http.ResponseWriter, req *http.Request, key string) 
 		return nil, err
 	}
 	args := &structs.KVSRequest{Datacenter: a.parseDC(req), Op: structs.KVSSet, DirEnt: structs.DirEntry{Key: key}}
-	q := req.URL.Query()
+	q := reqQuery(req)
 	flags, _, err := parseUintParam(req, "flags")
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func (a *Agent) kvsDelete(resp http.ResponseWriter, req *http.Request, key strin
 		return nil, err
 	}
 	args := &structs.KVSRequest{Datacenter: a.parseDC(req), Op: structs.KVSDelete, DirEnt: structs.DirEntry{Key: key}}
-	q := req.URL.Query()
+	q := reqQuery(req)
 	if _, ok := q["recurse"]; ok {
 		args.Op = structs.KVSDeleteTree
 	} else if key == "" {

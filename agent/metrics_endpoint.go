@@ -3,6 +3,7 @@ package agent
 import (
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,7 +49,7 @@ func (a *Agent) startTelemetry(rc *config.RuntimeConfig) error {
 // the Prometheus text format (only with
 // telemetry.prometheus_retention_time set; 415 otherwise, as Consul).
 func (a *Agent) agentMetrics(resp http.ResponseWriter, req *http.Request) (any, error) {
-	if req.URL.Query().Get("format") == "prometheus" {
+	if reqQuery(req).Get("format") == "prometheus" {
 		h := a.telemetry.PrometheusHandler()
 		if h == nil {
 			return nil, HTTPError{Code: http.StatusUnsupportedMediaType,
@@ -77,15 +78,37 @@ func (a *Agent) measureHTTP(pattern string, next http.Handler) http.Handler {
 		parts = append(parts, p)
 	}
 	pathLabel := strings.ReplaceAll(strings.TrimPrefix(pattern, "/"), "/", "_")
+	// The keys and labels of the usual methods are built once, here, not
+	// per request. go-metrics appends to a key or label slice it is given
+	// (the service prefix, the host label): with no spare capacity, as
+	// here, the append copies and requests never share what it writes.
+	type names struct {
+		key    []string
+		labels []metrics.Label
+	}
+	build := func(method string) names {
+		return names{
+			key:    slices.Clip(append([]string{"http", method}, parts...)),
+			labels: []metrics.Label{{Name: "method", Value: method}, {Name: "path", Value: pathLabel}},
+		}
+	}
+	known := map[string]names{}
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodHead} {
+		known[m] = build(m)
+	}
+	apiHTTP := []string{"api", "http"}
 	return http.HandlerFunc(func(resp http.ResponseWriter, req *http.Request) {
 		start := time.Now()
 		next.ServeHTTP(resp, req)
 		if a.telemetry == nil {
 			return
 		}
+		n, ok := known[req.Method]
+		if !ok {
+			n = build(req.Method)
+		}
 		m := a.telemetry.Metrics()
-		m.MeasureSinceWithLabels([]string{"api", "http"}, start,
-			[]metrics.Label{{Name: "method", Value: req.Method}, {Name: "path", Value: pathLabel}})
-		m.MeasureSince(append([]string{"http", req.Method}, parts...), start)
+		m.MeasureSinceWithLabels(apiHTTP, start, n.labels)
+		m.MeasureSince(n.key, start)
 	})
 }

@@ -33,7 +33,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // agentMonitor streams the agent's logs (GET /v1/agent/monitor) at the
 // requested level until the client goes away.
 func (a *Agent) agentMonitor(resp http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	levelName := q.Get("loglevel")
 	if levelName == "" {
 		levelName = "info"

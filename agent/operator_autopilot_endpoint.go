@@ -32,7 +32,7 @@ func (a *Agent) operatorAutopilotConfiguration(resp http.ResponseWriter, req *ht
 		return nil, err
 	}
 	args.Config.CreateIndex, args.Config.ModifyIndex = 0, 0
-	if v, ok := req.URL.Query()["cas"]; ok {
+	if v, ok := reqQuery(req)["cas"]; ok {
 		idx, err := strconv.ParseUint(v[0], 10, 64)
 		if err != nil {
 			return nil, badRequest("Error parsing cas value: %q is not a non-negative integer", v[0])
@@ -94,7 +94,7 @@ func (a *Agent) operatorAutopilotState(resp http.ResponseWriter, req *http.Reque
 // operatorRaftTransferLeader serves POST /v1/operator/raft/transfer-leader
 // (?id= names the new leader).
 func (a *Agent) operatorRaftTransferLeader(resp http.ResponseWriter, req *http.Request) (any, error) {
-	args := &structs.TransferLeaderRequest{Datacenter: a.parseDC(req), ID: req.URL.Query().Get("id")}
+	args := &structs.TransferLeaderRequest{Datacenter: a.parseDC(req), ID: reqQuery(req).Get("id")}
 	var out structs.TransferLeaderResponse
 	if err := a.RPCContext(req.Context(), "Operator.RaftTransferLeader", args, &out); err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ func (a *Agent) operatorRaftConfiguration(resp http.ResponseWriter, req *http.Re
 }
 
 func (a *Agent) operatorRaftPeer(resp http.ResponseWriter, req *http.Request) (any, error) {
-	q := req.URL.Query()
+	q := reqQuery(req)
 	args := &structs.RaftRemovePeerRequest{Datacenter: a.parseDC(req), Address: q.Get("address"), ID: q.Get("id")}
 	if args.ID == "" && args.Address == "" {
 		return nil, badRequest("Must specify either ?id with the server's ID or ?address with IP:port of peer to remove")

@@ -155,9 +155,9 @@ func (a *Agent) executeRequest(req *http.Request, idOrName string) (*structs.Pre
 	args.Token = a.requestToken(req)
 	// The server resolves "_agent" against Agent, so that a query's own
 	// Near "_agent" works too.
-	args.Source = structs.QuerySource{Datacenter: a.datacenter(), Node: req.URL.Query().Get("near")}
+	args.Source = structs.QuerySource{Datacenter: a.datacenter(), Node: reqQuery(req).Get("near")}
 	args.Agent = structs.QuerySource{Datacenter: a.datacenter(), Node: a.nodeName()}
-	if v := req.URL.Query().Get("limit"); v != "" {
+	if v := reqQuery(req).Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return nil, badRequest("Invalid limit %q: must be a non-negative integer", v)

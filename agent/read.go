@@ -133,7 +133,7 @@ func (a *Agent) serviceArgs(prefix string) func(*http.Request, string, *structs.
 		if args.ServiceName == "" {
 			return badRequest("Missing service name")
 		}
-		if tags, ok := req.URL.Query()["tag"]; ok {
+		if tags, ok := reqQuery(req)["tag"]; ok {
 			args.ServiceTags = tags
 			args.TagFilter = true
 		}
@@ -164,7 +164,7 @@ func filterRoute(path string) bool {
 // localFilter compiles the request's ?filter= for one of the agent's own
 // lists, with the servers' texts for a bad expression.
 func localFilter[T any](req *http.Request) (*filter.Filter[T], error) {
-	return filter.New[T](req.URL.Query().Get("filter"))
+	return filter.New[T](reqQuery(req).Get("filter"))
 }
 
 // dcRequest is a whole-DC read request filled from req, for callers

@@ -40,7 +40,7 @@ func (a *Agent) snapshotBodyLimit() bodyLimit {
 func (a *Agent) snapshotEndpoint(resp http.ResponseWriter, req *http.Request) (any, error) {
 	args := &structs.SnapshotRequest{Datacenter: a.parseDC(req), Token: a.requestToken(req)}
 	if req.Method == http.MethodGet {
-		_, args.AllowStale = req.URL.Query()["stale"]
+		_, args.AllowStale = reqQuery(req)["stale"]
 		args.Op = structs.SnapshotSave
 		return a.snapshotSave(resp, req, args)
 	}

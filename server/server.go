@@ -295,7 +295,14 @@ func (s *Server) setupRaft() error {
 		}
 		s.raftWAL = wal
 		s.raftMeta = meta
-		logs, stable = wal, wal
+		// The leader reads back every entry it has just written to send
+		// it to the followers: from disk (a pread per entry) without
+		// this cache of the newest entries.
+		cache, err := raft.NewLogCache(raftLogCacheSize, wal)
+		if err != nil {
+			return fmt.Errorf("raft log cache: %w", err)
+		}
+		logs, stable = cache, wal
 		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, s.logger.Named("snapshot"))
 		if err != nil {
 			return fmt.Errorf("open raft snapshots in %s: %w", dir, err)
@@ -548,6 +555,10 @@ func (s *Server) inRaftConfig() (bool, error) {
 	}
 	return false, nil
 }
+
+// raftLogCacheSize is how many of the newest Raft log entries are kept in
+// memory for replication (Consul keeps as many).
+const raftLogCacheSize = 512
 
 // openLogStore opens the durable Raft log and stable store (raft-wal) in
 // dir. raft-wal's Close does not close its meta store, whose file lock
