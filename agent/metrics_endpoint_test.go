@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -99,10 +100,36 @@ func TestAgentMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the prometheus answer does not parse: %v", err)
 	}
-	for _, n := range []string{"consul_kvs_apply", "consul_raft_apply", "consul_runtime_num_goroutines", "go_goroutines"} {
-		if _, ok := families[n]; !ok {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4; charset=utf-8") {
+		t.Errorf("prometheus: content type %q", ct)
+	}
+	for n, typ := range map[string]dto.MetricType{
+		"consul_kvs_apply": dto.MetricType_SUMMARY, "consul_raft_apply": dto.MetricType_COUNTER,
+		"consul_runtime_num_goroutines": dto.MetricType_GAUGE, "consul_api_http": dto.MetricType_SUMMARY,
+		"go_goroutines": dto.MetricType_GAUGE, "go_memstats_heap_inuse_bytes": dto.MetricType_GAUGE,
+		"go_gc_duration_seconds": dto.MetricType_SUMMARY, "go_info": dto.MetricType_GAUGE,
+		"process_resident_memory_bytes": dto.MetricType_GAUGE, "process_cpu_seconds_total": dto.MetricType_COUNTER,
+	} {
+		f, ok := families[n]
+		if !ok {
 			t.Errorf("prometheus: no %s among %d families", n, len(families))
+			continue
 		}
+		if f.GetType() != typ {
+			t.Errorf("prometheus: %s is a %v, want a %v", n, f.GetType(), typ)
+		}
+	}
+	// api.http keeps its method and path labels; a PUT to /v1/kv/ was made.
+	found := false
+	for _, m := range families["consul_api_http"].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		found = found || l["method"] == "PUT" && l["path"] == "v1_kv_" && m.GetSummary().GetSampleCount() >= 1
+	}
+	if !found {
+		t.Errorf("prometheus: no consul_api_http{method=\"PUT\",path=\"v1_kv_\"} series: %v", families["consul_api_http"])
 	}
 }
 

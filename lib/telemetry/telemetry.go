@@ -1,7 +1,8 @@
 // Package telemetry is an agent's metrics: the telemetry block of the
 // configuration turned into go-metrics sinks (an in-memory sink for
-// /v1/agent/metrics, and, as configured, Prometheus, statsd, statsite and
-// DogStatsD), with Consul's names: every metric starts with the prefix
+// /v1/agent/metrics, and, as configured, Prometheus (a sink and text
+// format of our own, prometheus.go), statsd, statsite and DogStatsD), with
+// Consul's names: every metric starts with the prefix
 // (metrics_prefix, "consul" by default, so that Consul's dashboards and
 // alerts work unchanged) and gauges carry the host name unless
 // disable_hostname is set.
@@ -33,10 +34,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/go-metrics/datadog"
-	metricsprom "github.com/hashicorp/go-metrics/prometheus"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Defaults, as Consul's.
@@ -117,10 +114,9 @@ type Telemetry struct {
 	cfg     Config
 	metrics *metrics.Metrics
 	inmem   *inmemSink
-	// promReg is the agent's own Prometheus registry (not the client
-	// library's global one); nil without prometheus_retention_time.
-	promReg  *prometheus.Registry
-	promSink *metricsprom.PrometheusSink
+	// prom keeps the metrics for Prometheus (prometheus.go); nil without
+	// prometheus_retention_time.
+	prom *prometheusSink
 	// closers are the sinks with background work to stop.
 	closers []metrics.ShutdownSink
 
@@ -182,20 +178,8 @@ func New(cfg Config) (*Telemetry, error) {
 		t.closers = append(t.closers, s)
 	}
 	if cfg.PrometheusRetention > 0 {
-		t.promReg = prometheus.NewRegistry()
-		// The Go and process collectors give what Prometheus' default
-		// registry would (go_*, process_*), which Consul serves too.
-		t.promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		ps, err := metricsprom.NewPrometheusSinkFrom(metricsprom.PrometheusOpts{
-			Expiration: cfg.PrometheusRetention,
-			Registerer: t.promReg,
-			Name:       "meridian_prometheus_sink",
-		})
-		if err != nil {
-			return fail(fmt.Errorf("telemetry.prometheus_retention_time: %w", err))
-		}
-		t.promSink = ps
-		sinks = append(sinks, ps)
+		t.prom = newPrometheusSink(cfg.PrometheusRetention, cfg.Logger)
+		sinks = append(sinks, t.prom)
 	}
 	m, err := metrics.New(&metrics.Config{
 		ServiceName:      cfg.Prefix,
@@ -216,9 +200,6 @@ func New(cfg Config) (*Telemetry, error) {
 	t.metrics = m
 	ctx, cancel := context.WithCancel(context.Background())
 	t.cancel = cancel
-	if t.promSink != nil {
-		t.promSink.RunBackgroundCleanup(ctx)
-	}
 	t.wg.Add(1)
 	go t.run(ctx)
 	libraries().add(t)
@@ -252,13 +233,14 @@ func (t *Telemetry) Summary() (any, error) {
 	return t.inmem.summary(), nil
 }
 
-// PrometheusHandler serves the metrics in Prometheus' text format; nil
-// when prometheus_retention_time is not set.
+// PrometheusHandler serves the metrics in Prometheus' text format, with
+// the go_* and process_* families; nil when prometheus_retention_time is
+// not set.
 func (t *Telemetry) PrometheusHandler() http.Handler {
-	if t.promReg == nil {
+	if t.prom == nil {
 		return nil
 	}
-	return promhttp.HandlerFor(t.promReg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return prometheusHandler{sink: t.prom}
 }
 
 // Shutdown stops feeding the sinks and stops those with background work.
