@@ -21,6 +21,8 @@ type FSM struct {
 	logger hclog.Logger
 	handle *codec.MsgpackHandle
 	state  atomic.Pointer[state.Store]
+	// entries encodes the entries this server submits (raftApply).
+	entries *structs.EntryEncoder
 }
 
 func newFSM(logger hclog.Logger) (*FSM, error) {
@@ -29,6 +31,7 @@ func newFSM(logger hclog.Logger) (*FSM, error) {
 		return nil, fmt.Errorf("create state store: %w", err)
 	}
 	f := &FSM{logger: logger, handle: structs.NewLogHandle()}
+	f.entries = structs.NewEntryEncoder(f.handle)
 	f.state.Store(st)
 	return f, nil
 }

@@ -18,12 +18,15 @@ import (
 // it), and the encoding stops at the limit, so the refusal costs no more
 // memory than the limit.
 func (s *Server) raftApply(t structs.MessageType, msg any) (any, error) {
-	buf, err := structs.EncodeLimited(s.fsm.handle, t, msg, s.entryLimit(t))
+	buf, err := s.fsm.entries.Encode(t, msg, s.entryLimit(t))
 	if err != nil {
 		return nil, err
 	}
 	f := s.raft.Apply(buf, raftApplyTimeout)
-	err = s.await(f, fmt.Sprintf("apply %s", t))
+	lost, err := s.wait(f)
+	if lost {
+		err = errNoOutcome(fmt.Sprintf("apply %s", t))
+	}
 	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, structs.ErrNoLeader

@@ -270,16 +270,31 @@ const (
 // the waiting goroutine ends when the future resolves, and is abandoned
 // only when Raft lost it.
 func (s *Server) await(f raft.Future, what string) error {
+	lost, err := s.wait(f)
+	if lost {
+		return errNoOutcome(what)
+	}
+	return err
+}
+
+// wait is await without the words: lost is true when raftApplyWait
+// passed without an outcome.
+func (s *Server) wait(f raft.Future) (lost bool, err error) {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {
 	case err := <-done:
-		return err
+		return false, err
 	case <-s.ctx.Done():
-		return errShutdown
+		return false, errShutdown
 	case <-time.After(raftApplyWait):
-		return fmt.Errorf("%s: no outcome after %s; it may or may not have taken effect", what, raftApplyWait)
+		return true, nil
 	}
+}
+
+// errNoOutcome is await's error for a future without an outcome.
+func errNoOutcome(what string) error {
+	return fmt.Errorf("%s: no outcome after %s; it may or may not have taken effect", what, raftApplyWait)
 }
 
 // queryFn reads from the store, adding what it reads to ws.

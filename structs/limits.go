@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -92,6 +94,45 @@ func EncodeLimited(h *codec.MsgpackHandle, t MessageType, msg any, limit int) ([
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", t, err)
 	}
+	return b.buf.Bytes(), nil
+}
+
+// EntryEncoder is EncodeLimited reusing its msgpack encoders between
+// entries (a new one costs more than encoding a small request). It is
+// safe for concurrent use.
+type EntryEncoder struct {
+	h    *codec.MsgpackHandle
+	pool sync.Pool // of *codec.Encoder, pointed at io.Discard while idle
+}
+
+// NewEntryEncoder returns an encoder of entries with h's settings.
+func NewEntryEncoder(h *codec.MsgpackHandle) *EntryEncoder {
+	return &EntryEncoder{h: h}
+}
+
+// Encode is EncodeLimited(h, t, msg, limit).
+func (e *EntryEncoder) Encode(t MessageType, msg any, limit int) ([]byte, error) {
+	b := &limitedBuffer{limit: limit}
+	if _, err := b.Write([]byte{uint8(t)}); err != nil {
+		return nil, fmt.Errorf("%w: a %s entry is larger than the limit of %d bytes", ErrRequestTooLarge, t, limit)
+	}
+	enc, _ := e.pool.Get().(*codec.Encoder)
+	if enc == nil {
+		enc = codec.NewEncoder(b, e.h)
+	} else {
+		enc.Reset(b)
+	}
+	err := enc.Encode(msg)
+	if b.exceeded {
+		return nil, fmt.Errorf("%w: a %s entry is larger than the limit of %d bytes", ErrRequestTooLarge, t, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	// Only an encoder that finished cleanly is kept, and not holding
+	// the entry.
+	enc.Reset(io.Discard)
+	e.pool.Put(enc)
 	return b.buf.Bytes(), nil
 }
 
