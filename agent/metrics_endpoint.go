@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	metrics "github.com/hashicorp/go-metrics"
@@ -78,23 +79,35 @@ func (a *Agent) measureHTTP(pattern string, next http.Handler) http.Handler {
 		parts = append(parts, p)
 	}
 	pathLabel := strings.ReplaceAll(strings.TrimPrefix(pattern, "/"), "/", "_")
-	// The keys and labels of the usual methods are built once, here, not
-	// per request. go-metrics appends to a key or label slice it is given
-	// (the service prefix, the host label): with no spare capacity, as
-	// here, the append copies and requests never share what it writes.
+	// The keys and labels of the usual methods are built once per route,
+	// on the route's first request with that method, not per request.
+	// go-metrics appends to a key or label slice it is given (the service
+	// prefix, the host label): with no spare capacity, as here, the
+	// append copies and requests never share what it writes.
 	type names struct {
 		key    []string
 		labels []metrics.Label
 	}
-	build := func(method string) names {
-		return names{
+	build := func(method string) *names {
+		return &names{
 			key:    slices.Clip(append([]string{"http", method}, parts...)),
 			labels: []metrics.Label{{Name: "method", Value: method}, {Name: "path", Value: pathLabel}},
 		}
 	}
-	known := map[string]names{}
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodHead} {
-		known[m] = build(m)
+	methods := [...]string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodHead}
+	var known [len(methods)]atomic.Pointer[names]
+	lookup := func(method string) *names {
+		for i, m := range methods {
+			if m == method {
+				n := known[i].Load()
+				if n == nil {
+					n = build(method)
+					known[i].Store(n)
+				}
+				return n
+			}
+		}
+		return build(method)
 	}
 	apiHTTP := []string{"api", "http"}
 	return http.HandlerFunc(func(resp http.ResponseWriter, req *http.Request) {
@@ -103,10 +116,7 @@ func (a *Agent) measureHTTP(pattern string, next http.Handler) http.Handler {
 		if a.telemetry == nil {
 			return
 		}
-		n, ok := known[req.Method]
-		if !ok {
-			n = build(req.Method)
-		}
+		n := lookup(req.Method)
 		m := a.telemetry.Metrics()
 		m.MeasureSinceWithLabels(apiHTTP, start, n.labels)
 		m.MeasureSince(n.key, start)
