@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,6 +24,9 @@ type FSM struct {
 	state  atomic.Pointer[state.Store]
 	// entries encodes the entries this server submits (raftApply).
 	entries *structs.EntryEncoder
+	// decoders are msgpack decoders for decode, pointed at nothing
+	// while idle.
+	decoders sync.Pool
 }
 
 func newFSM(logger hclog.Logger) (*FSM, error) {
@@ -113,8 +117,22 @@ func (f *FSM) applyAutopilot(data []byte, index uint64) any {
 	return f.State().AutopilotSetConfig(index, &req.Config)
 }
 
+// decode is structs.Decode(f.handle, data, out) with a decoder reused
+// from entry to entry (a new one costs about as much as decoding a small
+// request); one that failed is dropped.
 func (f *FSM) decode(data []byte, out any) error {
-	return structs.Decode(f.handle, data, out)
+	dec, _ := f.decoders.Get().(*codec.Decoder)
+	if dec == nil {
+		dec = codec.NewDecoderBytes(data, f.handle)
+	} else {
+		dec.ResetBytes(data)
+	}
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	dec.ResetBytes([]byte{})
+	f.decoders.Put(dec)
+	return nil
 }
 
 func (f *FSM) applyRegister(data []byte, index uint64) any {
