@@ -51,6 +51,60 @@ func rssKB(pid int) (int, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100
+// on every Linux this runs on).
+const clockTicks = 100
+
+// cpuTicks is the CPU time (user + system, in clock ticks) the agents'
+// processes have used.
+func cpuTicks(as ...*agentProc) (uint64, error) {
+	var sum uint64
+	for _, a := range as {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.Pid()))
+		if err != nil {
+			return 0, err
+		}
+		// Fields after the command name, which is in parentheses and
+		// may hold spaces: utime and stime are the 12th and 13th.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("short /proc/%d/stat", a.Pid())
+		}
+		for _, s := range f[11:13] {
+			n, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/stat: %w", a.Pid(), err)
+			}
+			sum += n
+		}
+	}
+	return sum, nil
+}
+
+// machineTicks is the CPU time every core of the machine has spent busy
+// (user, nice, system, irq, softirq), in clock ticks.
+func machineTicks() (uint64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+	}
+	var sum uint64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
 // summary renders min, median and max of ds.
 func summary(ds []time.Duration) string {
 	s := append([]time.Duration(nil), ds...)
@@ -293,8 +347,27 @@ func TestMeasurePerf(t *testing.T) {
 	for _, row := range rows {
 		args := append([]string{"-http-addr=" + follower.HTTPAddr, "-duration=" + dur.String(), "-warmup=1s"}, row.args...)
 		ui := cli.NewMockUi()
+		// CPU spent during the row (warm-up included), by the three dc1
+		// servers and by the whole machine: steadier than ops/s on a
+		// shared machine.
+		srv0, err := cpuTicks(servers[:3]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all0, err := machineTicks()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if code := (&command.BenchCommand{UI: ui}).Run(args); code != 0 {
 			t.Fatalf("%s: bench exit %d: %s", row.name, code, ui.ErrorWriter.String())
+		}
+		srv1, err := cpuTicks(servers[:3]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all1, err := machineTicks()
+		if err != nil {
+			t.Fatal(err)
 		}
 		var res command.BenchResult
 		if err := json.Unmarshal(ui.OutputWriter.Bytes(), &res); err != nil {
@@ -304,8 +377,17 @@ func TestMeasurePerf(t *testing.T) {
 		if res.LoadAvg1m != nil {
 			load = *res.LoadAvg1m
 		}
-		t.Logf("%-38s %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  errors %d  load %.2f",
-			row.name, res.OpsPerSec, res.P50Micros, res.P99Micros, res.Errors, load)
+		// The row's operations, warm-up included, estimated from the
+		// measured rate (bench reports only the measured window's).
+		ops := res.OpsPerSec * (dur + time.Second).Seconds()
+		perOp := func(ticks uint64) float64 {
+			if ops <= 0 {
+				return 0
+			}
+			return float64(ticks) * 1e6 / clockTicks / ops
+		}
+		t.Logf("%-38s %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  errors %d  load %.2f  CPU/op: servers %6.0f µs, machine %6.0f µs",
+			row.name, res.OpsPerSec, res.P50Micros, res.P99Micros, res.Errors, load, perOp(srv1-srv0), perOp(all1-all0))
 	}
 	for _, s := range servers[:3] {
 		kb, err := rssKB(s.Pid())
