@@ -126,6 +126,9 @@ func (c *msgpackCodec) Close() error {
 // returns the answer's error from its own endpoint, and only an unchanged
 // text and code are still recognised after the next hop.
 func MapRemoteError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var se netrpc.ServerError
 	if !errors.As(err, &se) {
 		return err

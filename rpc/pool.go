@@ -199,6 +199,11 @@ type pooledStream struct {
 	stream   *yamux.Stream
 	codec    *msgpackCodec
 	lastUsed time.Time // when its last call ended; set while idle
+
+	// req and resp are the headers of the stream's call, kept with it
+	// since it carries one call at a time.
+	req  netrpc.Request
+	resp netrpc.Response
 }
 
 // close closes the stream.
@@ -507,7 +512,7 @@ func (p *ConnPool) call(callCtx context.Context, st *pooledStream, method string
 		// A deadline in the past wakes a blocked read or write at once.
 		_ = st.stream.SetDeadline(time.Unix(1, 0))
 	})
-	sent, inStep, err := p.exchange(st.codec, method, args, reply)
+	sent, inStep, err := p.exchange(st, method, args, reply)
 	if !stop() {
 		// The deadline was (or is being) moved to the past: the stream
 		// cannot carry another call.
@@ -519,15 +524,18 @@ func (p *ConnPool) call(callCtx context.Context, st *pooledStream, method string
 // exchange writes one request and reads its answer. sent is false only
 // when writing failed before anything could reach the server; inStep
 // reports whether the codec is at the start of the next answer.
-func (p *ConnPool) exchange(c *msgpackCodec, method string, args, reply any) (sent, inStep bool, err error) {
-	req := netrpc.Request{ServiceMethod: method, Seq: p.seq.Add(1)}
-	if err := c.WriteRequest(&req, args); err != nil {
+func (p *ConnPool) exchange(st *pooledStream, method string, args, reply any) (sent, inStep bool, err error) {
+	c := st.codec
+	req := &st.req
+	*req = netrpc.Request{ServiceMethod: method, Seq: p.seq.Add(1)}
+	if err := c.WriteRequest(req, args); err != nil {
 		// The codec encodes into its buffer and flushes once: a stream
 		// that refuses the flush (closed, reset) took nothing.
 		return !isStreamClosed(err), false, err
 	}
-	var resp netrpc.Response
-	if err := c.ReadResponseHeader(&resp); err != nil {
+	resp := &st.resp
+	*resp = netrpc.Response{}
+	if err := c.ReadResponseHeader(resp); err != nil {
 		return true, false, err
 	}
 	if resp.Seq != req.Seq {
