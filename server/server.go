@@ -557,9 +557,9 @@ func (s *Server) inRaftConfig() (bool, error) {
 }
 
 // raftLogCacheSize is how many of the newest Raft log entries are kept in
-// memory for replication: four batches of MaxAppendEntries (64), enough
+// memory for replication: two batches of MaxAppendEntries (64), enough
 // for followers that keep up; one further behind is read from disk.
-const raftLogCacheSize = 256
+const raftLogCacheSize = 128
 
 // openLogStore opens the durable Raft log and stable store (raft-wal) in
 // dir. raft-wal's Close does not close its meta store, whose file lock
