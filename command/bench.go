@@ -77,6 +77,13 @@ type BenchResult struct {
 	P90Micros float64 `json:"p90_us"`
 	P99Micros float64 `json:"p99_us"`
 	MaxMicros float64 `json:"max_us"`
+	// AfterWriteP50Micros and AfterWriteP99Micros ("blocking" only) time
+	// the wake-up alone: from the moment the writer had its answer (the
+	// write committed) to the watcher's, 0 when the watcher had the value
+	// first. The p50_us ... figures count from the write's start, so they
+	// include the write's own commit.
+	AfterWriteP50Micros float64 `json:"after_write_p50_us,omitempty"`
+	AfterWriteP99Micros float64 `json:"after_write_p99_us,omitempty"`
 	// FirstError is the text of the first failure, if any.
 	FirstError string `json:"first_error,omitempty"`
 	// LoadAvg1m is the machine's one-minute load average at the end, where
@@ -242,6 +249,13 @@ type recorder struct {
 	errors    *atomic.Int64
 	firstErr  *errOnce
 	lat       []time.Duration
+	// woke are the blocking workload's wake-ups: which write, and when.
+	woke []wake
+}
+
+type wake struct {
+	seq uint64
+	at  time.Time
 }
 
 // errOnce keeps the first error.
@@ -293,9 +307,11 @@ func runBench(ctx context.Context, client *api.Client, o *benchOpts) (*BenchResu
 		recs[i] = &recorder{measuring: &measuring, errors: &errCount, firstErr: &firstErr}
 	}
 
+	var writtenAt func(seq uint64) (time.Time, bool)
 	switch o.workload {
 	case "blocking":
-		if err := startBlocking(runCtx, client, o, value, recs, &wg); err != nil {
+		var err error
+		if writtenAt, err = startBlocking(runCtx, client, o, value, recs, &wg); err != nil {
 			return nil, err
 		}
 	default:
@@ -360,6 +376,19 @@ func runBench(ctx context.Context, client *api.Client, o *benchOpts) (*BenchResu
 	if len(all) > 0 {
 		res.MaxMicros = micros(all[len(all)-1])
 	}
+	if writtenAt != nil {
+		var after []time.Duration
+		for _, r := range recs {
+			for _, w := range r.woke {
+				if done, ok := writtenAt(w.seq); ok {
+					after = append(after, max(w.at.Sub(done), 0))
+				}
+			}
+		}
+		sort.Slice(after, func(i, j int) bool { return after[i] < after[j] })
+		res.AfterWriteP50Micros = micros(percentile(after, 0.50))
+		res.AfterWriteP99Micros = micros(percentile(after, 0.99))
+	}
 	return res, nil
 }
 
@@ -393,20 +422,28 @@ func runWorker(ctx context.Context, client *api.Client, o *benchOpts, value []by
 // number into the watched key every interval, noting when each put started,
 // and one watcher per worker that holds a blocking read on the key and
 // records, for each new number it sees, the time since that put started.
-func startBlocking(ctx context.Context, client *api.Client, o *benchOpts, value []byte, recs []*recorder, wg *sync.WaitGroup) error {
+func startBlocking(ctx context.Context, client *api.Client, o *benchOpts, value []byte, recs []*recorder, wg *sync.WaitGroup) (func(uint64) (time.Time, bool), error) {
 	key := o.prefix + "watch"
 	kv := client.KV()
 	if _, err := kv.Put(&api.KVPair{Key: key, Value: []byte("0")}, o.writeOptions(ctx)); err != nil {
-		return fmt.Errorf("write the watched key: %w", err)
+		return nil, fmt.Errorf("write the watched key: %w", err)
 	}
 	var (
 		mu      sync.Mutex
 		started = map[uint64]time.Time{}
+		// written holds when each write had its answer.
+		written = map[uint64]time.Time{}
 	)
 	startOf := func(seq uint64) (time.Time, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		t, ok := started[seq]
+		return t, ok
+	}
+	writtenAt := func(seq uint64) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		t, ok := written[seq]
 		return t, ok
 	}
 	// The writer's failures count as the run's errors; its latencies are
@@ -429,7 +466,14 @@ func startBlocking(ctx context.Context, client *api.Client, o *benchOpts, value 
 			delete(started, seq-1024)
 			mu.Unlock()
 			val := append([]byte(strconv.FormatUint(seq, 10)+" "), value...)
-			if _, err := kv.Put(&api.KVPair{Key: key, Value: val}, o.writeOptions(ctx)); err != nil && ctx.Err() == nil {
+			_, err := kv.Put(&api.KVPair{Key: key, Value: val}, o.writeOptions(ctx))
+			switch {
+			case err == nil:
+				mu.Lock()
+				// One entry per write: duration / interval in all.
+				written[seq] = time.Now()
+				mu.Unlock()
+			case ctx.Err() == nil:
 				writerRec.done(time.Time{}, fmt.Errorf("write the watched key: %w", err))
 			}
 		}
@@ -441,7 +485,7 @@ func startBlocking(ctx context.Context, client *api.Client, o *benchOpts, value 
 			watch(ctx, kv, o, key, recs[w], startOf)
 		}()
 	}
-	return nil
+	return writtenAt, nil
 }
 
 // watch holds blocking reads on key until ctx ends.
@@ -475,6 +519,9 @@ func watch(ctx context.Context, kv *api.KV, o *benchOpts, key string, rec *recor
 		}
 		lastSeq = seq
 		if start, ok := startOf(seq); ok {
+			if rec.measuring.Load() {
+				rec.woke = append(rec.woke, wake{seq: seq, at: time.Now()})
+			}
 			rec.done(start, nil)
 		}
 	}

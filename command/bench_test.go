@@ -90,6 +90,16 @@ func TestBenchWorkloads(t *testing.T) {
 			if res.Concurrency != 2 {
 				t.Errorf("concurrency = %d, want 2", res.Concurrency)
 			}
+			if tc.workload == "blocking" {
+				// Counted from the write's answer, a wake-up is shorter
+				// than counted from its start, which includes the write.
+				if res.AfterWriteP50Micros >= res.P50Micros || res.AfterWriteP99Micros > res.P99Micros {
+					t.Errorf("after the write p50/p99 %.0f/%.0f µs, from its start %.0f/%.0f µs",
+						res.AfterWriteP50Micros, res.AfterWriteP99Micros, res.P50Micros, res.P99Micros)
+				}
+			} else if res.AfterWriteP50Micros != 0 || res.AfterWriteP99Micros != 0 {
+				t.Errorf("after_write figures on %s", tc.workload)
+			}
 		})
 	}
 
