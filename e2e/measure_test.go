@@ -388,6 +388,9 @@ func TestMeasurePerf(t *testing.T) {
 		}
 		t.Logf("%-38s %9.0f ops/s  p50 %8.1f µs  p99 %8.1f µs  errors %d  load %.2f  CPU/op: servers %6.0f µs, machine %6.0f µs",
 			row.name, res.OpsPerSec, res.P50Micros, res.P99Micros, res.Errors, load, perOp(srv1-srv0), perOp(all1-all0))
+		if res.Workload == "blocking" {
+			t.Logf("%-38s counted from the write's answer: p50 %8.1f µs  p99 %8.1f µs", "", res.AfterWriteP50Micros, res.AfterWriteP99Micros)
+		}
 	}
 	for _, s := range servers[:3] {
 		kb, err := rssKB(s.Pid())
