@@ -291,6 +291,24 @@ func (r *Router) SetLeader(dc, addr string) {
 	}
 }
 
+// Leader is the RPC address of dc's leader, "" when unknown.
+func (r *Router) Leader(dc string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if route, ok := r.dcs[dc]; ok {
+		return route.leaderAddr
+	}
+	return ""
+}
+
+// Known reports whether dc is in the router.
+func (r *Router) Known(dc string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.dcs[dc]
+	return ok
+}
+
 // LeaderFirst moves dc's leader, when it is known and in good standing
 // (neither failed in gossip nor recently failing RPCs), to the front of
 // servers, an order from Route, so that a request only the leader can
