@@ -2,6 +2,7 @@ package command
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,15 @@ UpgradeVersionTag = ""
 		}
 		if len(st.RedundancyZones["z1"].Voters) != 1 {
 			return errorText("zone z1 has no voter yet")
+		}
+		// Health and node types follow on autopilot's next pass.
+		if !st.Healthy {
+			return errorText("not healthy yet")
+		}
+		for id, srv := range st.Servers {
+			if srv.NodeType != "zone-voter" {
+				return errorText(fmt.Sprintf("server %s is a %s, not yet the zone's voter", id, srv.NodeType))
+			}
 		}
 		return nil
 	})
