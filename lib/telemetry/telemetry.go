@@ -42,8 +42,11 @@ const (
 	DefaultPrefix = "consul"
 	// DefaultInterval is the in-memory sink's aggregation interval.
 	DefaultInterval = 10 * time.Second
-	// DefaultRetain is how long the in-memory sink keeps intervals.
-	DefaultRetain = time.Minute
+	// DefaultRetain is how long the in-memory sink keeps intervals: two,
+	// the current one and the last finished one, which is all
+	// /v1/agent/metrics shows (go-metrics' default of a minute kept four
+	// more that nothing reads).
+	DefaultRetain = 2 * DefaultInterval
 	// DefaultRuntimeInterval is how often the Go runtime's figures
 	// (runtime.num_goroutines, runtime.alloc_bytes, ...) are taken.
 	DefaultRuntimeInterval = time.Second
