@@ -598,28 +598,23 @@ func appendLabelValue(b []byte, v string) []byte {
 	if !utf8.ValidString(v) {
 		v = strings.ToValidUTF8(v, "\uFFFD")
 	}
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '"':
-			b = append(b, '\\', '"')
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
+	return appendEscaped(b, v, true)
 }
 
 // appendHelp appends a help text escaped (\\, \n).
-func appendHelp(b []byte, h string) []byte {
-	for i := 0; i < len(h); i++ {
-		switch c := h[i]; c {
-		case '\\':
+func appendHelp(b []byte, h string) []byte { return appendEscaped(b, h, false) }
+
+// appendEscaped appends s with backslashes and newlines escaped, and
+// double quotes too when quotes is set (label values; help texts keep
+// theirs).
+func appendEscaped(b []byte, s string, quotes bool) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
 			b = append(b, '\\', '\\')
-		case '\n':
+		case c == '"' && quotes:
+			b = append(b, '\\', '"')
+		case c == '\n':
 			b = append(b, '\\', 'n')
 		default:
 			b = append(b, c)
