@@ -319,6 +319,22 @@ func TestOperatorAutopilotAPI(t *testing.T) {
 				break
 			}
 		}
+		// Cleanup waits until health has been seen unhealthy: with the
+		// tests' fast gossip, autopilot can otherwise remove the dead
+		// server before its last contact passes the 3 s threshold, and
+		// health never turns.
+		setCleanup := func(on bool) {
+			t.Helper()
+			conf, err := survivor.Client.Operator().AutopilotGetConfiguration(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf.CleanupDeadServers = on
+			if err := survivor.Client.Operator().AutopilotSetConfiguration(conf, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setCleanup(false)
 		// MinQuorum 2 (set above) still allows going from three to two.
 		victim.Shutdown()
 		WaitFor(t, "unhealthy health answer", 20*time.Second, func() error {
@@ -340,6 +356,7 @@ func TestOperatorAutopilotAPI(t *testing.T) {
 			}
 			return nil
 		})
+		setCleanup(true)
 		WaitFor(t, "the dead server removed from raft", 30*time.Second, func() error {
 			cfg, err := survivor.Client.Operator().RaftGetConfiguration(nil)
 			if err != nil {
