@@ -309,10 +309,13 @@ func TestHTTPConnLimitPerClient(t *testing.T) {
 		line, err := bufio.NewReader(c).ReadString('\n')
 		return strings.TrimSpace(line), err
 	}
-	ip := netip.MustParseAddr("127.0.0.1")
+	// The connections under test come from 127.0.0.3: the test agent's
+	// own API client keeps a connection from 127.0.0.1 open, which
+	// would count against the limit.
+	ip := netip.MustParseAddr("127.0.0.3")
 	var held []net.Conn
 	for range 4 {
-		c := from("127.0.0.1")
+		c := from("127.0.0.3")
 		if line, err := get(c); err != nil || line != "HTTP/1.1 200 OK" {
 			t.Fatalf("connection within the limit: %q, %v", line, err)
 		}
@@ -323,8 +326,8 @@ func TestHTTPConnLimitPerClient(t *testing.T) {
 	}
 	refused := func() {
 		t.Helper()
-		out := readUntilClosed(t, from("127.0.0.1"), 5*time.Second)
-		want := "Too many concurrent connections from 127.0.0.1: the limit is"
+		out := readUntilClosed(t, from("127.0.0.3"), 5*time.Second)
+		want := "Too many concurrent connections from 127.0.0.3: the limit is"
 		if !strings.HasPrefix(out, "HTTP/1.1 429 Too Many Requests\r\n") || !strings.Contains(out, want) {
 			t.Fatalf("connection over the limit got %q, want 429 saying %q", out, want)
 		}
@@ -341,7 +344,7 @@ func TestHTTPConnLimitPerClient(t *testing.T) {
 		}
 		return nil
 	})
-	held[0] = from("127.0.0.1")
+	held[0] = from("127.0.0.3")
 	if line, err := get(held[0]); err != nil || line != "HTTP/1.1 200 OK" {
 		t.Fatalf("connection after one closed: %q, %v", line, err)
 	}
@@ -351,7 +354,7 @@ func TestHTTPConnLimitPerClient(t *testing.T) {
 	if err := a.Reload(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	if line, err := get(from("127.0.0.1")); err != nil || line != "HTTP/1.1 200 OK" {
+	if line, err := get(from("127.0.0.3")); err != nil || line != "HTTP/1.1 200 OK" {
 		t.Fatalf("fifth connection after raising the limit to 6: %q, %v", line, err)
 	}
 }
