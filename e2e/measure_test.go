@@ -344,31 +344,30 @@ func TestMeasurePerf(t *testing.T) {
 		{"catalog reads, 16 readers", []string{"-concurrency=16", "catalog-read"}},
 		{"blocking-query wake-up, 16 watchers", []string{"-concurrency=16", "-interval=50ms", "blocking"}},
 	}
+	// ticks reads the CPU time of the three dc1 servers and of the machine.
+	ticks := func() (servers3, machine uint64) {
+		t.Helper()
+		srv, err := cpuTicks(servers[:3]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := machineTicks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv, all
+	}
 	for _, row := range rows {
 		args := append([]string{"-http-addr=" + follower.HTTPAddr, "-duration=" + dur.String(), "-warmup=1s"}, row.args...)
 		ui := cli.NewMockUi()
 		// CPU spent during the row (warm-up included), by the three dc1
 		// servers and by the whole machine: steadier than ops/s on a
 		// shared machine.
-		srv0, err := cpuTicks(servers[:3]...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all0, err := machineTicks()
-		if err != nil {
-			t.Fatal(err)
-		}
+		srv0, all0 := ticks()
 		if code := (&command.BenchCommand{UI: ui}).Run(args); code != 0 {
 			t.Fatalf("%s: bench exit %d: %s", row.name, code, ui.ErrorWriter.String())
 		}
-		srv1, err := cpuTicks(servers[:3]...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all1, err := machineTicks()
-		if err != nil {
-			t.Fatal(err)
-		}
+		srv1, all1 := ticks()
 		var res command.BenchResult
 		if err := json.Unmarshal(ui.OutputWriter.Bytes(), &res); err != nil {
 			t.Fatalf("%s: %v", row.name, err)
