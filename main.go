@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/hashicorp/cli"
 
@@ -12,6 +13,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		// The agent samples the heap only when it can serve profiles
+		// (enable_debug, or ACLs on; agent.New turns sampling back on):
+		// the samples' stack table alone touches about 1 MiB. Set
+		// before anything allocates, as the runtime asks.
+		runtime.MemProfileRate = 0
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -147,6 +147,7 @@ func New(rc *config.RuntimeConfig, opts Options) (*Agent, error) {
 		opts.HTTPLimits(&a.httpLimits)
 	}
 	a.logWarnings(opts.Warnings)
+	sampleHeapIfServed(rc)
 	return a, nil
 }
 

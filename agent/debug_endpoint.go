@@ -3,8 +3,28 @@ package agent
 import (
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strings"
+
+	"github.com/meridian-sd/meridian/agent/config"
 )
+
+// HeapProfileRate is the Go runtime's default sampling rate of the heap
+// profile: one sample per 512 KiB allocated on average.
+const HeapProfileRate = 512 * 1024
+
+// sampleHeapIfServed turns the runtime's heap sampling on when this agent
+// can serve /debug/pprof (enable_debug, or ACLs on). The meridian binary
+// starts an agent with sampling off (main.go): the samples' stack table
+// alone touches about 1 MiB that an agent serving no profiles keeps for
+// nothing. Once on, sampling stays on; a heap profile covers what was
+// allocated since. A process that sets its own rate (a test binary) is
+// left alone.
+func sampleHeapIfServed(rc *config.RuntimeConfig) {
+	if (rc.EnableDebug || rc.ACL.Enabled) && runtime.MemProfileRate == 0 {
+		runtime.MemProfileRate = HeapProfileRate
+	}
+}
 
 // debugPprof serves Go's profiles under /debug/pprof/ (index, heap,
 // goroutine, profile?seconds=N, trace, cmdline, symbol, ...), as Consul

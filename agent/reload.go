@@ -47,6 +47,7 @@ func (a *Agent) Reload() error {
 	}
 	a.logger.SetLevel(level)
 	a.httpConns.setMax(merged.HTTPMaxConnsPerClient)
+	sampleHeapIfServed(merged)
 	// Services and checks of the config files: add, update, remove.
 	if err := a.reloadServices(merged); err != nil {
 		return fmt.Errorf("reload services and checks: %w", err)

@@ -9,7 +9,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,4 +152,64 @@ func TestEventsAndMetrics(t *testing.T) {
 			}
 		}
 	})
+	step(t, "the heap is sampled once profiles can be served", func(t *testing.T) {
+		// dc1's client serves no profiles: its heap is not sampled
+		// (main.go, agent.sampleHeapIfServed). A reload that sets
+		// enable_debug turns sampling on: allocations made after it
+		// show in the heap profile's totals.
+		a := f.dc1c
+		if code, _ := a.httpDo("GET", "/debug/pprof/heap", nil); code != 401 {
+			t.Fatalf("heap profile before enable_debug: %d, want 401", code)
+		}
+		cfg, err := os.OpenFile(a.ConfigFile, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cfg.WriteString("\nenable_debug = true\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		a.Signal(syscall.SIGHUP)
+		var before int
+		waitFor(t, 20*time.Second, "the heap profile after the reload", func() error {
+			n, err := heapSamples(a)
+			before = n
+			return err
+		})
+		// About 64 MiB allocated by the agent: a default-rate profile
+		// samples one allocation per 512 KiB on average.
+		key := strings.Repeat("k", 512)
+		for i := 0; i < 400; i++ {
+			if _, _, err := a.API.KV().Get(key, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := a.API.Catalog().Nodes(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after, err := heapSamples(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after <= before {
+			t.Fatalf("the heap profile counts %d allocations after the load, %d before: sampling is off", after, before)
+		}
+	})
+}
+
+// heapSamples is the count of sampled allocations in a's heap profile
+// (its first line: "heap profile: inuse: bytes [allocs: bytes] @ ..."),
+// after a GC so that the last allocations are in.
+func heapSamples(a *agentProc) (int, error) {
+	code, body := a.httpDo("GET", "/debug/pprof/heap?debug=1&gc=1", nil)
+	if code != 200 {
+		return 0, fmt.Errorf("heap profile: %d %s", code, body)
+	}
+	var inuse, inuseBytes, allocs, allocBytes int
+	if _, err := fmt.Sscanf(body, "heap profile: %d: %d [%d: %d]", &inuse, &inuseBytes, &allocs, &allocBytes); err != nil {
+		return 0, fmt.Errorf("heap profile's first line %.80q: %v", body, err)
+	}
+	return allocs, nil
 }
