@@ -223,6 +223,37 @@ func TestMultiDatacenter(t *testing.T) {
 		t.Logf("?dc=dc2 answered again %s after its leader was killed", time.Since(start).Round(time.Millisecond))
 		victim.Restart()
 		waitLeader(t, 30*time.Second, f.servers["dc2"]...)
+		// Restarted without -join, the victim rejoins the LAN pool from
+		// the members it kept on disk (serf's snapshot of a quiet pool
+		// may never have been flushed before the kill), and is a voter
+		// again: a server left out of the LAN pool is removed from Raft
+		// as failed while it runs.
+		var other *agentProc
+		for _, s := range f.servers["dc2"] {
+			if s != victim {
+				other = s
+				break
+			}
+		}
+		waitFor(t, 20*time.Second, victim.Name+" alive in dc2's LAN pool and a voter", func() error {
+			ms, err := pool(other, false)
+			if err != nil {
+				return err
+			}
+			if m := ms[victim.Name]; m == nil || statusName(m.Status) != "alive" {
+				return fmt.Errorf("%s sees %s as %v", other.Name, victim.Name, m)
+			}
+			cfg, err := other.API.Operator().RaftGetConfiguration(nil)
+			if err != nil {
+				return err
+			}
+			for _, srv := range cfg.Servers {
+				if srv.Node == victim.Name && srv.Voter {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s is not a raft voter: %+v", victim.Name, cfg.Servers)
+		})
 	})
 
 	step(t, "with every dc3 server dead, ?dc=dc3 fails fast while dc1 and dc2 answer; restarted, dc3 answers again", func(t *testing.T) {

@@ -244,9 +244,11 @@ func TestRaftFailover(t *testing.T) {
 			return nil
 		})
 
-		// Back with its data dir (and -join: serf writes its snapshot
-		// lazily, so a killed process may not have recorded its peers).
-		old.Restart("-join=" + followers[0].LANAddr)
+		// Back with its data dir and without -join: serf writes its
+		// snapshot lazily, so the killed process may not have recorded
+		// its peers there; it rejoins from the member file the pool
+		// keeps itself (gossip/peers.go).
+		old.Restart()
 		waitLeader(t, leaderTimeout, rc.all...)
 		waitFor(t, 20*time.Second, "the restarted server to catch up", func() error {
 			got, err := nodesWithPrefix(old, "", &api.QueryOptions{AllowStale: true})

@@ -158,6 +158,14 @@ type Pool struct {
 	keyringLock    sync.Mutex
 	keyringWritten [][]byte
 
+	// peersFile is where the pool's members are kept ("" for none);
+	// peersChanged wakes the loop that writes it; left, under peersLock,
+	// stops the writing after a graceful leave (peers.go).
+	peersFile    string
+	peersChanged chan struct{}
+	peersLock    sync.Mutex
+	left         bool
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -188,6 +196,20 @@ func Create(cfg Config) (*Pool, error) {
 	if p.ml.Keyring != nil {
 		p.keyringWritten = currentKeys(p.ml.Keyring)
 	}
+	var peers []peerEntry
+	if cfg.DataDir != "" {
+		p.peersFile = filepath.Join(cfg.DataDir, LANPeers)
+		if cfg.WAN {
+			p.peersFile = filepath.Join(cfg.DataDir, WANPeers)
+		}
+		p.peersChanged = make(chan struct{}, 1)
+		if peers, err = readPeers(p.peersFile); err != nil {
+			// Serf's snapshot may still rejoin; the file is rewritten
+			// at the next membership change.
+			cfg.Logger.Warn("ignoring the pool's member file", "pool", cfg.poolName(), "error", err)
+			peers = nil
+		}
+	}
 	s, err := serf.Create(sc)
 	if err != nil {
 		return nil, fmt.Errorf("start %s gossip on %s: %w", cfg.poolName(), net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.BindPort)), err)
@@ -195,6 +217,14 @@ func Create(cfg Config) (*Pool, error) {
 	p.serf = s
 	p.wg.Add(1)
 	go p.eventLoop()
+	if p.peersFile != "" {
+		p.wg.Add(1)
+		go p.peersLoop(peers)
+		if len(peers) > 0 {
+			p.wg.Add(1)
+			go p.rejoinPeers(peers)
+		}
+	}
 	if p.keyringFile != "" && p.ml.Keyring != nil {
 		interval := cfg.KeyringSyncInterval
 		if interval <= 0 {
@@ -341,6 +371,9 @@ func (p *Pool) eventLoop() {
 				p.answerKeyringSync(q)
 				continue
 			}
+			if _, ok := e.(serf.MemberEvent); ok {
+				p.notePeersChanged()
+			}
 			if p.cfg.OnEvent != nil {
 				p.cfg.OnEvent(e)
 			}
@@ -421,6 +454,7 @@ func (p *Pool) Leave() error {
 	if err := p.serf.Leave(); err != nil {
 		return fmt.Errorf("leave %s pool: %w", p.cfg.poolName(), err)
 	}
+	p.forgetPeers()
 	return nil
 }
 

@@ -1,0 +1,210 @@
+package gossip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/meridian-sd/meridian/lib/fsutil"
+)
+
+// Peer list persistence.
+//
+// serf's snapshot is meant to let a restarted agent rejoin its pool, but
+// it buffers what it appends and flushes the buffer only when it appends
+// again more than 500ms later (or at a clean shutdown). In a quiet pool
+// nothing is appended after the joins, so the members of a pool formed in
+// one burst never reach the file: an agent killed or crashed there came
+// back alone, and a server left out of the LAN pool is then removed from
+// Raft by autopilot as failed while it runs. So each pool also keeps the
+// members it knows in a file of its own, written atomically right after a
+// membership change (at most every peersMinGap), and joins them once when
+// it starts. A pool that knows no other member does not write, so an
+// agent restarted while its peers are away keeps the file for the next
+// try.
+// Members that left gracefully are dropped from it; after this agent
+// leaves gracefully the file is removed, as serf's snapshot then forgets
+// its members (unless RejoinAfterLeave).
+
+// Peer file names inside data_dir/serf/.
+const (
+	LANPeers = "local.peers.json"
+	WANPeers = "remote.peers.json"
+)
+
+// peersMinGap is the least time between two writes of the peer file: the
+// first change after a quiet spell is written at once, the changes of a
+// burst of joins together at the end of the gap.
+const peersMinGap = 200 * time.Millisecond
+
+// maxPeers bounds the members kept in the peer file, alive ones first (a
+// pool can be large; a few reachable members are enough to learn the
+// rest), and so what is joined at start.
+const maxPeers = 64
+
+// peerFile is the peer file's content.
+type peerFile struct {
+	// Members are the other members, alive or failed, as "ip:port" by
+	// member name.
+	Members []peerEntry `json:"members"`
+}
+
+type peerEntry struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// readPeers reads the peer file; a missing file is no peers.
+func readPeers(path string) ([]peerEntry, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var f peerFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return f.Members, nil
+}
+
+// knownPeers lists up to maxPeers of the pool's other members that may
+// come back: alive ones, then failed ones (not those that left), each
+// group sorted by name.
+func (p *Pool) knownPeers() []peerEntry {
+	self := p.cfg.NodeName
+	var alive, failed []peerEntry
+	for _, m := range p.serf.Members() {
+		if m.Name == self {
+			continue
+		}
+		e := peerEntry{Name: m.Name, Addr: WithDefaultPort(m.Addr.String(), int(m.Port))}
+		switch m.Status {
+		case serf.StatusAlive:
+			alive = append(alive, e)
+		case serf.StatusFailed:
+			failed = append(failed, e)
+		}
+	}
+	byName := func(a, b peerEntry) int { return strings.Compare(a.Name, b.Name) }
+	slices.SortFunc(alive, byName)
+	slices.SortFunc(failed, byName)
+	out := append(alive, failed...)
+	if len(out) > maxPeers {
+		out = out[:maxPeers]
+	}
+	return out
+}
+
+// peersLoop writes the peer file after membership changes (at most every
+// peersMinGap), when the members differ from what the file holds and the
+// pool knows another member, until the pool shuts down or leaves.
+func (p *Pool) peersLoop(written []peerEntry) {
+	defer p.wg.Done()
+	var (
+		timer     <-chan time.Time
+		lastWrite time.Time
+	)
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.peersChanged:
+			if timer == nil {
+				timer = time.After(max(0, time.Until(lastWrite.Add(peersMinGap))))
+			}
+		case <-timer:
+			timer = nil
+			p.peersLock.Lock()
+			if p.left {
+				p.peersLock.Unlock()
+				return
+			}
+			now := p.knownPeers()
+			if len(now) > 0 && !slices.Equal(now, written) {
+				lastWrite = time.Now()
+				if err := writePeers(p.peersFile, now); err != nil {
+					p.cfg.Logger.Error("cannot write the pool's members to disk", "pool", p.cfg.poolName(), "error", err)
+				} else {
+					written = now
+				}
+			}
+			p.peersLock.Unlock()
+		}
+	}
+}
+
+func writePeers(path string, peers []peerEntry) error {
+	b, err := json.Marshal(peerFile{Members: peers})
+	if err != nil {
+		return fmt.Errorf("encode peers: %w", err)
+	}
+	return fsutil.WriteFileAtomic(path, b, 0o600)
+}
+
+// notePeersChanged tells peersLoop that membership changed.
+func (p *Pool) notePeersChanged() {
+	if p.peersChanged == nil {
+		return
+	}
+	select {
+	case p.peersChanged <- struct{}{}:
+	default:
+	}
+}
+
+// forgetPeers removes the peer file after a graceful leave, so that the
+// next start does not rejoin (unless RejoinAfterLeave).
+func (p *Pool) forgetPeers() {
+	if p.peersFile == "" || p.cfg.RejoinAfterLeave {
+		return
+	}
+	p.peersLock.Lock()
+	defer p.peersLock.Unlock()
+	p.left = true
+	if err := os.Remove(p.peersFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		p.cfg.Logger.Error("cannot remove the pool's member file after leaving", "pool", p.cfg.poolName(), "error", err)
+	}
+}
+
+// rejoinPeers joins the members of the peer file once, at start.
+func (p *Pool) rejoinPeers(peers []peerEntry) {
+	defer p.wg.Done()
+	addrs := make([]string, 0, min(len(peers), maxPeers))
+	for _, e := range peers {
+		if e.Name == p.cfg.NodeName || e.Addr == "" {
+			continue
+		}
+		if len(addrs) == maxPeers {
+			break
+		}
+		addrs = append(addrs, e.Name+"/"+e.Addr)
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	n, err := p.serf.Join(addrs, true)
+	if err == nil && n == 0 {
+		err = errors.New("no member reached")
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if n > 0 {
+		p.cfg.Logger.Info("rejoined the members known at the last run", "pool", p.cfg.poolName(), "reached", strconv.Itoa(n)+" of "+strconv.Itoa(len(addrs)))
+		return
+	}
+	p.cfg.Logger.Warn("could not rejoin any member known at the last run", "pool", p.cfg.poolName(), "members", len(addrs), "error", oneLineError{err})
+}

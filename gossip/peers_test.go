@@ -1,0 +1,151 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/serf/serf"
+)
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// peersListed reports whether the peer file at path lists name.
+func peersListed(path, name string) bool {
+	peers, err := readPeers(path)
+	if err != nil {
+		return false
+	}
+	for _, e := range peers {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPeersRejoinAfterCrash: serf's snapshot of a quiet pool may never
+// have been flushed when an agent is killed; the pool's own member file
+// still brings the restarted agent back into the pool.
+func TestPeersRejoinAfterCrash(t *testing.T) {
+	a, aport := testPool(t, "a", "dc1", false, true, nil)
+	dir := t.TempDir()
+	bport := freePort(t)
+	withDir := func(c *Config) { c.DataDir = dir; c.BindPort = bport }
+	b, _ := testPoolWith(t, "b", "dc1", false, false, withDir)
+	if _, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", aport)}, 8301); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, "b's member file to list a", func() bool { return peersListed(filepath.Join(dir, LANPeers), "a") })
+	if err := b.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	// What a SIGKILL leaves when serf had not flushed its snapshot.
+	if err := os.Remove(filepath.Join(dir, LANSnapshot)); err != nil {
+		t.Fatal(err)
+	}
+	// a would also find b again by itself (serf reconnects to failed
+	// members every ReconnectInterval, 1s in this profile, 30s in the LAN
+	// profile): b's log says that b rejoined on its own.
+	var logs syncBuffer
+	b2, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
+		withDir(c)
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	})
+	waitFor(t, "the restarted b to rejoin from its member file", func() bool {
+		return strings.Contains(logs.String(), "rejoined the members known at the last run")
+	})
+	waitFor(t, "the restarted b back in the pool", func() bool {
+		for _, m := range a.Members() {
+			if m.Name == "b" && m.Status == serf.StatusAlive && int(m.Port) == bport {
+				return aliveCount(b2) == 2
+			}
+		}
+		return false
+	})
+}
+
+// TestPeersForgottenAfterLeave: after a graceful leave the member file is
+// removed, as serf's snapshot forgets its members then, so that the next
+// start does not rejoin.
+func TestPeersForgottenAfterLeave(t *testing.T) {
+	_, aport := testPool(t, "a", "dc1", false, true, nil)
+	dir := t.TempDir()
+	b, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) { c.DataDir = dir })
+	if _, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", aport)}, 8301); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	path := filepath.Join(dir, LANPeers)
+	waitFor(t, "b's member file to list a", func() bool { return peersListed(path, "a") })
+	if err := b.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("member file after leave: %v", err)
+	}
+}
+
+// TestPeersFileBad: a member file that does not parse is ignored with a
+// warning; the pool starts and rewrites it at the next change.
+func TestPeersFileBad(t *testing.T) {
+	_, aport := testPool(t, "a", "dc1", false, true, nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, LANPeers)
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) { c.DataDir = dir })
+	if _, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", aport)}, 8301); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, "b's member file rewritten with a", func() bool { return peersListed(path, "a") })
+}
+
+// TestPeersKeptWhileAlone: an agent that starts while the members it knew
+// are away does not overwrite its member file with an empty list, so that
+// the next start tries them again.
+func TestPeersKeptWhileAlone(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, LANPeers)
+	gone := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if err := writePeers(path, []peerEntry{{Name: "gone", Addr: gone}}); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
+		c.DataDir = dir
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	})
+	waitFor(t, "the failed rejoin", func() bool {
+		return strings.Contains(logs.String(), "could not rejoin any member known at the last run")
+	})
+	// The pool's own join event came before the failed rejoin; give a
+	// write that would follow it its gap.
+	time.Sleep(2 * peersMinGap)
+	if !peersListed(path, "gone") {
+		t.Fatalf("member file lost the absent member; log:\n%s", logs.String())
+	}
+}
