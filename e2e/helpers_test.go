@@ -4,6 +4,7 @@ package e2e
 // and the CLI's tables.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -238,33 +239,35 @@ func oneSentence(out string) error {
 	return nil
 }
 
-// waitSnapshot waits until the agent's serf snapshot (data_dir/serf/
-// local.snapshot, or remote.snapshot for wan) records every named member
-// as alive, so that a restart can rejoin from it. Serf writes the snapshot
-// asynchronously, so an agent killed right after a join may not have it.
-func waitSnapshot(t testing.TB, a *agentProc, wan bool, members ...string) {
+// waitPeersFile waits until the agent's member file (data_dir/serf/
+// local.peers.json, or remote.peers.json for wan) lists every named
+// member, so that a restart after a kill rejoins them. The pool writes it
+// right after membership changes; serf's own snapshot may never record
+// the members of a quiet pool (see gossip/peers.go).
+func waitPeersFile(t testing.TB, a *agentProc, wan bool, members ...string) {
 	t.Helper()
-	file := filepath.Join(a.DataDir, "serf", "local.snapshot")
+	file := filepath.Join(a.DataDir, "serf", "local.peers.json")
 	if wan {
-		file = filepath.Join(a.DataDir, "serf", "remote.snapshot")
+		file = filepath.Join(a.DataDir, "serf", "remote.peers.json")
 	}
-	waitFor(t, 10*time.Second, "the serf snapshot of "+a.Name, func() error {
+	waitFor(t, 10*time.Second, "the member file of "+a.Name, func() error {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return err
 		}
-		alive := map[string]bool{}
-		for _, line := range strings.Split(string(b), "\n") {
-			if rest, ok := strings.CutPrefix(line, "alive: "); ok {
-				name, _, _ := strings.Cut(rest, " ")
-				alive[name] = true
-			} else if name, ok := strings.CutPrefix(line, "not-alive: "); ok {
-				alive[name] = false
-			}
+		var f struct {
+			Members []struct{ Name, Addr string }
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		listed := map[string]bool{}
+		for _, m := range f.Members {
+			listed[m.Name] = m.Addr != ""
 		}
 		for _, m := range members {
-			if !alive[m] {
-				return fmt.Errorf("%s does not record %s as alive", file, m)
+			if !listed[m] {
+				return fmt.Errorf("%s does not list %s", file, m)
 			}
 		}
 		return nil

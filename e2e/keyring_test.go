@@ -260,8 +260,8 @@ func TestKeyringRotation(t *testing.T) {
 		// Killed, not stopped: the keyring files were written when the
 		// keys changed. Both restart with -encrypt K1 still on their
 		// command line, which the keyring file overrides.
-		waitSnapshot(t, cl, false, names(dc1...)...)
-		waitSnapshot(t, dc2[1], true, wanNames(dc1...)...)
+		waitPeersFile(t, cl, false, names(dc1...)...)
+		waitPeersFile(t, dc2[1], true, wanNames(dc1...)...)
 		cl.Kill()
 		dc2[1].Kill()
 		cl.Restart()
