@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -177,34 +176,45 @@ func (p *Pool) forgetPeers() {
 	}
 }
 
-// rejoinPeers joins the members of the peer file once, at start.
+// rejoinPeers joins the members of the peer file at start, one at a time
+// in the file's order (alive ones first), until one answers: one member
+// is enough to learn the pool. It stops early when the pool shuts down;
+// a shutdown waits at most for the one attempt under way (memberlist's
+// TCP timeout).
 func (p *Pool) rejoinPeers(peers []peerEntry) {
 	defer p.wg.Done()
-	addrs := make([]string, 0, min(len(peers), maxPeers))
+	tried := 0
+	var errs []string
 	for _, e := range peers {
 		if e.Name == p.cfg.NodeName || e.Addr == "" {
 			continue
 		}
-		if len(addrs) == maxPeers {
+		if tried == maxPeers {
 			break
 		}
-		addrs = append(addrs, e.Name+"/"+e.Addr)
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		tried++
+		n, err := p.serf.Join([]string{e.Name + "/" + e.Addr}, true)
+		if n > 0 {
+			p.cfg.Logger.Info("rejoined the members known at the last run", "pool", p.cfg.poolName(), "through", e.Name, "attempts", tried)
+			return
+		}
+		if err == nil {
+			err = errors.New("not reached")
+		}
+		errs = append(errs, fmt.Sprintf("%s (%s): %s", e.Name, e.Addr, oneLineError{err}.Error()))
 	}
-	if len(addrs) == 0 {
+	if tried == 0 {
 		return
-	}
-	n, err := p.serf.Join(addrs, true)
-	if err == nil && n == 0 {
-		err = errors.New("no member reached")
 	}
 	select {
 	case <-p.done:
 		return
 	default:
 	}
-	if n > 0 {
-		p.cfg.Logger.Info("rejoined the members known at the last run", "pool", p.cfg.poolName(), "reached", strconv.Itoa(n)+" of "+strconv.Itoa(len(addrs)))
-		return
-	}
-	p.cfg.Logger.Warn("could not rejoin any member known at the last run", "pool", p.cfg.poolName(), "members", len(addrs), "error", oneLineError{err})
+	p.cfg.Logger.Warn("could not rejoin any member known at the last run", "pool", p.cfg.poolName(), "members", tried, "errors", strings.Join(errs, "; "))
 }

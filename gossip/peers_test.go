@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,60 @@ func TestPeersKeptWhileAlone(t *testing.T) {
 	time.Sleep(2 * peersMinGap)
 	if !peersListed(path, "gone") {
 		t.Fatalf("member file lost the absent member; log:\n%s", logs.String())
+	}
+}
+
+// TestPeersRejoinStopsAtShutdown: members that accept a connection and
+// never answer hold each rejoin attempt for memberlist's TCP timeout (2s
+// in this profile); a shutdown waits for the attempt under way only, not
+// for every member of the file.
+func TestPeersRejoinStopsAtShutdown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	var peers []peerEntry
+	for i := 0; i < 10; i++ {
+		peers = append(peers, peerEntry{Name: fmt.Sprintf("silent%d", i), Addr: ln.Addr().String()})
+	}
+	if err := writePeers(filepath.Join(dir, LANPeers), peers); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) { c.DataDir = dir })
+	waitFor(t, "a rejoin attempt under way", func() bool {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		return len(held) > 0
+	})
+	start := time.Now()
+	if err := p.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	// Ten silent members would hold a shutdown that waited for all of
+	// them 20s; one attempt is at most 2s.
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("shutdown took %s while the rejoin tried silent members", took)
 	}
 }
