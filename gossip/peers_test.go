@@ -16,24 +16,6 @@ import (
 	"github.com/hashicorp/serf/serf"
 )
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // peersListed reports whether the peer file at path lists name.
 func peersListed(path, name string) bool {
 	peers, err := readPeers(path)
@@ -71,7 +53,7 @@ func TestPeersRejoinAfterCrash(t *testing.T) {
 	// a would also find b again by itself (serf reconnects to failed
 	// members every ReconnectInterval, 1s in this profile, 30s in the LAN
 	// profile): b's log says that b rejoined on its own.
-	var logs syncBuffer
+	var logs lockedBuffer
 	b2, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
 		withDir(c)
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
@@ -135,7 +117,7 @@ func TestPeersKeptWhileAlone(t *testing.T) {
 	if err := writePeers(path, []peerEntry{{Name: "gone", Addr: gone}}); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs lockedBuffer
 	testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
 		c.DataDir = dir
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
