@@ -227,6 +227,22 @@ func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK
 	}
 }
 
+// NoteNoLeader records that srv, a server of dc, answered that it knows
+// no leader. It is tried after the others for a while, as an unreachable
+// one: when other servers of dc know the leader, it was cut off from its
+// datacenter (or missed the end of an election), and asking it first
+// would cost every request its wait for a leader.
+func (r *Router) NoteNoLeader(dc string, srv *gossip.ServerMeta, err error) {
+	r.NoteResult(dc, srv, true, false, err)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if route, ok := r.dcs[dc]; ok && srv != nil {
+		if rs := route.servers[gossip.WANName(srv.Name, dc)]; rs != nil {
+			rs.rpcFailedAt = r.now()
+		}
+	}
+}
+
 // DCStatus is one datacenter as the router sees it.
 type DCStatus struct {
 	Datacenter    string

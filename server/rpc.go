@@ -114,8 +114,9 @@ func (s *Server) forwardLeader(ctx context.Context, method string, info structs.
 // forwardDC sends the request to a server of another datacenter. Servers
 // are tried in the router's order within one cross-DC deadline: the next
 // one after a failure to reach a server (even a dial timeout, which leaves
-// the request unsent), and after a read that broke off; never after a write
-// that may have been applied.
+// the request unsent), after a read that broke off, and after a read that a
+// server refused for want of a leader; never after a write that may have
+// been applied.
 func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply any) error {
 	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
 	if !ok {
@@ -132,7 +133,7 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 		servers = s.router.LeaderFirst(dc, servers)
 	}
 	deadline := time.Now().Add(s.config.CrossDCTimeout + s.blockingTime(args))
-	var lastErr error
+	var lastErr, noLeader error
 	for _, srv := range servers {
 		callCtx, cancel := s.callContext(ctx)
 		callCtx, cancelDeadline := context.WithDeadline(callCtx, deadline)
@@ -144,12 +145,22 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 			err = rpc.MapRemoteError(err)
 			// Only a missing leader counts against the DC; other errors
 			// are the caller's (bad input, a failed CAS).
-			if errors.Is(err, structs.ErrNoLeader) {
-				s.router.NoteResult(dc, srv, true, false, err)
-			} else {
+			if !errors.Is(err, structs.ErrNoLeader) {
 				s.router.NoteResult(dc, srv, true, err != nil || replyKnowsLeader(reply), nil)
+				return err
 			}
-			return err
+			s.router.NoteNoLeader(dc, srv, err)
+			// Another server of dc may know the leader: a read is
+			// asked again of the next one while time is left. A write
+			// is not: raftApply answers the same error when the leader
+			// lost its leadership after taking the write, which may
+			// still be applied.
+			if !isRead || spent || s.ctx.Err() != nil || ctx.Err() != nil {
+				return err
+			}
+			noLeader = err
+			s.logger.Debug("remote server knows no leader, trying next server", "dc", dc, "server", srv.Name)
+			continue
 		}
 		s.router.NoteResult(dc, srv, false, false, err)
 		lastErr = err
@@ -166,6 +177,10 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("forward %s to datacenter %s: %w", method, dc, ctx.Err())
+	}
+	if noLeader != nil {
+		// A server answered; none of those reached knew a leader.
+		return noLeader
 	}
 	s.logger.Warn("no server of remote datacenter answered", "dc", dc, "error", lastErr)
 	return structs.ErrDCNoServers

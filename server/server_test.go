@@ -66,7 +66,11 @@ func testConfig(t testing.TB, dc string) *Config {
 	rc := cfg.RaftConfig
 	rc.HeartbeatTimeout = 200 * time.Millisecond
 	rc.ElectionTimeout = 200 * time.Millisecond
-	rc.LeaderLeaseTimeout = 100 * time.Millisecond
+	// The lease as long as raft allows (the heartbeat timeout): with
+	// 100ms, a leader on a loaded 2-core machine under -race could step
+	// down right after waitForLeader and fail the next call with "No
+	// cluster leader".
+	rc.LeaderLeaseTimeout = 200 * time.Millisecond
 	rc.CommitTimeout = 5 * time.Millisecond
 	cfg.ReconcileInterval = 500 * time.Millisecond
 	cfg.RPCHoldTimeout = 2 * time.Second

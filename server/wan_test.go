@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -312,4 +313,51 @@ func TestFederationViewFollowsProbes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRemoteServerWithoutLeaderIsSkipped: a dc2 server that knows no
+// leader (here one that never joined dc2's LAN pool, like a server cut off
+// from its datacenter) answers "No cluster leader"; a read forwarded from
+// dc1 goes on to the next dc2 server, and the leaderless one is tried
+// after the others from then on.
+func TestRemoteServerWithoutLeaderIsSkipped(t *testing.T) {
+	dc1 := startCluster(t, "dc1", 1)[0]
+	dc2 := startCluster(t, "dc2", 1)[0]
+	cfg := testConfig(t, "dc2")
+	cfg.BootstrapExpect = 3 // never reached: it has no leader
+	cfg.RPCHoldTimeout = 200 * time.Millisecond
+	lone := startServer(t, cfg)
+	joinWAN(t, dc1, dc2, lone)
+	waitWANMembers(t, dc1, 3)
+
+	var good, bad *gossip.ServerMeta
+	waitFor(t, "both dc2 servers in dc1's router", 10*time.Second, func() error {
+		servers, _ := dc1.router.Route("dc2", nil, nil)
+		good, bad = nil, nil
+		for _, m := range servers {
+			switch m.Name {
+			case lone.NodeName():
+				bad = m
+			case dc2.NodeName():
+				good = m
+			}
+		}
+		if good == nil || bad == nil {
+			return fmt.Errorf("router has %d dc2 servers", len(servers))
+		}
+		return nil
+	})
+	// The server with the leader failed a call a moment ago (as far as
+	// the router knows): the leaderless one is asked first.
+	dc1.router.NoteResult("dc2", good, false, false, errors.New("test: unreachable a moment ago"))
+	if first, _ := dc1.router.Route("dc2", nil, nil); first[0] != bad {
+		t.Fatalf("the router tries %s first; the test needs %s", first[0].Name, bad.Name)
+	}
+	var out structs.IndexedNodes
+	if err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &out); err != nil || !out.KnownLeader {
+		t.Fatalf("read of dc2 with its leaderless server asked first: err=%v knownLeader=%v", err, out.KnownLeader)
+	}
+	if after, _ := dc1.router.Route("dc2", nil, nil); after[0] != good {
+		t.Fatalf("after its 'No cluster leader', the router still tries %s first", after[0].Name)
+	}
 }
