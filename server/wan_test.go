@@ -144,6 +144,19 @@ func TestRemoteDCWithoutLeader(t *testing.T) {
 	dc2 := startCluster(t, "dc2", 3)
 	joinWAN(t, dc1, dc2[0])
 	waitWANMembers(t, dc1, 4)
+	// The server that survives must hold the catalog's nodes before the
+	// others die: the leader registers them a moment after its election.
+	waitFor(t, "dc2's nodes in the survivor's state", 15*time.Second, func() error {
+		var out structs.IndexedNodes
+		req := &structs.DCSpecificRequest{Datacenter: "dc2", QueryOptions: structs.QueryOptions{AllowStale: true}}
+		if err := dc2[0].RPC("Catalog.ListNodes", req, &out); err != nil {
+			return err
+		}
+		if len(out.Nodes) < 3 {
+			return fmt.Errorf("%d nodes", len(out.Nodes))
+		}
+		return nil
+	})
 
 	// Two of dc2's three servers die: dc2 has no quorum.
 	dc2[1].Shutdown()
