@@ -25,13 +25,12 @@ import (
 // back alone, and a server left out of the LAN pool is then removed from
 // Raft by autopilot as failed while it runs. So each pool also keeps the
 // members it knows in a file of its own, written atomically right after a
-// membership change (at most every peersMinGap), and joins them once when
-// it starts. A pool that knows no other member does not write, so an
-// agent restarted while its peers are away keeps the file for the next
-// try.
-// Members that left gracefully are dropped from it; after this agent
-// leaves gracefully the file is removed, as serf's snapshot then forgets
-// its members (unless RejoinAfterLeave).
+// membership change (at most every peersMinGap), and at start joins them
+// one at a time until one answers. A pool that knows no other member does
+// not write, so an agent restarted while its peers are away keeps the file
+// for the next try. Members that left gracefully are dropped from it;
+// after this agent leaves gracefully the file is removed, as serf's
+// snapshot then forgets its members (unless RejoinAfterLeave).
 
 // Peer file names inside data_dir/serf/.
 const (
