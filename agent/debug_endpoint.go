@@ -9,9 +9,9 @@ import (
 	"github.com/meridian-sd/meridian/agent/config"
 )
 
-// HeapProfileRate is the Go runtime's default sampling rate of the heap
+// heapProfileRate is the Go runtime's default sampling rate of the heap
 // profile: one sample per 512 KiB allocated on average.
-const HeapProfileRate = 512 * 1024
+const heapProfileRate = 512 * 1024
 
 // sampleHeapIfServed turns the runtime's heap sampling on when this agent
 // can serve /debug/pprof (enable_debug, or ACLs on). The meridian binary
@@ -22,7 +22,7 @@ const HeapProfileRate = 512 * 1024
 // left alone.
 func sampleHeapIfServed(rc *config.RuntimeConfig) {
 	if (rc.EnableDebug || rc.ACL.Enabled) && runtime.MemProfileRate == 0 {
-		runtime.MemProfileRate = HeapProfileRate
+		runtime.MemProfileRate = heapProfileRate
 	}
 }
 
