@@ -35,12 +35,18 @@ func skipUnlessMeasuring(t *testing.T) {
 
 // rssKB reads VmRSS of a process from /proc, in KiB.
 func rssKB(pid int) (int, error) {
+	return procStatusKB(pid, "VmRSS")
+}
+
+// procStatusKB reads one of the memory fields of /proc/<pid>/status
+// (VmRSS, RssAnon, RssFile), in KiB.
+func procStatusKB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			f := strings.Fields(rest)
 			if len(f) == 0 {
 				break
@@ -48,7 +54,7 @@ func rssKB(pid int) (int, error) {
 			return strconv.Atoi(f[0])
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times (100
@@ -392,11 +398,16 @@ func TestMeasurePerf(t *testing.T) {
 		}
 	}
 	for _, s := range servers[:3] {
-		kb, err := rssKB(s.Pid())
-		if err != nil {
-			t.Fatal(err)
+		var kb [3]int
+		for i, field := range []string{"VmRSS", "RssAnon", "RssFile"} {
+			v, err := procStatusKB(s.Pid(), field)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kb[i] = v
 		}
-		t.Logf("RSS after the load, %s: %.1f MiB", s.Name, float64(kb)/1024)
+		t.Logf("RSS after the load, %s: %.1f MiB (anonymous %.1f, file %.1f)", s.Name,
+			float64(kb[0])/1024, float64(kb[1])/1024, float64(kb[2])/1024)
 	}
 }
 
