@@ -53,6 +53,10 @@ type routeServer struct {
 	// rpcFailedAt is the time of the last failed RPC; zero when the last
 	// one succeeded.
 	rpcFailedAt time.Time
+	// noLeaderAt is when the server last answered that it knows no
+	// leader; zero once it answers knowing one, or the federation probe
+	// learns it is the leader.
+	noLeaderAt time.Time
 }
 
 // rpcFailurePenalty is how long a server whose RPC failed is tried only
@@ -143,10 +147,14 @@ func (r *Router) HasDatacenter(dc string) bool {
 // CoordFunc returns the cached WAN coordinate of a member.
 type CoordFunc func(member string) (*coordinate.Coordinate, bool)
 
-// Route returns dc's servers in the order to try them: healthy before
-// gossip-failed before recently failed, and by RTT within each group. The
-// second result is false when the datacenter is unknown.
-func (r *Router) Route(dc string, local *coordinate.Coordinate, coord CoordFunc) ([]*gossip.ServerMeta, bool) {
+// Route returns dc's servers in the order to try them: healthy; then,
+// for a request only a leader answers (needLeader), those that lately
+// answered that they know no leader; then gossip-failed; then those whose
+// last forwarded call failed lately; and by RTT within each group. A
+// server without a leader still answers stale reads at once, so for those
+// it keeps its place. The second result is false when the datacenter is
+// unknown.
+func (r *Router) Route(dc string, needLeader bool, local *coordinate.Coordinate, coord CoordFunc) ([]*gossip.ServerMeta, bool) {
 	r.mu.RLock()
 	route, ok := r.dcs[dc]
 	if !ok {
@@ -164,8 +172,10 @@ func (r *Router) Route(dc string, local *coordinate.Coordinate, coord CoordFunc)
 		c := cand{meta: rs.meta, rtt: math.Inf(1)}
 		switch {
 		case !rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty:
-			c.group = 2
+			c.group = 3
 		case rs.failed:
+			c.group = 2
+		case needLeader && rs.knewNoLeader(now):
 			c.group = 1
 		}
 		if local != nil && coord != nil {
@@ -214,6 +224,9 @@ func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK
 		route.lastContact = now
 		if rs != nil {
 			rs.rpcFailedAt = time.Time{}
+			if leaderOK {
+				rs.noLeaderAt = time.Time{}
+			}
 		}
 	} else if rs != nil {
 		rs.rpcFailedAt = now
@@ -228,19 +241,26 @@ func (r *Router) NoteResult(dc string, srv *gossip.ServerMeta, reached, leaderOK
 }
 
 // NoteNoLeader records that srv, a server of dc, answered that it knows
-// no leader. It is tried after the others for a while, as an unreachable
-// one: when other servers of dc know the leader, it was cut off from its
+// no leader. For a while it is asked for what only a leader answers after
+// its healthy peers, though before gossip-failed and unreachable servers:
+// when other servers of dc know the leader, it was cut off from its
 // datacenter (or missed the end of an election), and asking it first
-// would cost every request its wait for a leader.
+// would cost every such request its wait for a leader.
 func (r *Router) NoteNoLeader(dc string, srv *gossip.ServerMeta, err error) {
 	r.NoteResult(dc, srv, true, false, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if route, ok := r.dcs[dc]; ok && srv != nil {
 		if rs := route.servers[gossip.WANName(srv.Name, dc)]; rs != nil {
-			rs.rpcFailedAt = r.now()
+			rs.noLeaderAt = r.now()
 		}
 	}
+}
+
+// knewNoLeader reports whether the server answered, within the penalty
+// period before now, that it knew no leader.
+func (rs *routeServer) knewNoLeader(now time.Time) bool {
+	return !rs.noLeaderAt.IsZero() && now.Sub(rs.noLeaderAt) < rpcFailurePenalty
 }
 
 // DCStatus is one datacenter as the router sees it.
@@ -298,12 +318,23 @@ func (r *Router) Members(dc string) []string {
 	return out
 }
 
-// SetLeader records the RPC address of dc's leader (empty: unknown).
+// SetLeader records the RPC address of dc's leader (empty: unknown). The
+// leader knows a leader again, whatever it answered before.
 func (r *Router) SetLeader(dc, addr string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if route, ok := r.dcs[dc]; ok {
-		route.leaderAddr = addr
+	route, ok := r.dcs[dc]
+	if !ok {
+		return
+	}
+	route.leaderAddr = addr
+	if addr == "" {
+		return
+	}
+	for _, rs := range route.servers {
+		if rs.meta != nil && rs.meta.Addr != nil && rs.meta.Addr.String() == addr {
+			rs.noLeaderAt = time.Time{}
+		}
 	}
 }
 
@@ -326,7 +357,8 @@ func (r *Router) Known(dc string) bool {
 }
 
 // LeaderFirst moves dc's leader, when it is known and in good standing
-// (neither failed in gossip nor recently failing RPCs), to the front of
+// (not failed in gossip, nor lately failing RPCs or answering that it
+// knows no leader), to the front of
 // servers, an order from Route, so that a request only the leader can
 // answer reaches it in one hop instead of through another server.
 func (r *Router) LeaderFirst(dc string, servers []*gossip.ServerMeta) []*gossip.ServerMeta {
@@ -341,7 +373,8 @@ func (r *Router) LeaderFirst(dc string, servers []*gossip.ServerMeta) []*gossip.
 			continue
 		}
 		for _, rs := range route.servers {
-			if rs.meta == srv && (rs.failed || (!rs.rpcFailedAt.IsZero() && r.now().Sub(rs.rpcFailedAt) < rpcFailurePenalty)) {
+			now := r.now()
+			if rs.meta == srv && (rs.failed || rs.knewNoLeader(now) || (!rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty)) {
 				return servers
 			}
 		}

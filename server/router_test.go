@@ -42,19 +42,19 @@ func TestRouterMembership(t *testing.T) {
 	if got := r.Datacenters(); len(got) != 2 || got[0] != "dc1" || got[1] != "dc2" {
 		t.Fatalf("datacenters = %v", got)
 	}
-	if _, ok := r.Route("dc3", nil, nil); ok {
+	if _, ok := r.Route("dc3", true, nil, nil); ok {
 		t.Fatal("a datacenter with only a client is routable")
 	}
 
 	// Soft fail: a failed server stays routable, after the healthy one.
 	r.FailServer(wanMember("b", "dc2", 2, serf.StatusFailed))
-	route, ok := r.Route("dc2", nil, nil)
+	route, ok := r.Route("dc2", true, nil, nil)
 	if !ok || len(route) != 2 || route[0].Name != "c" || route[1].Name != "b" {
 		t.Fatalf("route after gossip failure = %v", routeNames(route))
 	}
 	// Left servers go at once; the DC goes with its last server.
 	r.RemoveServer(wanMember("c", "dc2", 3, serf.StatusLeft))
-	route, _ = r.Route("dc2", nil, nil)
+	route, _ = r.Route("dc2", true, nil, nil)
 	if len(route) != 1 || route[0].Name != "b" {
 		t.Fatalf("route after leave = %v", routeNames(route))
 	}
@@ -86,13 +86,13 @@ func TestRouterPrefersReachableAndNear(t *testing.T) {
 	}
 	lookup := func(m string) (*coordinate.Coordinate, bool) { c, ok := coords[m]; return c, ok }
 
-	route, _ := r.Route("dc2", local, lookup)
+	route, _ := r.Route("dc2", true, local, lookup)
 	if got := routeNames(route); got[0] != "near" || got[1] != "mid" || got[2] != "far" {
 		t.Fatalf("route by rtt = %v", got)
 	}
 	// A server whose RPC failed moves to the end for a while.
 	r.NoteResult("dc2", route[0], false, false, errors.New("connection refused"))
-	route, _ = r.Route("dc2", local, lookup)
+	route, _ = r.Route("dc2", true, local, lookup)
 	if got := routeNames(route); got[0] != "mid" || got[2] != "near" {
 		t.Fatalf("route after a failure = %v", got)
 	}
@@ -102,7 +102,7 @@ func TestRouterPrefersReachableAndNear(t *testing.T) {
 	}
 	// After the penalty it is preferred again.
 	now = now.Add(rpcFailurePenalty + time.Second)
-	route, _ = r.Route("dc2", local, lookup)
+	route, _ = r.Route("dc2", true, local, lookup)
 	if got := routeNames(route); got[0] != "near" {
 		t.Fatalf("route after the penalty = %v", got)
 	}
@@ -120,7 +120,7 @@ func TestRouterLeaderFirst(t *testing.T) {
 	for i, n := range []string{"a", "b", "c"} {
 		r.AddServer(wanMember(n, "dc2", byte(i+1), serf.StatusAlive))
 	}
-	route, _ := r.Route("dc2", nil, nil)
+	route, _ := r.Route("dc2", true, nil, nil)
 	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] != "a" || got[1] != "b" || got[2] != "c" {
 		t.Fatalf("no leader known: order %v, want the route's", got)
 	}
@@ -138,7 +138,7 @@ func TestRouterLeaderFirst(t *testing.T) {
 		t.Errorf("LeaderFirst changed the route it was given: %v", got)
 	}
 	r.NoteResult("dc2", leader, false, false, errors.New("refused"))
-	route, _ = r.Route("dc2", nil, nil)
+	route, _ = r.Route("dc2", true, nil, nil)
 	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] == "c" {
 		t.Errorf("a leader whose RPC just failed is tried first: %v", got)
 	}
@@ -146,4 +146,54 @@ func TestRouterLeaderFirst(t *testing.T) {
 	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] == "c" {
 		t.Errorf("a forgotten leader is tried first: %v", got)
 	}
+}
+
+// TestRouterNoLeaderOrder: a server that answered "No cluster leader" is
+// asked what only a leader answers after its healthy peers but before
+// gossip-failed and unreachable ones; stale reads keep asking it in its
+// place; an answer that knows a leader, or the probe naming it leader,
+// ends that.
+func TestRouterNoLeaderOrder(t *testing.T) {
+	r := NewRouter("dc1", hclog.NewNullLogger())
+	servers := map[string]*gossip.ServerMeta{}
+	for i, n := range []string{"a", "b", "c", "d"} {
+		r.AddServer(wanMember(n, "dc2", byte(i+1), serf.StatusAlive))
+	}
+	route, _ := r.Route("dc2", true, nil, nil)
+	for _, s := range route {
+		servers[s.Name] = s
+	}
+	r.FailServer(wanMember("c", "dc2", 3, serf.StatusFailed))
+	r.NoteResult("dc2", servers["d"], false, false, errors.New("refused"))
+	r.NoteNoLeader("dc2", servers["a"], errors.New("No cluster leader"))
+
+	want := func(needLeader bool, order ...string) {
+		t.Helper()
+		route, _ := r.Route("dc2", needLeader, nil, nil)
+		got := routeNames(route)
+		for i := range order {
+			if i >= len(got) || got[i] != order[i] {
+				t.Fatalf("route (needLeader %v) = %v, want %v", needLeader, got, order)
+			}
+		}
+	}
+	want(true, "b", "a", "c", "d")
+	want(false, "a", "b", "c", "d")
+
+	// The leader's own "No cluster leader" (it lost the leadership) keeps
+	// it from the front until the probe names it leader again.
+	r.SetLeader("dc2", servers["b"].Addr.String())
+	r.NoteNoLeader("dc2", servers["b"], errors.New("No cluster leader"))
+	route, _ = r.Route("dc2", true, nil, nil)
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] == "b" {
+		t.Errorf("a leader that just answered 'No cluster leader' is tried first: %v", got)
+	}
+	r.SetLeader("dc2", servers["b"].Addr.String())
+	route, _ = r.Route("dc2", true, nil, nil)
+	if got := routeNames(r.LeaderFirst("dc2", route)); got[0] != "b" {
+		t.Errorf("the leader the probe names again is not tried first: %v", got)
+	}
+
+	r.NoteResult("dc2", servers["a"], true, true, nil)
+	want(true, "a", "b", "c", "d")
 }

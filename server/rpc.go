@@ -118,7 +118,10 @@ func (s *Server) forwardLeader(ctx context.Context, method string, info structs.
 // server refused for want of a leader; never after a write that may have
 // been applied.
 func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply any) error {
-	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
+	info, _ := args.(structs.RPCInfo)
+	isRead := info != nil && info.IsRead()
+	needLeader := !isRead || !info.AllowStaleRead()
+	servers, ok := s.router.Route(dc, needLeader, s.wanCoordinate(), s.wanCoordinateOf)
 	if !ok {
 		return structs.ErrNoDCPath
 	}
@@ -126,9 +129,7 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 		return structs.ErrDCNoServers
 	}
 	s.metrics.IncrCounterWithLabels([]string{"rpc", "cross-dc"}, 1, []metrics.Label{{Name: "datacenter", Value: dc}})
-	info, _ := args.(structs.RPCInfo)
-	isRead := info != nil && info.IsRead()
-	if !isRead || !info.AllowStaleRead() {
+	if needLeader {
 		// Only the leader answers it: straight there when it is known.
 		servers = s.router.LeaderFirst(dc, servers)
 	}
@@ -161,6 +162,12 @@ func (s *Server) forwardDC(ctx context.Context, method, dc string, args, reply a
 			noLeader = err
 			s.logger.Debug("remote server knows no leader, trying next server", "dc", dc, "server", srv.Name)
 			continue
+		}
+		if spent && noLeader != nil && ctx.Err() == nil {
+			// The deadline, most of it spent by a server without a
+			// leader, cut this one short: that is no sign that it is
+			// unreachable, and the answer stays the first one's.
+			break
 		}
 		s.router.NoteResult(dc, srv, false, false, err)
 		lastErr = err

@@ -324,7 +324,10 @@ func (s *Server) SnapshotRPCLocal(ctx context.Context, args *structs.SnapshotReq
 // trying the next one while a server cannot be reached.
 func (s *Server) forwardSnapshotDC(ctx context.Context, args *structs.SnapshotRequest, in io.Reader) (*structs.SnapshotResponse, io.ReadCloser, error) {
 	dc := args.Datacenter
-	servers, ok := s.router.Route(dc, s.wanCoordinate(), s.wanCoordinateOf)
+	// A save with AllowStale may come from any server; the rest need the
+	// leader.
+	needLeader := args.Op != structs.SnapshotSave || !args.AllowStale
+	servers, ok := s.router.Route(dc, needLeader, s.wanCoordinate(), s.wanCoordinateOf)
 	if !ok {
 		return nil, nil, structs.ErrNoDCPath
 	}

@@ -345,7 +345,7 @@ func TestRemoteServerWithoutLeaderIsSkipped(t *testing.T) {
 
 	var good, bad *gossip.ServerMeta
 	waitFor(t, "both dc2 servers in dc1's router", 10*time.Second, func() error {
-		servers, _ := dc1.router.Route("dc2", nil, nil)
+		servers, _ := dc1.router.Route("dc2", true, nil, nil)
 		good, bad = nil, nil
 		for _, m := range servers {
 			switch m.Name {
@@ -363,14 +363,75 @@ func TestRemoteServerWithoutLeaderIsSkipped(t *testing.T) {
 	// The server with the leader failed a call a moment ago (as far as
 	// the router knows): the leaderless one is asked first.
 	dc1.router.NoteResult("dc2", good, false, false, errors.New("test: unreachable a moment ago"))
-	if first, _ := dc1.router.Route("dc2", nil, nil); first[0] != bad {
+	if first, _ := dc1.router.Route("dc2", true, nil, nil); first[0] != bad {
 		t.Fatalf("the router tries %s first; the test needs %s", first[0].Name, bad.Name)
 	}
 	var out structs.IndexedNodes
 	if err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc2"}, &out); err != nil || !out.KnownLeader {
 		t.Fatalf("read of dc2 with its leaderless server asked first: err=%v knownLeader=%v", err, out.KnownLeader)
 	}
-	if after, _ := dc1.router.Route("dc2", nil, nil); after[0] != good {
+	if after, _ := dc1.router.Route("dc2", true, nil, nil); after[0] != good {
 		t.Fatalf("after its 'No cluster leader', the router still tries %s first", after[0].Name)
+	}
+}
+
+// TestRemoteDCWithoutAnyLeader: when no server of a datacenter knows a
+// leader, the read asked again of a second server there after the first
+// one's hold time is cut short by the cross-DC deadline; the answer stays
+// "No cluster leader", and the second server, which answered nothing only
+// for want of time, is not counted unreachable.
+func TestRemoteDCWithoutAnyLeader(t *testing.T) {
+	cfg1 := testConfig(t, "dc1")
+	cfg1.Bootstrap = true
+	cfg1.CrossDCTimeout = 1500 * time.Millisecond
+	dc1 := startServer(t, cfg1)
+	waitForLeader(t, []*Server{dc1})
+	var lone []*Server
+	for i := 0; i < 2; i++ {
+		cfg := testConfig(t, "dc3")
+		cfg.BootstrapExpect = 3 // never reached: no leader
+		cfg.RPCHoldTimeout = time.Second
+		lone = append(lone, startServer(t, cfg))
+	}
+	joinWAN(t, dc1, lone...)
+	waitFor(t, "both dc3 servers in dc1's router", 10*time.Second, func() error {
+		if servers, _ := dc1.router.Route("dc3", true, nil, nil); len(servers) != 2 {
+			return fmt.Errorf("router has %d dc3 servers", len(servers))
+		}
+		return nil
+	})
+
+	var out structs.IndexedNodes
+	start := time.Now()
+	err := dc1.RPC("Catalog.ListNodes", &structs.DCSpecificRequest{Datacenter: "dc3"}, &out)
+	took := time.Since(start)
+	if err == nil || err.Error() != structs.ErrNoLeader.Error() {
+		t.Fatalf("read of a datacenter without a leader: err=%v, want %q", err, structs.ErrNoLeader)
+	}
+	if took < cfg1.CrossDCTimeout {
+		t.Fatalf("answered after %s: the second dc3 server was not asked until the deadline", took)
+	}
+	dc1.router.mu.RLock()
+	defer dc1.router.mu.RUnlock()
+	route := dc1.router.dcs["dc3"]
+	if route == nil {
+		t.Fatal("dc3 not in the router")
+	}
+	noLeader := 0
+	for name, rs := range route.servers {
+		if !rs.rpcFailedAt.IsZero() {
+			t.Errorf("%s counted unreachable after the deadline cut its turn short", name)
+		}
+		if !rs.noLeaderAt.IsZero() {
+			noLeader++
+		}
+	}
+	if noLeader != 1 {
+		t.Errorf("%d dc3 servers noted as knowing no leader, want the one that answered", noLeader)
+	}
+	// The federation probe's answers (Status.Leader, "" without a leader)
+	// may have cleared it since; a timeout must not have replaced it.
+	if route.lastError != "" && route.lastError != structs.ErrNoLeader.Error() {
+		t.Errorf("the federation view's last error is %q, want %q", route.lastError, structs.ErrNoLeader)
 	}
 }
