@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ const (
 // first change after a quiet spell is written at once, the changes of a
 // burst of joins together at the end of the gap.
 const peersMinGap = 200 * time.Millisecond
+
+// peersRetryMax caps the wait before another try after a failed write of
+// the peer file: it is tried again even if membership does not change.
+const peersRetryMax = 30 * time.Second
 
 // maxPeers bounds the members kept in the peer file, alive ones first (a
 // pool can be large; a few reachable members are enough to learn the
@@ -106,12 +111,14 @@ func (p *Pool) knownPeers() []peerEntry {
 
 // peersLoop writes the peer file after membership changes (at most every
 // peersMinGap), when the members differ from what the file holds and the
-// pool knows another member, until the pool shuts down or leaves.
+// pool knows another member, and not while the agent leaves, until the
+// pool shuts down.
 func (p *Pool) peersLoop(written []peerEntry) {
 	defer p.wg.Done()
 	var (
 		timer     <-chan time.Time
 		lastWrite time.Time
+		retry     time.Duration // the wait after a failed write; 0 after a good one
 	)
 	for {
 		select {
@@ -125,18 +132,25 @@ func (p *Pool) peersLoop(written []peerEntry) {
 			timer = nil
 			p.peersLock.Lock()
 			if p.left {
+				// Leaving: nothing is written (unless the leave fails).
 				p.peersLock.Unlock()
-				return
+				continue
 			}
 			now := p.knownPeers()
 			if len(now) > 0 && !slices.Equal(now, written) {
 				lastWrite = time.Now()
 				if err := writePeers(p.peersFile, now); err != nil {
-					p.cfg.Logger.Error("cannot write the pool's members to disk", "pool", p.cfg.poolName(), "error", err)
+					// Tried again later even in a quiet pool, where no
+					// membership change would wake this loop.
+					retry = min(max(2*retry, peersMinGap), peersRetryMax)
+					timer = time.After(retry)
+					p.cfg.Logger.Error("cannot write the pool's members to disk", "pool", p.cfg.poolName(), "error", err, "retry_in", retry)
 				} else {
 					written = now
+					retry = 0
 				}
 			}
+			p.peersChecks.Add(1)
 			p.peersLock.Unlock()
 		}
 	}
@@ -161,8 +175,9 @@ func (p *Pool) notePeersChanged() {
 	}
 }
 
-// forgetPeers removes the peer file after a graceful leave, so that the
-// next start does not rejoin (unless RejoinAfterLeave).
+// forgetPeers removes the peer file as a graceful leave begins, so that
+// the next start does not rejoin (unless RejoinAfterLeave), even when the
+// agent is killed while its leave spreads.
 func (p *Pool) forgetPeers() {
 	if p.peersFile == "" || p.cfg.RejoinAfterLeave {
 		return
@@ -170,9 +185,25 @@ func (p *Pool) forgetPeers() {
 	p.peersLock.Lock()
 	defer p.peersLock.Unlock()
 	p.left = true
-	if err := os.Remove(p.peersFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		p.cfg.Logger.Error("cannot remove the pool's member file after leaving", "pool", p.cfg.poolName(), "error", err)
+	err := os.Remove(p.peersFile)
+	if err == nil {
+		err = fsutil.SyncDir(filepath.Dir(p.peersFile))
 	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		p.cfg.Logger.Error("cannot remove the pool's member file on leaving", "pool", p.cfg.poolName(), "error", err)
+	}
+}
+
+// rememberPeers undoes forgetPeers after a leave that failed: the agent
+// is still a member, and its peer file is written again.
+func (p *Pool) rememberPeers() {
+	if p.peersFile == "" || p.cfg.RejoinAfterLeave {
+		return
+	}
+	p.peersLock.Lock()
+	p.left = false
+	p.peersLock.Unlock()
+	p.notePeersChanged()
 }
 
 // rejoinPeers joins the members of the peer file at start, one at a time

@@ -118,16 +118,18 @@ func TestPeersKeptWhileAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
+	p, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
 		c.DataDir = dir
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
 	})
 	waitFor(t, "the failed rejoin", func() bool {
 		return strings.Contains(logs.String(), "could not rejoin any member known at the last run")
 	})
-	// The pool's own join event came before the failed rejoin; give a
-	// write that would follow it its gap.
-	time.Sleep(2 * peersMinGap)
+	// The pool's own join event wakes the writer, which must look at
+	// the members (and find none to write) at least once.
+	waitFor(t, "the writer's look at the members", func() bool {
+		return p.peersChecks.Load() > 0
+	})
 	if !peersListed(path, "gone") {
 		t.Fatalf("member file lost the absent member; log:\n%s", logs.String())
 	}
@@ -186,4 +188,31 @@ func TestPeersRejoinStopsAtShutdown(t *testing.T) {
 	if took := time.Since(start); took > 8*time.Second {
 		t.Fatalf("shutdown took %s while the rejoin tried silent members", took)
 	}
+}
+
+// TestPeersWriteRetried: a member file that cannot be written (here its
+// path is taken by a directory) is tried again later, though the pool
+// stays quiet and no membership change comes to wake the writer.
+func TestPeersWriteRetried(t *testing.T) {
+	_, aport := testPool(t, "a", "dc1", false, true, nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, LANPeers)
+	if err := os.MkdirAll(filepath.Join(path, "in-the-way"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	b, _ := testPoolWith(t, "b", "dc1", false, false, func(c *Config) {
+		c.DataDir = dir
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
+	})
+	if _, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", aport)}, 8301); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	waitFor(t, "a failed write of the member file", func() bool {
+		return strings.Contains(logs.String(), "cannot write the pool's members to disk")
+	})
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the member file written on a later try", func() bool { return peersListed(path, "a") })
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -165,6 +166,8 @@ type Pool struct {
 	peersChanged chan struct{}
 	peersLock    sync.Mutex
 	left         bool
+	// peersChecks counts peersLoop's looks at the members, for tests.
+	peersChecks atomic.Uint64
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -451,10 +454,11 @@ func (p *Pool) LocalMember() serf.Member { return p.serf.LocalMember() }
 
 // Leave leaves the pool gracefully; the pool stays up until Shutdown.
 func (p *Pool) Leave() error {
+	p.forgetPeers()
 	if err := p.serf.Leave(); err != nil {
+		p.rememberPeers()
 		return fmt.Errorf("leave %s pool: %w", p.cfg.poolName(), err)
 	}
-	p.forgetPeers()
 	return nil
 }
 
