@@ -118,6 +118,9 @@ func TestFederation(t *testing.T) {
 
 	step(t, "a killed server shows as failed in both pools", func(t *testing.T) {
 		victim := f.dc2[2]
+		// It comes back below without -join, from its member files.
+		waitPeersFile(t, victim, false, names(f.dc2[0], f.dc2[1])...)
+		waitPeersFile(t, victim, true, wanNames(f.dc1...)...)
 		victim.Kill()
 		lan := allAlive(names(f.all2...)...)
 		lan[victim.Name] = "failed"

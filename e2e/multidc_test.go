@@ -214,6 +214,14 @@ func TestMultiDatacenter(t *testing.T) {
 	step(t, "dc2 answers again after its leader is killed", func(t *testing.T) {
 		leader := waitLeader(t, 20*time.Second, f.servers["dc2"]...)
 		victim := byRPCAddr(t, leader, f.servers["dc2"]...)
+		// It comes back below without -join, from its member file.
+		var peers []*agentProc
+		for _, s := range f.servers["dc2"] {
+			if s != victim {
+				peers = append(peers, s)
+			}
+		}
+		waitPeersFile(t, victim, false, names(peers...)...)
 		victim.Kill()
 		start := time.Now()
 		waitFor(t, 30*time.Second, "?dc=dc2 answering after the election", func() error {

@@ -206,6 +206,8 @@ func TestRaftFailover(t *testing.T) {
 			}
 			return nil
 		})
+		// It comes back below without -join, from its member file.
+		waitPeersFile(t, old, false, names(followers...)...)
 		killedAt := time.Now()
 		before := w.ackedCount()
 		old.Kill()
