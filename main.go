@@ -16,8 +16,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "agent" {
 		// The agent samples the heap only when it can serve profiles
 		// (enable_debug, or ACLs on; agent.New turns sampling back on):
-		// the samples' stack table alone touches about 1 MiB. Set
-		// before anything allocates, as the runtime asks.
+		// the samples' stack table alone touches about 1 MiB. Set first
+		// thing in main, as early as the runtime asks it to be set
+		// (package initialisation has allocated with the default rate,
+		// a few samples); a reload that turns enable_debug on changes it
+		// once more, with no profile served until then.
 		runtime.MemProfileRate = 0
 	}
 	os.Exit(run(os.Args[1:]))
