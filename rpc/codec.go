@@ -6,6 +6,7 @@ import (
 	"io"
 	netrpc "net/rpc"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	msgpackrpc "github.com/hashicorp/net-rpc-msgpackrpc/v2"
@@ -78,6 +79,45 @@ func (c *msgpackCodec) startRequest() {
 
 // overLimit reports whether the current request ran past its allowance.
 func (c *msgpackCodec) overLimit() bool { return c.limit != nil && c.limit.hit }
+
+// drainBytes, drainTime and drainIdle bound what drainRest reads after a
+// request refused as too large: in all, for how long, and how long it
+// waits for more.
+const (
+	drainBytes = 1 << 20
+	drainTime  = time.Second
+	drainIdle  = 250 * time.Millisecond
+)
+
+// drainRest reads and discards what the peer still sends of a request
+// refused as too large, until the peer pauses for drainIdle, up to
+// drainBytes or drainTime, before the connection is closed. A peer still
+// writing its request reads the refusal only once its write is done;
+// closing with its bytes unread would make the kernel reset the
+// connection, and the peer would see "connection reset" instead of the
+// answer. Connections without read deadlines are not drained.
+func (c *msgpackCodec) drainRest() {
+	d, ok := c.conn.(interface{ SetReadDeadline(time.Time) error })
+	if c.limit == nil || !ok {
+		return
+	}
+	end := time.Now().Add(drainTime)
+	buf := make([]byte, 32<<10)
+	for read := 0; read < drainBytes; {
+		next := time.Now().Add(drainIdle)
+		if next.After(end) {
+			next = end
+		}
+		if d.SetReadDeadline(next) != nil {
+			return
+		}
+		n, err := c.limit.r.Read(buf)
+		read += n
+		if err != nil {
+			return
+		}
+	}
+}
 
 // limitBytes is the allowance of one request.
 func (c *msgpackCodec) limitBytes() int64 {

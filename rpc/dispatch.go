@@ -341,6 +341,7 @@ func (d *Dispatcher) ServeCodec(ctx context.Context, codec netrpc.ServerCodec) {
 			// The stream's framing is lost: answer, then hang up.
 			if limiter != nil && limiter.overLimit() {
 				send(&req, nil, structs.NewError(structs.CodeTooLarge, "rpc %s: the request is larger than the server's limit of %d bytes", req.ServiceMethod, limiter.limitBytes()))
+				limiter.drainRest()
 				return
 			}
 			send(&req, nil, structs.BadRequest("rpc %s: cannot decode the request: %v", req.ServiceMethod, err))
@@ -371,6 +372,9 @@ type requestLimiter interface {
 	startRequest()
 	overLimit() bool
 	limitBytes() int64
+	// drainRest reads and discards, within bounds, what the peer still
+	// sends of a request refused as too large.
+	drainRest()
 }
 
 // isEOF reports whether err is a peer hanging up rather than garbage.
