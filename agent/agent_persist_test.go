@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +194,50 @@ func TestConfigTTLCheckKeepsStatusAcrossRestart(t *testing.T) {
 	// The definition itself is never written: the file is its record.
 	if entries, _ := os.ReadDir(filepath.Join(dataDir, checksDir)); len(entries) != 1 || entries[0].Name() != "state" {
 		t.Fatalf("checks dir holds %v, want only state/", entries)
+	}
+}
+
+// TestRestoredServiceWithNullBlocks: the service files of earlier builds
+// held "Proxy": null (and Connect, AI) for a service without those
+// blocks; restored, such a service reaches the catalog, where servers
+// refuse a null block as not a JSON object.
+func TestRestoredServiceWithNullBlocks(t *testing.T) {
+	srv := StartTestAgent(t, "-server", "-bootstrap")
+	srv.WaitForLeader(t)
+	dataDir := t.TempDir()
+	file := filepath.Join(dataDir, servicesDir, fileName("web1"))
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"Service":{"ID":"web1","Name":"web","Port":80,"Proxy":null,"Connect":null,"AI":null}}`
+	if err := os.WriteFile(file, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := StartTestAgent(t, "-node=restored", "-data-dir="+dataDir)
+	joinAndWait(t, srv, a)
+	WaitFor(t, "the restored service in the catalog", 10*time.Second, func() error {
+		svcs, _, err := srv.Client.Catalog().Service("web", "", nil)
+		if err != nil {
+			return err
+		}
+		for _, s := range svcs {
+			if s.Node == "restored" && s.ServiceID == "web1" {
+				return nil
+			}
+		}
+		return fmt.Errorf("catalog has %d web instances, none of node restored", len(svcs))
+	})
+	// What this build saves leaves the empty blocks out.
+	if err := a.Client.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "web2", Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, servicesDir, fileName("web2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range []string{`"Proxy"`, `"Connect"`, `"AI"`} {
+		if strings.Contains(string(b), block) {
+			t.Errorf("saved service file holds an empty %s: %s", block, b)
+		}
 	}
 }

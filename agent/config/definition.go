@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,7 +60,9 @@ type ServiceDefinition struct {
 	// Proxy, Connect and AI are Consul's blocks of those names, kept as
 	// JSON objects with CamelCase keys (see opaque.go) and returned
 	// unchanged; nil when not given.
-	Proxy, Connect, AI json.RawMessage
+	Proxy   json.RawMessage `json:",omitempty"`
+	Connect json.RawMessage `json:",omitempty"`
+	AI      json.RawMessage `json:",omitempty"`
 }
 
 // CheckDefinition is a health check the agent runs: top-level in a config
@@ -403,9 +406,9 @@ func (s *ServiceDefinition) NodeService() *structs.NodeService {
 		Kind:              s.Kind,
 		SocketPath:        s.SocketPath,
 		Ports:             append([]structs.ServicePort(nil), s.Ports...),
-		Proxy:             append(json.RawMessage(nil), s.Proxy...),
-		Connect:           append(json.RawMessage(nil), s.Connect...),
-		AI:                append(json.RawMessage(nil), s.AI...),
+		Proxy:             opaqueCopy(s.Proxy),
+		Connect:           opaqueCopy(s.Connect),
+		AI:                opaqueCopy(s.AI),
 	}
 	if s.Locality != nil {
 		l := *s.Locality
@@ -424,6 +427,17 @@ func (s *ServiceDefinition) NodeService() *structs.NodeService {
 		}
 	}
 	return ns
+}
+
+// opaqueCopy copies an opaque field; a JSON null is no field. The agent's
+// service files from before the fields were left out when empty held
+// "null", which json.RawMessage keeps as it is, and which servers refuse
+// as not a JSON object.
+func opaqueCopy(raw json.RawMessage) json.RawMessage {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
+		return nil
+	}
+	return append(json.RawMessage(nil), raw...)
 }
 
 // definition converts a decoded raw service.
