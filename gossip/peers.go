@@ -132,7 +132,7 @@ func (p *Pool) peersLoop(written []peerEntry) {
 			timer = nil
 			p.peersLock.Lock()
 			if p.left {
-				// Leaving: nothing is written (unless the leave fails).
+				// Leaving: nothing is written again.
 				p.peersLock.Unlock()
 				continue
 			}
@@ -192,18 +192,6 @@ func (p *Pool) forgetPeers() {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.cfg.Logger.Error("cannot remove the pool's member file on leaving", "pool", p.cfg.poolName(), "error", err)
 	}
-}
-
-// rememberPeers undoes forgetPeers after a leave that failed: the agent
-// is still a member, and its peer file is written again.
-func (p *Pool) rememberPeers() {
-	if p.peersFile == "" || p.cfg.RejoinAfterLeave {
-		return
-	}
-	p.peersLock.Lock()
-	p.left = false
-	p.peersLock.Unlock()
-	p.notePeersChanged()
 }
 
 // rejoinPeers joins the members of the peer file at start, one at a time

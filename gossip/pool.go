@@ -454,9 +454,12 @@ func (p *Pool) LocalMember() serf.Member { return p.serf.LocalMember() }
 
 // Leave leaves the pool gracefully; the pool stays up until Shutdown.
 func (p *Pool) Leave() error {
+	// The member file goes first, for good: serf's Leave fails only when
+	// a leave is already under way, after a shutdown, or when its
+	// message cannot be encoded, none of which leaves the agent a member
+	// that should rejoin.
 	p.forgetPeers()
 	if err := p.serf.Leave(); err != nil {
-		p.rememberPeers()
 		return fmt.Errorf("leave %s pool: %w", p.cfg.poolName(), err)
 	}
 	return nil

@@ -339,7 +339,11 @@ func (s *Server) forwardSnapshotDC(ctx context.Context, args *structs.SnapshotRe
 		resp, body, err := s.connPool.SnapshotRPC(ctx, dc, srv.Addr, args, in)
 		var ce *rpc.CallError
 		if err == nil || !errors.As(err, &ce) {
-			s.router.NoteResult(dc, srv, true, err == nil || !structs.IsErr(err, structs.ErrNoLeader), nil)
+			if structs.IsErr(err, structs.ErrNoLeader) {
+				s.router.NoteNoLeader(dc, srv, err)
+			} else {
+				s.router.NoteResult(dc, srv, true, true, nil)
+			}
 			return resp, body, err
 		}
 		s.router.NoteResult(dc, srv, false, false, err)
