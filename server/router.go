@@ -171,7 +171,7 @@ func (r *Router) Route(dc string, needLeader bool, local *coordinate.Coordinate,
 	for _, rs := range route.servers {
 		c := cand{meta: rs.meta, rtt: math.Inf(1)}
 		switch {
-		case !rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty:
+		case rs.failedLately(now):
 			c.group = 3
 		case rs.failed:
 			c.group = 2
@@ -255,6 +255,12 @@ func (r *Router) NoteNoLeader(dc string, srv *gossip.ServerMeta, err error) {
 			rs.noLeaderAt = r.now()
 		}
 	}
+}
+
+// failedLately reports whether a forwarded call to the server failed
+// within the penalty period before now.
+func (rs *routeServer) failedLately(now time.Time) bool {
+	return !rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty
 }
 
 // knewNoLeader reports whether the server answered, within the penalty
@@ -374,7 +380,7 @@ func (r *Router) LeaderFirst(dc string, servers []*gossip.ServerMeta) []*gossip.
 		}
 		for _, rs := range route.servers {
 			now := r.now()
-			if rs.meta == srv && (rs.failed || rs.knewNoLeader(now) || (!rs.rpcFailedAt.IsZero() && now.Sub(rs.rpcFailedAt) < rpcFailurePenalty)) {
+			if rs.meta == srv && (rs.failed || rs.knewNoLeader(now) || rs.failedLately(now)) {
 				return servers
 			}
 		}
